@@ -1,0 +1,42 @@
+# Two entry points: `make demo` and `make test`. Both create .venv on first use.
+# Mesa >= 3.4 needs Python >= 3.12; the interpreter is found by .ci/find-python.
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test lint bench clean
+
+help:
+	@echo "make demo   set up .venv, run the standard scenario, write runs/ and figures/"
+	@echo "make test   set up .venv, run ruff and the whole test suite"
+	@echo "make bench  print the step-speed benchmark"
+
+$(PY):
+	@set -e; PYTHON="$$(bash .ci/find-python)"; \
+	echo "creating $(VENV) with $$PYTHON"; \
+	$$PYTHON -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/circuits-abm validate scenarios/standard.toml
+	$(VENV)/bin/circuits-abm run scenarios/standard.toml --seed 1 --out runs/standard
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check circuits_abm tests benchmarks
+
+test: $(STAMP) lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_step.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

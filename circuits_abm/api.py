@@ -1,0 +1,130 @@
+"""The Python API: load a scenario, run it, get DataFrames back, save or reload a run.
+
+>>> import circuits_abm as ca
+>>> result = ca.run("scenarios/standard.toml", seed=1)
+>>> result.phases.head()          # retention matrix and dominant structure per phase
+>>> result.save("runs/standard")  # timeseries.parquet, phases.parquet, summary.json
+
+The CLI (:mod:`circuits_abm.cli`) is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from circuits_abm.circuits import mechanisms, routers
+from circuits_abm.model import CircuitsModel
+from circuits_abm.scenario import Scenario, load_scenario
+from circuits_abm.schedule import Phase
+from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
+
+TIMESERIES = "timeseries.parquet"
+PHASES = "phases.parquet"
+SUMMARY = "summary.json"
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced: two tidy tables and a JSON-able summary."""
+
+    timeseries: pd.DataFrame
+    phases: pd.DataFrame
+    summary: dict[str, Any]
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the three files atomically (the summary last: its presence marks completion)."""
+        out = Path(out_dir)
+        write_parquet(out / TIMESERIES, self.timeseries)
+        write_parquet(out / PHASES, self.phases)
+        write_json(out / SUMMARY, self.summary)
+        return out
+
+
+def package_version() -> str:
+    return version("circuits_abm")
+
+
+def run(
+    scenario: Scenario | str | Path,
+    seed: int | None = None,
+    steps: int | None = None,
+    progress: Callable[[Phase], None] | None = None,
+) -> RunResult:
+    """Run a scenario (object or file path) and return its records."""
+    spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    started = time.perf_counter()
+    model = CircuitsModel(spec, seed=seed, steps=steps)
+    model.run(progress)
+    wall = time.perf_counter() - started
+    timeseries, phases = model.recorder.tables()
+    return RunResult(timeseries, phases, summarise(model, wall))
+
+
+def summarise(model: CircuitsModel, wall_time: float) -> dict[str, Any]:
+    """Scenario echo, seed, version, final population and wall time."""
+    envs = model.environments
+    return {
+        "scenario": model.spec.model_dump(mode="json"),
+        "seed": model.seed,
+        "steps": model.n_steps,
+        "phases": len(model.phases),
+        "package_version": package_version(),
+        "environments": list(envs.names),
+        "held_out": [n for n, h in zip(envs.names, envs.held_out, strict=True) if h],
+        "interventions": [
+            {
+                "step": iv.step,
+                "label": iv.label,
+                "nodes": iv.nodes,
+                "edges": [list(e) for e in iv.edges],
+            }
+            for iv in model.spec.interventions
+        ],
+        "final_population": final_population(model),
+        "wall_time_seconds": wall_time,
+    }
+
+
+def final_population(model: CircuitsModel) -> list[dict[str, Any]]:
+    """The surviving circuits, largest share first, with their parameters."""
+    rows = []
+    for share, circuit in sorted(
+        zip(model.shares, model.circuits, strict=True), key=lambda p: (-p[0], p[1].unique_id)
+    ):
+        rows.append(
+            {
+                "id": circuit.unique_id,
+                "lineage": circuit.lineage,
+                "parent_lineage": circuit.parent_lineage,
+                "born": circuit.born,
+                "share": float(share),
+                "kind": circuit.kind,
+                "structure": circuit.structure,
+                "mechanisms": [
+                    {"rule": m.rule, "theta": [round(float(v), 6) for v in m.theta]}
+                    for m in mechanisms(circuit.root)
+                ],
+                "sharpness": [round(r.sharpness, 6) for r in routers(circuit.root)],
+            }
+        )
+    return rows
+
+
+def load_run(run_dir: str | Path) -> RunResult:
+    """Reload a saved run."""
+    run_dir = Path(run_dir)
+    missing = [name for name in (TIMESERIES, PHASES, SUMMARY) if not (run_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir} is not a complete run: missing {', '.join(missing)}")
+    return RunResult(
+        read_parquet(run_dir / TIMESERIES),
+        read_parquet(run_dir / PHASES),
+        read_json(run_dir / SUMMARY),
+    )

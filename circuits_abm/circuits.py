@@ -1,0 +1,187 @@
+"""Circuits: the agents, and the trees they are made of.
+
+A circuit is a tree.  A leaf is a :class:`Mechanism` (a parameter vector ``theta`` in demand
+space and a learning rule: naive, weighted or generalist).  An inner node is a
+:class:`Router`: a sharpness and children, each child holding a ``key`` in cue space that
+the router matches against the current context.  Routers nest to any depth.
+
+The Mesa agent :class:`Circuit` is the readable identity layer: id, lineage, birth step, the
+tree.  The numbers (``theta``, ``key``) are *views* into the population's numpy arrays
+(see :mod:`circuits_abm.population`), so the fast vectorised step and the per-circuit
+reference step read and write the same state.
+
+Structure strings name a tree compactly: ``n``, ``w``, ``g`` for the three mechanism rules
+and ``R[...]`` for a router, e.g. ``R[g,R[n,n]]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:
+    from circuits_abm.model import CircuitsModel
+
+RULES = ("naive", "weighted", "generalist")
+RULE_LETTERS = {"naive": "n", "weighted": "w", "generalist": "g"}
+LETTER_RULES = {letter: rule for rule, letter in RULE_LETTERS.items()}
+KINDS = (*RULES, "router")
+
+
+class Mechanism:
+    """A leaf: parameters ``theta`` in demand space, learned by ``rule``."""
+
+    __slots__ = ("rule", "theta", "key")
+
+    def __init__(self, rule: str, theta: np.ndarray, key: np.ndarray):
+        self.rule = rule
+        self.theta = theta
+        self.key = key
+
+
+class Router:
+    """An inner node: routes by ``softmax_j(sharpness * <key_j, q_e>)`` over its children."""
+
+    __slots__ = ("sharpness", "children", "key")
+
+    def __init__(self, sharpness: float, children: list[Node], key: np.ndarray):
+        self.sharpness = sharpness
+        self.children = children
+        self.key = key
+
+
+Node = Mechanism | Router
+
+
+def structure_string(node: Node) -> str:
+    """Compact structure name, e.g. ``R[g,R[n,n]]``."""
+    if isinstance(node, Mechanism):
+        return RULE_LETTERS[node.rule]
+    return "R[" + ",".join(structure_string(c) for c in node.children) + "]"
+
+
+def kind_of(node: Node) -> str:
+    """The circuit kind of a tree: its root's rule, or ``router``."""
+    return node.rule if isinstance(node, Mechanism) else "router"
+
+
+def walk(node: Node, path: str = "root") -> Iterator[tuple[str, Node]]:
+    """Pre-order ``(path, node)`` pairs: the root is ``root``, its children ``0``, ``1``, ...
+
+    and a grandchild ``1.0``.
+    """
+    yield path, node
+    if isinstance(node, Router):
+        for i, child in enumerate(node.children):
+            yield from walk(child, str(i) if path == "root" else f"{path}.{i}")
+
+
+def mechanisms(node: Node) -> list[Mechanism]:
+    """Leaves in pre-order (the order the population arrays and the noise use)."""
+    return [n for _, n in walk(node) if isinstance(n, Mechanism)]
+
+
+def routers(node: Node) -> list[Router]:
+    return [n for _, n in walk(node) if isinstance(n, Router)]
+
+
+def copy_tree(node: Node) -> Node:
+    """Deep copy with fresh arrays (an offspring must not share its parent's memory)."""
+    if isinstance(node, Mechanism):
+        return Mechanism(node.rule, np.array(node.theta), np.array(node.key))
+    return Router(node.sharpness, [copy_tree(c) for c in node.children], np.array(node.key))
+
+
+_TOKEN = re.compile(r"\s*(R\[|\]|,|[nwg])\s*")
+
+
+def parse_structure(
+    text: str, demand_dim: int, cue_dim: int, sharpness: float, rng: np.random.Generator
+) -> Node:
+    """Build an untrained tree from a structure string (theta = 0, random unit keys)."""
+    tokens = _tokenise(text)
+    node, rest = _parse(tokens, text, demand_dim, cue_dim, sharpness, rng)
+    if rest:
+        raise ValueError(
+            f"structure {text!r}: unexpected {''.join(rest)!r} after a complete circuit"
+        )
+    return node
+
+
+def _tokenise(text: str) -> list[str]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise ValueError(
+                f"structure {text!r}: cannot read {text[pos:]!r}; "
+                "use n, w, g and R[child,child,...]"
+            )
+        tokens.append(match.group(1))
+        pos = match.end()
+    if not tokens:
+        raise ValueError("structure is empty; use n, w, g and R[child,child,...]")
+    return tokens
+
+
+def _parse(tokens, text, demand_dim, cue_dim, sharpness, rng) -> tuple[Node, list[str]]:
+    key = random_unit(cue_dim, rng)
+    head, rest = tokens[0], tokens[1:]
+    if head in LETTER_RULES:
+        return Mechanism(LETTER_RULES[head], np.zeros(demand_dim), key), rest
+    if head != "R[":
+        raise ValueError(f"structure {text!r}: expected n, w, g or R[ but found {head!r}")
+    children = []
+    while True:
+        child, rest = _parse(rest, text, demand_dim, cue_dim, sharpness, rng)
+        children.append(child)
+        if not rest:
+            raise ValueError(f"structure {text!r}: missing ']'")
+        sep, rest = rest[0], rest[1:]
+        if sep == "]":
+            break
+        if sep != ",":
+            raise ValueError(f"structure {text!r}: expected ',' or ']' but found {sep!r}")
+    if len(children) < 2:
+        raise ValueError(f"structure {text!r}: a router needs at least two children")
+    return Router(sharpness, children, key), rest
+
+
+def random_unit(dim: int, rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=dim)
+    return v / np.linalg.norm(v)
+
+
+class Circuit(mesa.Agent):
+    """One competing circuit: identity (id, lineage, birth) and its tree.
+
+    ``lineage`` is shared by near-identical variants: parameter changes (mutation, sharpness
+    perturbation) keep it, structural changes found a new lineage whose ``parent_lineage``
+    points back, so dominance can be measured per lineage rather than per circuit.
+    """
+
+    def __init__(
+        self,
+        model: CircuitsModel,
+        root: Node,
+        lineage: int | None = None,
+        parent_lineage: int | None = None,
+        parent_id: int | None = None,
+    ):
+        super().__init__(model)
+        self.root = root
+        self.lineage = model.new_lineage() if lineage is None else lineage
+        self.parent_lineage = parent_lineage
+        self.parent_id = parent_id
+        self.born = model.steps
+        # A circuit's tree never changes shape after birth (variation edits a copy), so
+        # its kind and structure string are fixed.
+        self.kind = kind_of(root)
+        self.structure = structure_string(root)
+
+    def __repr__(self) -> str:
+        return f"Circuit(id={self.unique_id}, lineage={self.lineage}, {self.structure})"

@@ -1,0 +1,206 @@
+"""The Mesa model: circuits competing for share while training phases switch.
+
+One step, in order (MODEL.md §2):
+
+1. apply interventions scheduled for this step (they change the environment geometry);
+2. fitness of every circuit in the current objective mix (reward minus structural cost);
+3. exponential-replicator selection;
+4. learning, weighted by ``share**gamma``: mechanisms take routed noisy gradient steps,
+   router keys take policy-gradient steps;
+5. variation: a Poisson number of offspring, parents drawn by share;
+6. extinction below the share floor;
+7. records.
+
+Steps 2-4 are vectorised over the whole population (:mod:`circuits_abm.learning`); the Mesa
+agents (:class:`~circuits_abm.circuits.Circuit`) carry identity, lineage and structure.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from circuits_abm import learning, selection
+from circuits_abm.circuits import Circuit, parse_structure
+from circuits_abm.environments import Environments, apply_intervention, build_environments
+from circuits_abm.population import Layout, compile_population
+from circuits_abm.records import Recorder
+from circuits_abm.scenario import Scenario
+from circuits_abm.schedule import Phase, build_schedule
+from circuits_abm.variation import PARAMETER_ONLY, Context, choose_operator, make_offspring
+
+
+def default_population(scenario: Scenario) -> list[str]:
+    """The prototype's start: a router over one naive child per training env, plus n, w, g."""
+    n_training = max(2, len(scenario.training_names))
+    return ["R[" + ",".join(["n"] * n_training) + "]", "n", "w", "g"]
+
+
+def weighted_target(scenario: Scenario, envs: Environments) -> np.ndarray:
+    """The fixed weighted sum of demands a weighted optimiser learns toward."""
+    weights = scenario.circuits.weighted.weights
+    w = np.zeros(envs.size)
+    if weights:
+        for name, value in weights.items():
+            w[envs.index(name)] = value
+    else:
+        w[envs.training] = 1.0
+    return (w / w.sum()) @ envs.demands
+
+
+class CircuitsModel(mesa.Model):
+    """A population of circuits under a training schedule (see module docstring)."""
+
+    def __init__(self, spec: Scenario, seed: int | None = None, steps: int | None = None):
+        self.seed = spec.seed if seed is None else seed
+        super().__init__(rng=self.seed)
+        self.spec = spec
+        self.n_steps = spec.steps if steps is None else steps
+        self.environments = build_environments(spec)
+        self.phases: list[Phase] = build_schedule(spec, self.environments, self.n_steps, self.rng)
+        self.phase_of_step = np.repeat(np.arange(len(self.phases)), [p.length for p in self.phases])
+        self.births = self.rng.poisson(spec.variation.rate, size=self.n_steps)
+        self.interventions = {}
+        for iv in spec.interventions:
+            self.interventions.setdefault(iv.step, []).append(iv)
+        self.weighted_target = weighted_target(spec, self.environments)
+        self._inputs: tuple | None = None
+        self._lineages = 0
+        dim = self.environments.size
+        sharpness = spec.circuits.router.initial_sharpness
+        self.circuits: list[Circuit] = [
+            Circuit(self, parse_structure(text, dim, dim, sharpness, self.rng))
+            for text in spec.population.initial or default_population(spec)
+        ]
+        self.shares = np.full(len(self.circuits), 1.0 / len(self.circuits))
+        self.layout: Layout = compile_population([c.root for c in self.circuits], spec)
+        self.fitness = np.zeros(len(self.circuits))
+        self.recorder = Recorder(self)
+
+    # ------------------------------------------------------------------ helpers
+
+    def new_lineage(self) -> int:
+        self._lineages += 1
+        return self._lineages
+
+    @property
+    def step_index(self) -> int:
+        """0-based index of the step being run (Mesa counts steps from 1)."""
+        return self.steps - 1
+
+    @property
+    def current_phase(self) -> Phase:
+        return self.phases[self.phase_of_step[min(self.step_index, self.n_steps - 1)]]
+
+    def recompile(self) -> None:
+        """Rebuild the flat arrays after the population's structure changed."""
+        self.layout = compile_population([c.root for c in self.circuits], self.spec)
+
+    def phase_inputs(self, phase: Phase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mix weights, demands, cues) of the phase's active environments, cached per phase."""
+        if self._inputs is None or self._inputs[0] != phase.index:
+            active = phase.active
+            envs = self.environments
+            self._inputs = (
+                phase.index,
+                phase.weights[active],
+                envs.demands[active],
+                envs.cues[active],
+            )
+        return self._inputs[1:]
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self) -> None:
+        t = self.step_index
+        phase = self.current_phase
+        for iv in self.interventions.get(t, []):
+            self.environments = apply_intervention(self.environments, iv)
+            self.weighted_target = weighted_target(self.spec, self.environments)
+            self._inputs = None
+        self.fitness = self.select_and_learn(phase, self.rng.normal(size=self.layout.theta.shape))
+        changed = self.vary(phase)
+        changed |= self.cull()
+        if changed:
+            self.recompile()
+        self.recorder.after_step(t, phase)
+
+    def select_and_learn(self, phase: Phase, standard_noise: np.ndarray) -> np.ndarray:
+        """Fitness, selection and learning for the whole population; returns fitness.
+
+        ``standard_noise`` has one N(0, 1) row per mechanism (pre-order per circuit), so
+        the reference implementation can be fed the very same draws.
+        """
+        spec, layout = self.spec, self.layout
+        mix, demands, cues = self.phase_inputs(phase)
+        prob, path = learning.routing(layout, cues)
+        rewards = learning.leaf_rewards(layout.theta, demands)
+        values = learning.subtree_values(layout, prob, rewards)
+        fit = selection.fitness(values[: layout.n_circuits], mix, layout.cost)
+        self.shares = selection.replicator(self.shares, fit, spec.selection.strength)
+        gamma = spec.learning.gamma
+        weight = self.shares**gamma if gamma else None  # gamma = 0: every circuit learns fully
+        learning.learn_keys(
+            layout, prob, path, values, mix, cues, None if weight is None else weight[layout.owner]
+        )
+        learning.learn_mechanisms(
+            layout,
+            path,
+            mix,
+            demands,
+            self.weighted_target,
+            None if weight is None else weight[layout.leaf_owner],
+            spec.learning.noise * standard_noise,
+        )
+        return fit
+
+    def vary(self, phase: Phase) -> bool:
+        """Spawn a Poisson number of offspring; True if any was born."""
+        var = self.spec.variation
+        births = int(self.births[self.step_index])
+        if births == 0:
+            return False
+        envs = self.environments
+        ctx = Context(self.rng, self.spec, phase.weights @ envs.cues, envs.cue_centre())
+        born = False
+        for _ in range(births):
+            i = int(self.rng.choice(len(self.circuits), p=self.shares))
+            parent = self.circuits[i]
+            operator = choose_operator(parent.root, ctx)
+            if not operator:
+                continue
+            keep = operator in PARAMETER_ONLY
+            child = Circuit(
+                self,
+                make_offspring(parent.root, operator, ctx),
+                lineage=parent.lineage if keep else None,
+                parent_lineage=parent.parent_lineage if keep else parent.lineage,
+                parent_id=parent.unique_id,
+            )
+            given = min(var.offspring_share, self.shares[i] / 2)
+            self.shares[i] -= given
+            self.shares = np.append(self.shares, given)
+            self.fitness = np.append(self.fitness, self.fitness[i])
+            self.circuits.append(child)
+            born = True
+        return born
+
+    def cull(self) -> bool:
+        """Remove circuits below the extinction floor; True if any died."""
+        alive = selection.survivors(self.shares, self.spec.selection.extinction_floor)
+        if alive.all():
+            return False
+        for circuit, keep in zip(self.circuits, alive, strict=True):
+            if not keep:
+                circuit.remove()
+        self.circuits = [c for c, keep in zip(self.circuits, alive, strict=True) if keep]
+        self.shares = self.shares[alive] / self.shares[alive].sum()
+        self.fitness = self.fitness[alive]
+        return True
+
+    def run(self, progress=None) -> None:
+        """Run every step of the schedule; ``progress`` is called with each finished phase."""
+        while self.steps < self.n_steps:
+            self.step()
+            if progress is not None and self.step_index == self.current_phase.end - 1:
+                progress(self.current_phase)

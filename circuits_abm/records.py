@@ -1,0 +1,171 @@
+"""Records of a run: a per-lineage time series and a per-phase retention table.
+
+* ``timeseries``: one row per (record step, lineage) — its share, kind, structure, number of
+  near-identical variants — plus the population's mean fitness.  Recorded at every phase
+  end by default (cheap), or every N steps.
+* ``phases``: one row per (phase, environment) at the end of every phase — the population's
+  reward in that environment *as if it were presented now* (the retention matrix, held-out
+  environments included), the dominant lineage, its structure and reward, and its routing
+  table: for each of its mechanisms (by tree path), the probability of being routed to in
+  that environment, and that mechanism's own reward there.  ``structure_share`` is the
+  total share of all circuits with the dominant lineage's structure (lineages that
+  converge on the same structure count together there), ``router_share`` that of all
+  circuits whose root is a router.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from circuits_abm import learning
+from circuits_abm.circuits import Mechanism, walk
+
+if TYPE_CHECKING:
+    from circuits_abm.model import CircuitsModel
+    from circuits_abm.schedule import Phase
+
+
+def lineage_table(model: CircuitsModel) -> list[dict]:
+    """Shares aggregated by lineage, largest first, each with its largest circuit's index."""
+    lineages: dict[int, dict] = {}
+    for i, circuit in enumerate(model.circuits):
+        share = float(model.shares[i])
+        entry = lineages.get(circuit.lineage)
+        if entry is None:
+            lineages[circuit.lineage] = {
+                "lineage": circuit.lineage,
+                "share": share,
+                "variants": 1,
+                "representative": i,
+            }
+        else:
+            entry["share"] += share
+            entry["variants"] += 1
+            if share > model.shares[entry["representative"]]:
+                entry["representative"] = i
+    return sorted(lineages.values(), key=lambda e: (-e["share"], e["lineage"]))
+
+
+def evaluate_all(model: CircuitsModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Path probabilities, mechanism rewards and subtree values in *every* environment."""
+    envs, layout = model.environments, model.layout
+    prob, path = learning.routing(layout, envs.cues)
+    rewards = learning.leaf_rewards(layout.theta, envs.demands)
+    values = learning.subtree_values(layout, prob, rewards)
+    return path, rewards, values
+
+
+def routing_table(model: CircuitsModel, circuit: int, path: np.ndarray, rewards: np.ndarray):
+    """Per environment: {mechanism path: routed probability} and {mechanism path: reward}."""
+    layout = model.layout
+    names = [p for p, node in walk(model.circuits[circuit].root) if isinstance(node, Mechanism)]
+    leaves = layout.leaves_of(circuit)
+    routed = path[layout.leaf_rows[leaves]]
+    reward = rewards[leaves]
+    return [
+        (
+            {n: round(float(routed[k, e]), 6) for k, n in enumerate(names)},
+            {n: round(float(reward[k, e]), 6) for k, n in enumerate(names)},
+        )
+        for e in range(model.environments.size)
+    ]
+
+
+class Recorder:
+    """Collects rows during a run; :meth:`tables` turns them into DataFrames."""
+
+    def __init__(self, model: CircuitsModel):
+        self.model = model
+        self.every = model.spec.records.every
+        self.series_rows: list[dict] = []
+        self.phase_rows: list[dict] = []
+        self._fitness_sum = 0.0
+        self._fitness_steps = 0
+
+    def after_step(self, t: int, phase: Phase) -> None:
+        model = self.model
+        mean_fitness = float(model.shares @ model.fitness)
+        self._fitness_sum += mean_fitness
+        self._fitness_steps += 1
+        phase_end = t == phase.end - 1
+        if (self.every == "phase" and phase_end) or (
+            self.every != "phase" and (t + 1) % self.every == 0
+        ):
+            self.record_series(t, phase, mean_fitness)
+        if phase_end:
+            self.record_phase(phase)
+
+    def record_series(self, t: int, phase: Phase, mean_fitness: float) -> None:
+        model = self.model
+        for entry in lineage_table(model):
+            rep = model.circuits[entry["representative"]]
+            self.series_rows.append(
+                {
+                    "step": t + 1,
+                    "phase": phase.index,
+                    "environment": phase.label,
+                    "lineage": entry["lineage"],
+                    "parent_lineage": rep.parent_lineage if rep.parent_lineage is not None else -1,
+                    "kind": rep.kind,
+                    "structure": rep.structure,
+                    "share": entry["share"],
+                    "variants": entry["variants"],
+                    "mean_fitness": mean_fitness,
+                }
+            )
+
+    def record_phase(self, phase: Phase) -> None:
+        model = self.model
+        envs = model.environments
+        path, rewards, values = evaluate_all(model)
+        circuit_values = values[: model.layout.n_circuits]
+        population = model.shares @ circuit_values
+        dominant = lineage_table(model)[0]
+        rep_index = dominant["representative"]
+        rep = model.circuits[rep_index]
+        tables = routing_table(model, rep_index, path, rewards)
+        router_share = float(
+            sum(s for s, c in zip(model.shares, model.circuits, strict=True) if c.kind == "router")
+        )
+        structure_share = float(
+            sum(
+                s
+                for s, c in zip(model.shares, model.circuits, strict=True)
+                if c.structure == rep.structure
+            )
+        )
+        phase_fitness = self._fitness_sum / max(self._fitness_steps, 1)
+        self._fitness_sum, self._fitness_steps = 0.0, 0
+        for e, name in enumerate(envs.names):
+            routed, leaf_reward = tables[e]
+            self.phase_rows.append(
+                {
+                    "phase": phase.index,
+                    "start": phase.start,
+                    "end": phase.end,
+                    "trained": phase.label,
+                    "training_weight": float(phase.weights[e]),
+                    "environment": name,
+                    "held_out": bool(envs.held_out[e]),
+                    "population_reward": float(population[e]),
+                    "dominant_reward": float(circuit_values[rep_index, e]),
+                    "dominant_lineage": dominant["lineage"],
+                    "dominant_share": dominant["share"],
+                    "dominant_variants": dominant["variants"],
+                    "dominant_structure": rep.structure,
+                    "dominant_kind": rep.kind,
+                    "structure_share": structure_share,
+                    "routing": json.dumps(routed, sort_keys=True),
+                    "mechanism_rewards": json.dumps(leaf_reward, sort_keys=True),
+                    "router_share": router_share,
+                    "circuits": len(model.circuits),
+                    "phase_mean_fitness": phase_fitness,
+                }
+            )
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return pd.DataFrame(self.series_rows), pd.DataFrame(self.phase_rows)

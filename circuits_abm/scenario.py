@@ -1,0 +1,410 @@
+"""Scenario files: the TOML schema, its defaults, and validation with clear errors.
+
+A scenario says which environments exist (a graph), how much they share and how easy they
+are to tell apart, how training phases switch between them, which circuits start, and every
+constant of learning, selection and variation.  Everything is validated *before* a run
+starts: an unknown field, an out-of-range value or a name that does not exist raises
+:class:`ScenarioError`, whose message names the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import networkx as nx
+from numpy.random import default_rng as np_default_rng
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Overlap = Annotated[float, Field(ge=-1.0, le=1.0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class ScenarioError(ValueError):
+    """A scenario (or sweep) that cannot run, with a message meant for the person who wrote it."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid scenario {source}:\n{lines}")
+
+
+class Section(BaseModel):
+    """Base for every table of a scenario: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentSpec(Section):
+    """One training objective (a node of the environment graph)."""
+
+    name: Name
+    kind: Literal["sft", "rl", "eval", "other"] = "other"
+    cluster: Name | None = None
+    held_out: bool = False
+
+
+class EdgeSpec(Section):
+    """An edge of the environment graph: a transition weight and optional pair overrides."""
+
+    source: Name
+    target: Name
+    weight: Annotated[float, Field(gt=0.0)] = 1.0
+    sharing: Overlap | None = None
+    distinguishability: Probability | None = None
+
+
+class PairValues(Section):
+    """Sharing and distinguishability for a group of environment pairs (None = inherit)."""
+
+    sharing: Overlap | None = None
+    distinguishability: Probability | None = None
+
+
+class GeometrySpec(Section):
+    """How much environments share (demand overlap) and how easy they are to tell apart.
+
+    Precedence for a pair (e, f), highest first: an edge override, the within-cluster values
+    of their common cluster, ``between_clusters`` for two different clusters, then the
+    global values.  With ``distance_length`` = L set, the global values decay with the
+    number of graph hops h between two environments: sharing ``s * exp(-h / L)`` and cue
+    similarity ``(1 - d) * exp(-h / L)`` (positive semi-definite on trees; on other graphs
+    an impossible combination is reported).
+    """
+
+    sharing: Overlap = 0.5
+    distinguishability: Probability = 0.5
+    distance_length: Annotated[float, Field(gt=0.0)] | None = None
+    clusters: dict[Name, PairValues] = {}
+    between_clusters: PairValues = PairValues()
+
+
+class ScheduleSpec(Section):
+    """How training phases follow each other."""
+
+    order: Literal["cycle", "walk", "sequence", "uniform"] = "cycle"
+    phase_length: PositiveInt = 10
+    phase_length_distribution: Literal["fixed", "geometric"] = "fixed"
+    sequence: list[Name] | None = None
+    start: Name | None = None
+    mixtures: dict[Name, dict[Name, Annotated[float, Field(gt=0.0)]]] = {}
+
+
+class InterventionSpec(Section):
+    """A change of sharing and/or distinguishability at a given step.
+
+    ``nodes`` changes every pair that involves a named environment; ``edges`` changes the
+    named pairs.  Example: inoculation prompting raises the sharing between a hacked RL
+    objective and the assistant's SFT prior; a ``<skills_training>`` tag raises the
+    distinguishability of tagged environments.
+    """
+
+    step: Annotated[int, Field(ge=0)]
+    label: str = ""
+    nodes: list[Name] = []
+    edges: list[tuple[Name, Name]] = []
+    sharing: Overlap | None = None
+    distinguishability: Probability | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> InterventionSpec:
+        if not self.nodes and not self.edges:
+            raise ValueError("an intervention needs `nodes` or `edges`")
+        if self.sharing is None and self.distinguishability is None:
+            raise ValueError("an intervention needs `sharing` or `distinguishability`")
+        return self
+
+
+class MechanismRule(Section):
+    """Constants of one mechanism learning rule."""
+
+    learning_rate: Annotated[float, Field(ge=0.0, le=1.0)]
+    consolidation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class WeightedRule(MechanismRule):
+    """The weighted optimiser learns toward a fixed weighted sum of the training objectives."""
+
+    weights: dict[Name, Annotated[float, Field(ge=0.0)]] | None = None
+
+
+class RouterRule(Section):
+    """Constants of routers: starting and maximum sharpness, key learning rate."""
+
+    initial_sharpness: Annotated[float, Field(ge=0.0, le=500.0)] = 5.0
+    max_sharpness: Annotated[float, Field(gt=0.0, le=500.0)] = 50.0
+    key_learning_rate: Annotated[float, Field(ge=0.0)] = 0.5
+
+
+class CircuitsSpec(Section):
+    naive: MechanismRule = MechanismRule(learning_rate=0.3)
+    weighted: WeightedRule = WeightedRule(learning_rate=0.1)
+    generalist: MechanismRule = MechanismRule(learning_rate=0.03, consolidation=0.001)
+    router: RouterRule = RouterRule()
+
+
+class CostsSpec(Section):
+    per_mechanism: Annotated[float, Field(ge=0.0)] = 0.01
+    per_sharpness: Annotated[float, Field(ge=0.0)] = 0.002
+
+
+class LearningSpec(Section):
+    noise: Annotated[float, Field(ge=0.0)] = 0.3
+    gamma: Probability = 0.0
+
+
+class SelectionSpec(Section):
+    strength: Annotated[float, Field(ge=0.0)] = 5.0
+    extinction_floor: Annotated[float, Field(ge=0.0, lt=0.5)] = 1e-4
+
+
+OPERATORS = (
+    "split",
+    "add_child",
+    "duplicate_child",
+    "remove_child",
+    "mutate",
+    "collapse",
+    "switch_rule",
+    "perturb_sharpness",
+)
+DEFAULT_OPERATOR_WEIGHTS = {
+    "split": 1.0,
+    "add_child": 0.5,
+    "duplicate_child": 0.5,
+    "remove_child": 0.5,
+    "mutate": 2.0,
+    "collapse": 0.5,
+    "switch_rule": 0.5,
+    "perturb_sharpness": 1.0,
+}
+
+
+class VariationSpec(Section):
+    rate: Annotated[float, Field(ge=0.0)] = 0.05
+    offspring_share: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
+    mutation_scale: Annotated[float, Field(ge=0.0)] = 0.1
+    sharpness_scale: Annotated[float, Field(ge=0.0)] = 0.3
+    operators: dict[Literal[OPERATORS], Annotated[float, Field(ge=0.0)]] = DEFAULT_OPERATOR_WEIGHTS
+
+
+class PopulationSpec(Section):
+    """Starting circuits as structure strings: n, w, g, and R[...] for routers (nesting ok).
+
+    ``None`` means the prototype's start: a router with one untrained naive child per
+    training environment, beside one naive, one weighted and one generalist mechanism.
+    """
+
+    initial: list[str] | None = None
+
+
+class RecordsSpec(Section):
+    """How often the per-lineage time series is recorded: at every phase end, or every N steps."""
+
+    every: Literal["phase"] | PositiveInt = "phase"
+
+
+class Scenario(Section):
+    """A complete, validated scenario."""
+
+    name: Name
+    description: str = ""
+    steps: PositiveInt = 6000
+    seed: Annotated[int, Field(ge=0)] = 0
+    environments: Annotated[list[EnvironmentSpec], Field(min_length=1)]
+    edges: list[EdgeSpec] = []
+    geometry: GeometrySpec = GeometrySpec()
+    schedule: ScheduleSpec = ScheduleSpec()
+    interventions: list[InterventionSpec] = []
+    circuits: CircuitsSpec = CircuitsSpec()
+    costs: CostsSpec = CostsSpec()
+    learning: LearningSpec = LearningSpec()
+    selection: SelectionSpec = SelectionSpec()
+    variation: VariationSpec = VariationSpec()
+    population: PopulationSpec = PopulationSpec()
+    records: RecordsSpec = RecordsSpec()
+
+    @property
+    def environment_names(self) -> list[str]:
+        return [e.name for e in self.environments]
+
+    @property
+    def training_names(self) -> list[str]:
+        return [e.name for e in self.environments if not e.held_out]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raise :class:`ScenarioError` if it cannot run."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), ["file not found"])
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+    return scenario_from_dict(data, source=str(path))
+
+
+def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
+    """Validate a plain dict (as read from TOML) into a :class:`Scenario`."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, [_describe(err) for err in exc.errors()]) from None
+    problems = cross_reference_problems(scenario) or geometry_problems(scenario)
+    if problems:
+        raise ScenarioError(source, problems)
+    return scenario
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """One line per pydantic error: the dotted field, what is wrong, and what is allowed."""
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_fields(err["loc"][:-1])
+        hint = f"; allowed fields here: {', '.join(allowed)}" if allowed else ""
+        return f"`{loc}`: unknown field{hint}"
+    if err["type"] == "missing":
+        return f"`{loc}`: required field is missing"
+    return f"`{loc}`: {err['msg']} (got {err.get('input')!r})"
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the schema table at ``loc`` (list indices and dict keys skipped)."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            continue
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            for inner in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
+                    break
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def cross_reference_problems(s: Scenario) -> list[str]:
+    """Checks that span fields: names that must exist, and graphs that a walk can use."""
+    problems: list[str] = []
+    names = s.environment_names
+    known = set(names)
+    training = s.training_names
+    mixtures = set(s.schedule.mixtures)
+    allowed = ", ".join(names)
+
+    def unknown(field: str, name: str, extra: set[str] = frozenset()) -> None:
+        if name not in known and name not in extra:
+            options = allowed + (f"; mixtures: {', '.join(sorted(extra))}" if extra else "")
+            problems.append(f"`{field}`: unknown environment {name!r}; allowed: {options}")
+
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"`environments`: duplicate names {duplicates}")
+    if not training:
+        problems.append("`environments`: every environment is held_out; at least one must train")
+    for i, edge in enumerate(s.edges):
+        unknown(f"edges.{i}.source", edge.source)
+        unknown(f"edges.{i}.target", edge.target)
+        if edge.source == edge.target:
+            problems.append(f"`edges.{i}`: an edge must join two different environments")
+    for name, mixture in s.schedule.mixtures.items():
+        if name in known:
+            problems.append(
+                f"`schedule.mixtures.{name}`: a mixture may not reuse an environment name"
+            )
+        for env in mixture:
+            unknown(f"schedule.mixtures.{name}", env)
+            if env in known and env not in training:
+                problems.append(
+                    f"`schedule.mixtures.{name}`: {env!r} is held out and never trained"
+                )
+    for i, env in enumerate(s.schedule.sequence or []):
+        unknown(f"schedule.sequence.{i}", env, mixtures)
+        if env in known and env not in training:
+            problems.append(f"`schedule.sequence.{i}`: {env!r} is held out and never trained")
+    if s.schedule.start is not None:
+        unknown("schedule.start", s.schedule.start, mixtures)
+        if s.schedule.start in known and s.schedule.start not in training:
+            problems.append(f"`schedule.start`: {s.schedule.start!r} is held out")
+    if s.schedule.order == "sequence" and not s.schedule.sequence:
+        problems.append("`schedule.sequence`: order = 'sequence' needs a non-empty sequence")
+    if s.schedule.order == "walk":
+        problems.extend(_walk_problems(s))
+        if s.schedule.start in mixtures:
+            problems.append("`schedule.start`: a walk starts at an environment, not a mixture")
+    for i, iv in enumerate(s.interventions):
+        for node in iv.nodes:
+            unknown(f"interventions.{i}.nodes", node)
+        for a, b in iv.edges:
+            unknown(f"interventions.{i}.edges", a)
+            unknown(f"interventions.{i}.edges", b)
+        if iv.step >= s.steps:
+            problems.append(
+                f"`interventions.{i}.step`: {iv.step} is not before the end ({s.steps})"
+            )
+    clusters = {e.cluster for e in s.environments if e.cluster}
+    for name in s.geometry.clusters:
+        if name not in clusters:
+            problems.append(
+                f"`geometry.clusters.{name}`: no environment is in cluster {name!r}; "
+                f"clusters: {', '.join(sorted(clusters)) or 'none'}"
+            )
+    for env in s.circuits.weighted.weights or {}:
+        unknown("circuits.weighted.weights", env)
+    return problems
+
+
+def _walk_problems(s: Scenario) -> list[str]:
+    """A graph walk needs every training environment reachable through training edges."""
+    training = set(s.training_names)
+    graph = nx.Graph()
+    graph.add_nodes_from(training)
+    graph.add_edges_from(
+        (e.source, e.target) for e in s.edges if e.source in training and e.target in training
+    )
+    if graph.number_of_edges() == 0:
+        return ["`edges`: order = 'walk' needs edges between training environments; there are none"]
+    if not nx.is_connected(graph):
+        parts = [sorted(c) for c in nx.connected_components(graph)]
+        return [f"`edges`: order = 'walk' needs a connected training graph; components: {parts}"]
+    return []
+
+
+def geometry_problems(s: Scenario) -> list[str]:
+    """Overlaps no vectors can have (before or after any intervention), bad structure strings."""
+    from circuits_abm.circuits import parse_structure  # noqa: PLC0415 (avoid an import cycle)
+    from circuits_abm.environments import (  # noqa: PLC0415
+        GeometryError,
+        apply_intervention,
+        build_environments,
+    )
+
+    problems: list[str] = []
+    try:
+        envs = build_environments(s)
+        for i, iv in sorted(enumerate(s.interventions), key=lambda pair: pair[1].step):
+            try:
+                envs = apply_intervention(envs, iv)
+            except GeometryError as exc:
+                problems.append(f"`interventions.{i}`: {exc}")
+                break
+    except GeometryError as exc:
+        problems.append(f"`geometry` / `edges`: {exc}")
+    rng = np_default_rng(0)
+    for i, text in enumerate(s.population.initial or []):
+        try:
+            parse_structure(text, 1, 1, 1.0, rng)
+        except ValueError as exc:
+            problems.append(f"`population.initial.{i}`: {exc}")
+    return problems

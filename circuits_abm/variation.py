@@ -1,0 +1,186 @@
+"""Variation: offspring circuits made by editing a copy of a parent's tree.
+
+Each operator takes a fresh copy of the parent's tree and changes one node of it:
+
+* ``split``: a node becomes a router over two copies of itself, keyed on the current context
+  versus the usual one (this is how routers, and routers inside routers, appear);
+* ``add_child``: a router gains an untrained naive child keyed on the current context;
+* ``duplicate_child``: a router gains a copy of one of its children, with a nudged key;
+* ``remove_child``: a router loses a child (a router left with one child becomes that child);
+* ``mutate``: a mechanism's parameters, or a router's keys, get Gaussian noise;
+* ``collapse``: a router becomes the mechanism it currently routes the context to;
+* ``switch_rule``: a mechanism switches learning rule (naive / weighted / generalist);
+* ``perturb_sharpness``: a router's sharpness is multiplied by a log-normal factor.
+
+Structural operators found a new lineage; parameter-only ones (mutate, perturb_sharpness)
+keep the parent's, so a cloud of near-identical variants counts as one lineage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuits_abm.circuits import RULES, Mechanism, Node, Router, copy_tree, random_unit, walk
+from circuits_abm.scenario import OPERATORS, Scenario
+
+PARAMETER_ONLY = frozenset({"mutate", "perturb_sharpness"})
+NEEDS_ROUTER = frozenset(
+    {"add_child", "duplicate_child", "remove_child", "collapse", "perturb_sharpness"}
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an operator may look at: the random generator, constants, the current context."""
+
+    rng: np.random.Generator
+    scenario: Scenario
+    cue: np.ndarray  # cue of the current context (mix-weighted for mixture phases)
+    cue_centre: np.ndarray  # mean training cue
+
+    def contrast_key(self) -> np.ndarray:
+        """Unit key pointing from the usual context to the current one."""
+        direction = self.cue - self.cue_centre
+        norm = np.linalg.norm(direction)
+        if norm < 1e-9:
+            return random_unit(len(self.cue), self.rng)
+        return direction / norm
+
+
+def choose_operator(root: Node, ctx: Context) -> str:
+    """Draw an operator by the scenario's weights among those that apply to ``root``."""
+    has_router = isinstance(root, Router)
+    weights = ctx.scenario.variation.operators
+    names = [
+        op for op in OPERATORS if (has_router or op not in NEEDS_ROUTER) and weights.get(op, 0) > 0
+    ]
+    if not names:
+        return ""
+    w = np.array([weights[op] for op in names])
+    return names[int(ctx.rng.choice(len(names), p=w / w.sum()))]
+
+
+def make_offspring(root: Node, operator: str, ctx: Context) -> Node:
+    """A modified copy of ``root`` (the parent is never touched)."""
+    child = copy_tree(root)
+    return OPERATIONS[operator](child, ctx)
+
+
+def _slots(root: Node) -> list[tuple[Node, Router | None, int]]:
+    """Every node with its parent router and index there (parent None for the root)."""
+    out: list[tuple[Node, Router | None, int]] = [(root, None, -1)]
+    for _, node in walk(root):
+        if isinstance(node, Router):
+            out.extend((c, node, i) for i, c in enumerate(node.children))
+    return out
+
+
+def _pick(items: list, ctx: Context):
+    return items[int(ctx.rng.integers(len(items)))]
+
+
+def _replace(root: Node, parent: Router | None, index: int, new: Node) -> Node:
+    """Put ``new`` where the old node was; returns the (possibly new) root."""
+    if parent is None:
+        return new
+    parent.children[index] = new
+    return root
+
+
+def _routers(root: Node) -> list[tuple[Node, Router | None, int]]:
+    return [slot for slot in _slots(root) if isinstance(slot[0], Router)]
+
+
+def _mechanisms(root: Node) -> list[tuple[Node, Router | None, int]]:
+    return [slot for slot in _slots(root) if isinstance(slot[0], Mechanism)]
+
+
+def split(root: Node, ctx: Context) -> Node:
+    node, parent, index = _pick(_slots(root), ctx)
+    key = ctx.contrast_key()
+    first, second = copy_tree(node), copy_tree(node)
+    first.key, second.key = key, -key
+    sharpness = ctx.scenario.circuits.router.initial_sharpness
+    return _replace(root, parent, index, Router(sharpness, [first, second], np.array(node.key)))
+
+
+def add_child(root: Node, ctx: Context) -> Node:
+    router, _, _ = _pick(_routers(root), ctx)
+    dim = len(_mechanisms(root)[0][0].theta)
+    router.children.append(Mechanism("naive", np.zeros(dim), ctx.contrast_key()))
+    return root
+
+
+def duplicate_child(root: Node, ctx: Context) -> Node:
+    router, _, _ = _pick(_routers(root), ctx)
+    twin = copy_tree(_pick(router.children, ctx))
+    twin.key = _nudged_unit(twin.key, ctx)
+    router.children.append(twin)
+    return root
+
+
+def remove_child(root: Node, ctx: Context) -> Node:
+    router, parent, index = _pick(_routers(root), ctx)
+    router.children.pop(int(ctx.rng.integers(len(router.children))))
+    if len(router.children) == 1:
+        survivor = router.children[0]
+        survivor.key = router.key
+        return _replace(root, parent, index, survivor)
+    return root
+
+
+def mutate(root: Node, ctx: Context) -> Node:
+    node, _, _ = _pick(_slots(root), ctx)
+    scale = ctx.scenario.variation.mutation_scale
+    if isinstance(node, Mechanism):
+        node.theta = node.theta + ctx.rng.normal(0.0, scale, size=node.theta.shape)
+    else:
+        for c in node.children:
+            c.key = _nudged_unit(c.key, ctx)
+    return root
+
+
+def collapse(root: Node, ctx: Context) -> Node:
+    router, parent, index = _pick(_routers(root), ctx)
+    node: Node = router
+    while isinstance(node, Router):
+        logits = node.sharpness * np.array([c.key @ ctx.cue for c in node.children])
+        node = node.children[int(np.argmax(logits))]
+    leaf = copy_tree(node)
+    leaf.key = router.key
+    return _replace(root, parent, index, leaf)
+
+
+def switch_rule(root: Node, ctx: Context) -> Node:
+    leaf, _, _ = _pick(_mechanisms(root), ctx)
+    leaf.rule = _pick([r for r in RULES if r != leaf.rule], ctx)
+    return root
+
+
+def perturb_sharpness(root: Node, ctx: Context) -> Node:
+    router, _, _ = _pick(_routers(root), ctx)
+    factor = np.exp(ctx.rng.normal(0.0, ctx.scenario.variation.sharpness_scale))
+    router.sharpness = float(
+        min(router.sharpness * factor, ctx.scenario.circuits.router.max_sharpness)
+    )
+    return root
+
+
+def _nudged_unit(key: np.ndarray, ctx: Context) -> np.ndarray:
+    nudged = key + ctx.rng.normal(0.0, ctx.scenario.variation.mutation_scale, size=key.shape)
+    norm = np.linalg.norm(nudged)
+    return nudged / norm if norm > 1e-12 else random_unit(len(key), ctx.rng)
+
+
+OPERATIONS = {
+    "split": split,
+    "add_child": add_child,
+    "duplicate_child": duplicate_child,
+    "remove_child": remove_child,
+    "mutate": mutate,
+    "collapse": collapse,
+    "switch_rule": switch_rule,
+    "perturb_sharpness": perturb_sharpness,
+}

@@ -1,0 +1,116 @@
+"""Bad scenarios fail before running, naming the file, the field and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import scenario_dict
+
+from circuits_abm.scenario import ScenarioError, load_scenario, scenario_from_dict
+
+
+def problems_of(data: dict) -> str:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict(data, source="my.toml")
+    return str(info.value)
+
+
+def test_unknown_field_names_file_field_and_allowed_fields():
+    message = problems_of(scenario_dict(schedule={"phase_lenght": 5}))
+    assert "my.toml" in message
+    assert "schedule.phase_lenght" in message
+    assert "phase_length" in message and "order" in message  # the allowed fields
+
+
+def test_unknown_top_level_field_lists_sections():
+    message = problems_of(scenario_dict(selction={"strength": 1}))
+    assert "`selction`" in message and "selection" in message
+
+
+def test_out_of_range_value_says_the_bound():
+    message = problems_of(scenario_dict(geometry={"distinguishability": 1.5}))
+    assert "geometry.distinguishability" in message
+    assert "less than or equal to 1" in message
+
+
+def test_bad_choice_lists_allowed_values():
+    message = problems_of(scenario_dict(schedule={"order": "zigzag"}))
+    assert "schedule.order" in message
+    for allowed in ("cycle", "walk", "sequence", "uniform"):
+        assert allowed in message
+
+
+def test_unknown_environment_in_sequence_lists_known_names():
+    message = problems_of(scenario_dict(schedule={"order": "sequence", "sequence": ["e0", "nope"]}))
+    assert "schedule.sequence.1" in message and "'nope'" in message
+    assert "e0, e1, e2, e3" in message
+
+
+def test_unknown_environment_in_intervention():
+    data = scenario_dict(interventions=[{"step": 5, "nodes": ["ghost"], "sharing": 0.5}])
+    message = problems_of(data)
+    assert "interventions.0.nodes" in message and "'ghost'" in message
+
+
+def test_intervention_must_change_something():
+    message = problems_of(scenario_dict(interventions=[{"step": 5, "nodes": ["e0"]}]))
+    assert "sharing" in message and "distinguishability" in message
+
+
+def test_walk_without_edges_is_an_error():
+    message = problems_of(scenario_dict(schedule={"order": "walk"}))
+    assert "`edges`" in message and "walk" in message
+
+
+def test_walk_on_disconnected_graph_names_components():
+    data = scenario_dict(
+        schedule={"order": "walk"},
+        edges=[{"source": "e0", "target": "e1"}, {"source": "e2", "target": "e3"}],
+    )
+    message = problems_of(data)
+    assert "connected" in message and "['e0', 'e1']" in message
+
+
+def test_impossible_geometry_names_the_pairs():
+    data = scenario_dict(
+        n_envs=3,
+        geometry={"sharing": 0.9},
+        edges=[{"source": "e0", "target": "e1", "sharing": -0.9}],
+    )
+    message = problems_of(data)
+    assert "impossible" in message and "e0~e1" in message
+
+
+def test_intervention_that_makes_geometry_impossible_is_caught_before_running():
+    data = scenario_dict(
+        n_envs=3,
+        geometry={"sharing": 0.9},
+        interventions=[{"step": 10, "edges": [["e0", "e1"]], "sharing": -0.9}],
+    )
+    assert "interventions.0" in problems_of(data)
+
+
+def test_bad_structure_string():
+    message = problems_of(scenario_dict(population={"initial": ["R[n]"]}))
+    assert "population.initial.0" in message and "two children" in message
+
+
+def test_all_held_out_is_an_error():
+    data = scenario_dict(n_envs=2)
+    data["environments"] = [{"name": "a", "held_out": True}, {"name": "b", "held_out": True}]
+    assert "held_out" in problems_of(data)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ScenarioError, match="file not found"):
+        load_scenario(tmp_path / "absent.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [unclosed")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(bad)
+
+
+def test_every_shipped_scenario_is_valid(scenarios_dir):
+    files = sorted(scenarios_dir.glob("*.toml"))
+    assert files
+    for path in files:
+        assert load_scenario(path).name

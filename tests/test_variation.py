@@ -1,0 +1,89 @@
+"""Variation operators make valid offspring and keep lineages honest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_scenario
+
+from circuits_abm.circuits import (
+    Mechanism,
+    Router,
+    mechanisms,
+    parse_structure,
+    structure_string,
+    walk,
+)
+from circuits_abm.environments import build_environments
+from circuits_abm.model import CircuitsModel
+from circuits_abm.variation import OPERATIONS, PARAMETER_ONLY, Context, make_offspring
+
+
+def context(seed=0):
+    scenario = make_scenario(geometry={"sharing": 0.1, "distinguishability": 0.9})
+    envs = build_environments(scenario)
+    return Context(np.random.default_rng(seed), scenario, envs.cues[1], envs.cue_centre())
+
+
+def tree(text: str, seed=0):
+    return parse_structure(text, 4, 4, 5.0, np.random.default_rng(seed))
+
+
+def assert_valid(node):
+    for _, n in walk(node):
+        assert np.linalg.norm(n.key) == pytest.approx(1.0)
+        if isinstance(n, Router):
+            assert len(n.children) >= 2
+        else:
+            assert n.theta.shape == (4,)
+
+
+@pytest.mark.parametrize("operator", sorted(OPERATIONS))
+@pytest.mark.parametrize("text", ["R[n,g]", "R[n,R[g,w],n]", "R[R[n,n],R[g,g]]"])
+def test_every_operator_gives_a_valid_tree_and_leaves_the_parent_alone(operator, text):
+    for seed in range(5):
+        parent = tree(text, seed)
+        before = structure_string(parent), [m.theta.copy() for m in mechanisms(parent)]
+        child = make_offspring(parent, operator, context(seed))
+        assert_valid(child)
+        assert structure_string(parent) == before[0]
+        for m, theta in zip(mechanisms(parent), before[1], strict=True):
+            np.testing.assert_array_equal(m.theta, theta)
+
+
+def test_split_makes_a_router_keyed_on_the_current_context():
+    ctx = context()
+    child = make_offspring(tree("n"), "split", ctx)
+    assert structure_string(child) == "R[n,n]"
+    q = ctx.cue
+    first, second = child.children
+    assert first.key @ q > second.key @ q
+
+
+def test_collapse_keeps_the_mechanism_the_context_is_routed_to():
+    ctx = context()
+    parent = tree("R[n,g]")
+    parent.children[1].key = ctx.contrast_key()
+    parent.children[0].key = -ctx.contrast_key()
+    collapsed = make_offspring(parent, "collapse", ctx)
+    assert isinstance(collapsed, Mechanism) and collapsed.rule == "generalist"
+
+
+def test_parameter_changes_keep_the_lineage_structural_changes_found_a_new_one():
+    scenario = make_scenario(variation={"rate": 3.0}, selection={"strength": 0.0})
+    model = CircuitsModel(scenario, seed=5, steps=100)
+    founders = {c.unique_id: c for c in model.circuits}
+    model.run()
+    by_id = {c.unique_id: c for c in model.circuits} | founders
+    checked = 0
+    for circuit in model.circuits:
+        parent = by_id.get(circuit.parent_id)
+        if parent is None:
+            continue
+        if circuit.lineage == parent.lineage:
+            assert circuit.structure == parent.structure
+        else:
+            assert circuit.parent_lineage == parent.lineage
+        checked += 1
+    assert checked > 10
+    assert {"mutate", "perturb_sharpness"} == PARAMETER_ONLY
