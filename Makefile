@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint bench clean
+.PHONY: help venv demo test lint bench catalogue clean
 
 help:
 	@echo "make demo   set up .venv, run the standard scenario, write runs/ and figures/"
 	@echo "make test   set up .venv, run ruff and the whole test suite"
 	@echo "make bench  print the step-speed benchmark"
+	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
 
 $(PY):
 	@set -e; PYTHON="$$(bash .ci/find-python)"; \
@@ -37,6 +38,9 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
+
+catalogue: $(STAMP)
+	$(VENV)/bin/circuits-abm catalogue --readme README.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from circuits_abm.circuits import mechanisms, routers
+from circuits_abm.classification import classify
 from circuits_abm.model import CircuitsModel
 from circuits_abm.scenario import Scenario, load_scenario
 from circuits_abm.schedule import Phase
@@ -64,7 +65,29 @@ def run(
     model.run(progress)
     wall = time.perf_counter() - started
     timeseries, phases = model.recorder.tables()
-    return RunResult(timeseries, phases, summarise(model, wall))
+    summary = summarise(model, wall)
+    summary.update(classification_fields(phases))
+    return RunResult(timeseries, phases, summary)
+
+
+def classification_fields(phases: pd.DataFrame) -> dict[str, Any]:
+    """``regime``, ``structure`` and ``classification`` entries for a summary."""
+    result = classify(phases)
+    return {
+        "regime": result.regime,
+        "structure": result.structure,
+        "classification": result.to_dict(),
+    }
+
+
+def reclassify(run_dir: str | Path, write: bool = True) -> dict[str, Any]:
+    """Classify a stored run again (e.g. after the classifier changed); update its summary."""
+    run = load_run(run_dir)
+    fields = classification_fields(run.phases)
+    if write:
+        run.summary.update(fields)
+        write_json(Path(run_dir) / SUMMARY, run.summary)
+    return fields
 
 
 def summarise(model: CircuitsModel, wall_time: float) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""Command line: ``circuits-abm run | validate`` (a thin layer over :mod:`circuits_abm.api`).
+"""Command line: ``circuits-abm run | validate | classify | catalogue``.
+
+A thin layer over :mod:`circuits_abm.api`.
 
 Invalid input exits with code 2 and one readable message, never a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +15,15 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from circuits_abm.api import reclassify
 from circuits_abm.api import run as run_scenario
+from circuits_abm.catalogue import (
+    DEFAULT_SEEDS,
+    canonical_scenarios,
+    markdown_table,
+    run_canonical,
+    splice_into,
+)
 from circuits_abm.scenario import ScenarioError, load_scenario
 
 app = typer.Typer(
@@ -63,12 +74,75 @@ def run(
     result = run_scenario(spec, seed=seed, steps=steps, progress=lambda p: bar.update(p.length))
     bar.close()
     result.save(out)
-    final = result.summary["final_population"][0]
+    summary = result.summary
+    final = summary["final_population"][0]
     typer.echo(
-        f"{spec.name} seed={seed}: {total} steps in {result.summary['wall_time_seconds']:.2f}s; "
+        f"{spec.name} seed={seed}: {total} steps in {summary['wall_time_seconds']:.2f}s; "
         f"largest circuit {final['structure']} ({final['share']:.2f})"
     )
+    _echo_regime(summary)
     typer.echo(f"wrote {out}/")
+
+
+def _echo_regime(fields: dict) -> None:
+    tree = fields["classification"]["tree"]
+    typer.echo(f"regime: {fields['regime']} (confidence {tree['confidence']:.2f})")
+    typer.echo(f"structure: {fields['structure']}")
+
+
+@app.command()
+def classify(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `circuits-abm run`.")],
+    dry_run: Annotated[bool, typer.Option(help="Print only; do not update summary.json.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole tree as JSON.")] = False,
+) -> None:
+    """Classify a stored run from its trajectory and update its summary.json."""
+    try:
+        fields = reclassify(run_dir, write=not dry_run)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    if as_json:
+        typer.echo(json.dumps(fields["classification"], indent=2))
+    else:
+        _echo_regime(fields)
+
+
+@app.command()
+def catalogue(
+    folder: Annotated[Path, typer.Argument(help="Folder of scenarios.")] = Path("scenarios"),
+    seeds: Annotated[list[int] | None, typer.Option("--seed", help="Seeds (repeatable).")] = None,
+    markdown: Annotated[bool, typer.Option(help="Print the README's markdown table.")] = False,
+    readme: Annotated[
+        Path | None, typer.Option(help="Write the table into this file between its markers.")
+    ] = None,
+) -> None:
+    """Run every canonical scenario (one with `expected`) and compare with its expectation."""
+
+    try:
+        found = canonical_scenarios(folder)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    seeds = seeds or list(DEFAULT_SEEDS)
+    outcomes = []
+    for _, spec in tqdm(found, desc="scenarios", disable=not sys.stderr.isatty()):
+        for seed in seeds:
+            outcome = run_canonical(spec, seed)
+            outcomes.append(outcome)
+            if not markdown:
+                mark = "ok  " if outcome.matches else "DIFF"
+                typer.echo(f"{mark} {spec.name} seed={seed}: {outcome.observed}")
+    table = markdown_table(outcomes, {spec.name: spec for _, spec in found})
+    if markdown:
+        typer.echo(table)
+    if readme is not None:
+        splice_into(readme, table)
+        typer.echo(f"updated the catalogue table in {readme}", err=True)
+    failed = sum(not o.matches for o in outcomes)
+    typer.echo(
+        f"{len(outcomes) - failed} of {len(outcomes)} runs gave the expected regime", err=True
+    )
 
 
 if __name__ == "__main__":

@@ -209,10 +209,19 @@ class RecordsSpec(Section):
 
 
 class Scenario(Section):
-    """A complete, validated scenario."""
+    """A complete, validated scenario.
+
+    ``claim``, ``expected`` and ``expected_before_interventions`` document what a canonical
+    scenario illustrates and which regime (canonical structure string) it should produce.
+    They are for people, the catalogue and the tests: neither the simulation nor the
+    classifier ever reads them.
+    """
 
     name: Name
     description: str = ""
+    claim: str = ""
+    expected: str | None = None
+    expected_before_interventions: str | None = None
     steps: PositiveInt = 6000
     seed: Annotated[int, Field(ge=0)] = 0
     environments: Annotated[list[EnvironmentSpec], Field(min_length=1)]

@@ -1,0 +1,192 @@
+"""The classifier on hand-built trajectories: each documented case, with noise, over seeds.
+
+Trajectories are phases tables written here by hand, so each test states exactly what a
+regime looks like from the outside and checks the label the classifier reads from it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from circuits_abm.classification import (
+    CHURN,
+    GENERALIST,
+    classify,
+    routing_determinism,
+    routing_information,
+)
+
+FOUR = ["a1", "a2", "b1", "b2"]
+SEEDS = (0, 1, 2)
+
+
+def trajectory(routing, rewards, n_phases=40, envs=FOUR, noise=0.0, seed=0, structure="X"):
+    """A phases table: ``routing(k, trained, env)`` and ``rewards(k, trained, env)`` give the
+    dominant circuit's per-mechanism tables at the end of phase ``k`` (cycle schedule)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_phases):
+        trained = envs[k % len(envs)]
+        for env in envs:
+            route = routing(k, trained, env)
+            reward = {p: r + noise * rng.normal() for p, r in rewards(k, trained, env).items()}
+            value = sum(route[p] * reward[p] for p in route)
+            rows.append(
+                {
+                    "phase": k,
+                    "trained": trained,
+                    "training_weight": float(env == trained),
+                    "environment": env,
+                    "held_out": False,
+                    "population_reward": value,
+                    "dominant_reward": value,
+                    "dominant_lineage": 1,
+                    "dominant_share": 0.9,
+                    "dominant_structure": structure if isinstance(structure, str) else structure(k),
+                    "structure_share": 0.9,
+                    "routing": json.dumps(route),
+                    "mechanism_rewards": json.dumps(reward),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def one_mechanism(k, trained, env):
+    return {"root": 1.0}
+
+
+def router(groups, soft=0.0):
+    """Route each environment to the child whose group holds it (``soft`` leaks elsewhere)."""
+
+    def route(k, trained, env):
+        paths = list(groups)
+        probs = {p: soft / (len(paths) - 1) for p in paths}
+        probs[next(p for p, members in groups.items() if env in members)] = 1.0 - soft
+        return probs
+
+    return route
+
+
+def last_trained_in(group, k, envs=FOUR):
+    """The environment of ``group`` trained most recently up to phase k (cycle schedule)."""
+    for j in range(k, -1, -1):
+        if envs[j % len(envs)] in group:
+            return envs[j % len(envs)]
+    return group[0]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_stable_single_mechanism_is_an_ecological_generalist(seed):
+    result = classify(
+        trajectory(one_mechanism, lambda k, t, e: {"root": 0.45}, noise=0.02, seed=seed)
+    )
+    assert result.regime == "ecological_generalist"
+    assert result.structure == "ecological_generalist{a1,a2,b1,b2}"
+    assert abs(result.to_dict()["tree"]["metrics"]["recency_bias"]) < GENERALIST
+    assert result.tree.confidence > 0.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_mechanism_good_only_on_what_was_trained_last_is_strategy_churn(seed):
+    rewards = lambda k, t, e: {"root": 0.5 if e == t else -0.4}  # noqa: E731
+    result = classify(trajectory(one_mechanism, rewards, noise=0.05, seed=seed))
+    assert result.regime == "strategy_churn"
+    assert result.tree.metrics["recency_bias"] > CHURN
+    assert result.tree.metrics["switch_drop"] > 0.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_informative_router_is_a_conditional_policy_of_specialists(seed):
+    groups = {"0": ["a1"], "1": ["a2"], "2": ["b1"], "3": ["b2"]}
+    rewards = lambda k, t, e: {p: 0.48 if e in groups[p] else -0.4 for p in groups}  # noqa: E731
+    result = classify(trajectory(router(groups, soft=0.02), rewards, noise=0.02, seed=seed))
+    assert result.structure == (
+        "conditional_policy[specialist{a1}, specialist{a2}, specialist{b1}, specialist{b2}]"
+    )
+    assert result.tree.metrics["routing_information"] > 0.9
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_router_over_two_clusters_whose_children_churn(seed):
+    groups = {"0": ["a1", "a2"], "1": ["b1", "b2"]}
+
+    def rewards(k, trained, env):
+        return {
+            p: (0.5 if env == last_trained_in(members, k) else -0.3) if env in members else -0.4
+            for p, members in groups.items()
+        }
+
+    result = classify(trajectory(router(groups), rewards, noise=0.03, seed=seed))
+    assert result.structure == "conditional_policy[strategy_churn{a1,a2}, strategy_churn{b1,b2}]"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_router_over_two_clusters_of_generalists(seed):
+    groups = {"0": ["a1", "a2"], "1": ["b1", "b2"]}
+    rewards = lambda k, t, e: {p: 0.45 if e in m else -0.2 for p, m in groups.items()}  # noqa: E731
+    result = classify(trajectory(router(groups), rewards, noise=0.02, seed=seed))
+    assert result.structure == (
+        "conditional_policy[ecological_generalist{a1,a2}, ecological_generalist{b1,b2}]"
+    )
+
+
+def test_a_nested_router_is_read_through_a_pass_through_root():
+    # Root sends everything to child 1, which routes informatively: the split is child 1's.
+    def route(k, trained, env):
+        return {"0": 0.0, "1.0": float(env in ("a1", "a2")), "1.1": float(env in ("b1", "b2"))}
+
+    rewards = lambda k, t, e: {"0": 0.0, "1.0": 0.45, "1.1": 0.45}  # noqa: E731
+    result = classify(trajectory(route, rewards))
+    assert result.structure == (
+        "conditional_policy[ecological_generalist{a1,a2}, ecological_generalist{b1,b2}]"
+    )
+    assert result.tree.path == "1"
+
+
+def test_an_uneven_but_certain_split_counts_as_informative():
+    groups = {"0": ["a1"], "1": ["a2", "b1", "b2"]}
+    rewards = lambda k, t, e: {"0": 0.48, "1": 0.4}  # noqa: E731
+    result = classify(trajectory(router(groups), rewards))
+    assert result.structure == "conditional_policy[specialist{a1}, ecological_generalist{a2,b1,b2}]"
+    table = np.array([[1, 0], [0, 1], [0, 1], [0, 1]], dtype=float)
+    assert routing_determinism(table) == pytest.approx(1.0)
+    assert routing_information([{"0": 1.0}, {"1": 1.0}, {"1": 1.0}, {"1": 1.0}]) < 0.5
+
+
+def test_an_uninformative_router_acts_as_one_mechanism():
+    route = lambda k, t, e: {"0": 0.5, "1": 0.5}  # noqa: E731
+    result = classify(trajectory(route, lambda k, t, e: {"0": 0.45, "1": 0.44}))
+    assert result.regime == "ecological_generalist"
+
+
+def test_a_middling_recency_bias_is_undetermined_not_forced():
+    middling = (GENERALIST + CHURN) / 2
+    rewards = lambda k, t, e: {"root": 0.3 + (middling if e == t else 0.0)}  # noqa: E731
+    result = classify(trajectory(one_mechanism, rewards))
+    assert result.regime == "undetermined"
+    assert result.tree.confidence == 0.0
+
+
+def test_a_structure_that_keeps_changing_is_undetermined():
+    shapes = [
+        {"0": ["a1"], "1": ["a2", "b1", "b2"]},
+        {"0": ["a1", "a2"], "1": ["b1", "b2"]},
+        {"0": ["a1", "b1"], "1": ["a2", "b2"]},
+    ]
+
+    def route(k, trained, env):
+        return router(shapes[k % 3])(k, trained, env)
+
+    result = classify(trajectory(route, lambda k, t, e: {"0": 0.45, "1": 0.45}))
+    assert result.regime == "undetermined"
+    assert result.tree.metrics["stability"] < 0.5
+
+
+def test_the_classification_reads_only_the_end_window():
+    # Churn for the first half, a generalist afterwards: the end decides.
+    rewards = lambda k, t, e: {"root": (0.5 if e == t else -0.4) if k < 20 else 0.45}  # noqa: E731
+    assert classify(trajectory(one_mechanism, rewards)).regime == "ecological_generalist"
