@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv demo test lint bench catalogue clean
 
 help:
-	@echo "make demo   set up .venv, run the standard scenario, write runs/ and figures/"
+	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
 	@echo "make test   set up .venv, run ruff and the whole test suite"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
@@ -26,9 +26,16 @@ $(STAMP): $(PY) pyproject.toml
 
 venv: $(STAMP)
 
+# Every scenario, seed 1: a run in runs/<name>/ with its figures, and the one-page summary
+# figure copied to figures/<name>.png (committed, shown in the README).
 demo: $(STAMP)
-	$(VENV)/bin/circuits-abm validate scenarios/standard.toml
-	$(VENV)/bin/circuits-abm run scenarios/standard.toml --seed 1 --out runs/standard
+	@set -e; for file in scenarios/*.toml; do \
+	  name=$$(basename $$file .toml); \
+	  $(VENV)/bin/circuits-abm run $$file --seed 1 --out runs/$$name --quiet; \
+	  $(VENV)/bin/circuits-abm figures run runs/$$name > /dev/null; \
+	  cp runs/$$name/figures/summary.png figures/$$name.png; \
+	done
+	@echo "figures written to figures/ (one summary page per scenario), runs to runs/"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check circuits_abm tests benchmarks

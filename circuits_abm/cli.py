@@ -108,6 +108,33 @@ def classify(
         _echo_regime(fields)
 
 
+figures_app = typer.Typer(no_args_is_help=True, help="Draw figures from stored results.")
+app.add_typer(figures_app, name="figures")
+
+
+@figures_app.command("run")
+def figures_run(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `circuits-abm run`.")],
+    fmt: Annotated[str, typer.Option("--format", help="png, svg or pdf.")] = "png",
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: RUN_DIR/figures).")
+    ] = None,
+) -> None:
+    """Muller plot, retention heatmap, environment graph, structure diagram and a summary page."""
+    from circuits_abm.figures import FORMATS, write_run_figures  # matplotlib loads only here
+
+    if fmt not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
+        raise typer.Exit(code=2)
+    try:
+        written = write_run_figures(run_dir, out, fmt)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 @app.command()
 def catalogue(
     folder: Annotated[Path, typer.Argument(help="Folder of scenarios.")] = Path("scenarios"),

@@ -1,0 +1,494 @@
+"""Figures that explain one run, drawn from its stored files only.
+
+* :func:`muller_plot`: shares over time stacked by lineage, coloured by circuit kind, with
+  the training phases as a band coloured by objective and interventions marked;
+* :func:`retention_heatmap`: the population's reward on every environment at the end of
+  every phase (churn shows as a moving diagonal, a generalist as a flat band, a conditional
+  policy as a full band), held-out environments set apart;
+* :func:`environment_graph`: environments coloured by cluster, held-out ones marked, edge
+  width by demand overlap, edge style by distinguishability, labels by how often the
+  schedule moved along each pair;
+* :func:`structure_diagram`: the dominant circuit's tree at the end, with each mechanism's
+  routed environments and the regime classified for each node;
+* :func:`summary_figure`: the four on one page, titled with the scenario and its structure.
+
+All use one colour-blind-safe palette (Okabe and Ito) for circuit kinds and regimes.  The
+functions return :class:`matplotlib.figure.Figure` objects (no pyplot state), so they work
+in notebooks and headless alike; :func:`write_run_figures` saves them.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from circuits_abm.api import RunResult, load_run
+from circuits_abm.environments import Environments, apply_intervention, build_environments
+from circuits_abm.scenario import scenario_from_dict
+
+# Okabe-Ito, colour-blind safe.
+KIND_COLOURS = {
+    "naive": "#E69F00",
+    "weighted": "#56B4E9",
+    "generalist": "#009E73",
+    "router": "#CC79A7",
+}
+REGIME_COLOURS = {
+    "ecological_generalist": "#009E73",
+    "conditional_policy": "#0072B2",
+    "strategy_churn": "#D55E00",
+    "specialist": "#F0E442",
+    "undetermined": "#999999",
+}
+# Environments and clusters: evenly spaced samples of cividis (colour-blind safe, and one
+# blue-to-yellow family that cannot be mistaken for the circuit kinds).
+ENVIRONMENT_MAP = "cividis"
+FORMATS = ("png", "svg", "pdf")
+FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8}
+
+
+def environment_colours(names: list[str]) -> dict[str, tuple]:
+    """A fixed colour per name, in first-seen order (repeats keep their first colour)."""
+    unique = list(dict.fromkeys(names))
+    cmap = colormaps[ENVIRONMENT_MAP]
+    points = np.linspace(0.0, 0.95, len(unique)) if len(unique) > 1 else [0.3] * len(unique)
+    return {n: cmap(p) for n, p in zip(unique, points, strict=True)}
+
+
+def _shade(colour: str, k: int) -> tuple[float, float, float]:
+    """A lighter or darker variant of ``colour`` so neighbouring lineages stay distinguishable."""
+    factor = (0.0, 0.25, -0.18, 0.4, -0.3)[k % 5]
+    rgb = np.array(to_rgb(colour))
+    return tuple(rgb + (1 - rgb) * factor if factor > 0 else rgb * (1 + factor))
+
+
+def final_environments(run: RunResult) -> Environments:
+    """The run's environment geometry after all its interventions."""
+    scenario = scenario_from_dict(run.summary["scenario"])
+    envs = build_environments(scenario)
+    for iv in sorted(scenario.interventions, key=lambda iv: iv.step):
+        envs = apply_intervention(envs, iv)
+    return envs
+
+
+# --------------------------------------------------------------------------- Muller plot
+
+
+def muller_plot(run: RunResult, ax: Axes | None = None) -> Figure:
+    """Shares over time stacked by lineage (coloured by kind), phase band, interventions."""
+    fig, ax = _figure_and_axes(ax, (9, 4.2))
+    series = run.timeseries
+    shares = series.pivot_table(index="step", columns="lineage", values="share", fill_value=0.0)
+    kinds = series.groupby("lineage").kind.last()
+    first_seen = series.groupby("lineage").step.min()
+    order = sorted(
+        shares.columns, key=lambda lin: (list(KIND_COLOURS).index(kinds[lin]), first_seen[lin])
+    )
+    colours = [_shade(KIND_COLOURS[kinds[lin]], i) for i, lin in enumerate(order)]
+    ax.stackplot(
+        shares.index, shares[order].T.values, colors=colours, linewidth=0.0, rasterized=True
+    )
+    ax.set_xlim(0, run.summary["steps"])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("share of the population")
+    ax.set_title("Lineages over time (colour: circuit kind; shades: lineages)")
+    phase_handles = _phase_band(run, ax)
+    _intervention_marks(run, ax)
+    handles = [Patch(color=c, label=k) for k, c in KIND_COLOURS.items() if k in set(kinds)]
+    kind_legend = ax.legend(
+        handles=handles, title="circuit kind", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
+    ax.add_artist(kind_legend)
+    ax.legend(
+        handles=phase_handles, title="training phase", loc="lower left", bbox_to_anchor=(1.01, 0.0)
+    )
+    return fig
+
+
+def _phase_band(run: RunResult, ax: Axes) -> list[Patch]:
+    """A strip above the axes, one coloured span per training phase; returns legend handles."""
+    phases = run.phases.drop_duplicates("phase")
+    band = ax.inset_axes([0.0, 1.02, 1.0, 0.06], sharex=ax)
+    colours = environment_colours([*run.summary["environments"], *sorted(set(phases.trained))])
+    for start, end, label in zip(phases.start, phases.end, phases.trained, strict=True):
+        band.axvspan(start, end, color=colours[label], linewidth=0, antialiased=False)
+    band.set_yticks([])
+    band.tick_params(labelbottom=False, bottom=False)
+    band.set_gid("phase-band")
+    return [Patch(color=colours[lab], label=lab) for lab in colours if lab in set(phases.trained)]
+
+
+def _intervention_marks(run: RunResult, ax: Axes) -> None:
+    for iv in run.summary.get("interventions", []):
+        ax.axvline(iv["step"], color="black", linestyle="--", linewidth=1.2)
+        ax.annotate(
+            iv["label"] or "intervention",
+            (iv["step"], 0.97),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8, "lw": 0},
+        )
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def retention_heatmap(run: RunResult, ax: Axes | None = None, last: int | None = 40) -> Figure:
+    """Population reward per environment at each phase end (last ``last`` phases; None = all)."""
+    fig, ax = _figure_and_axes(ax, (7, 5))
+    phases = run.phases
+    envs = list(run.summary["environments"])
+    held = set(run.summary.get("held_out", []))
+    columns = [e for e in envs if e not in held] + [e for e in envs if e in held]
+    matrix = phases.pivot(index="phase", columns="environment", values="population_reward")[columns]
+    if last is not None:
+        matrix = matrix.iloc[-last:]
+    image = ax.imshow(
+        matrix.values, aspect="auto", cmap="RdBu", vmin=-0.5, vmax=0.5, interpolation="nearest"
+    )
+    trained = phases.drop_duplicates("phase").set_index("phase").trained.loc[matrix.index]
+    marks = [(columns.index(label), row) for row, label in enumerate(trained) if label in columns]
+    if marks:
+        xs, ys = zip(*marks, strict=True)
+        ax.scatter(xs, ys, s=14, color="black", edgecolors="white", linewidths=0.6, gid="trained")
+    if held:
+        ax.axvline(len(columns) - len(held) - 0.5, color="black", linewidth=3)
+    ax.set_xticks(
+        range(len(columns)),
+        [f"{c}\n(held out)" if c in held else c for c in columns],
+        rotation=30,
+        ha="right",
+    )
+    step = max(1, len(matrix) // 10)
+    ax.set_yticks(range(0, len(matrix), step), matrix.index[::step])
+    ax.set_ylabel("phase (end)")
+    ax.set_title(
+        "Retention: reward in every environment at each phase end\n(dot: trained in that phase)"
+    )
+    fig.colorbar(image, ax=ax, label="population reward (best ½)", fraction=0.05)
+    return fig
+
+
+# --------------------------------------------------------------------------- environment graph
+
+
+def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
+    """Environments and every pair: width = demand overlap, style = distinguishability."""
+    fig, ax = _figure_and_axes(ax, (6, 5))
+    envs = final_environments(run)
+    names = list(envs.names)
+    walked = _transitions(run)
+    graph = nx.Graph()
+    graph.add_nodes_from(names)
+    for i, j in combinations(range(len(names)), 2):
+        graph.add_edge(
+            names[i],
+            names[j],
+            overlap=envs.demand_overlap[i, j],
+            distinguishability=1.0 - envs.cue_similarity[i, j],
+        )
+    layout = (
+        nx.circular_layout(graph) if len(names) > 2 else {n: (i, 0) for i, n in enumerate(names)}
+    )
+    for a, b, data in graph.edges(data=True):
+        overlap, disting = data["overlap"], data["distinguishability"]
+        (xa, ya), (xb, yb) = layout[a], layout[b]
+        ax.plot(
+            [xa, xb],
+            [ya, yb],
+            color="#555555" if overlap >= 0 else "#D55E00",
+            linewidth=0.5 + 6 * abs(overlap),
+            linestyle="-" if disting >= 0.5 else ":",
+            alpha=0.8,
+            zorder=1,
+            gid="edge",
+        )
+        count = walked.get(frozenset((a, b)), 0)
+        if count:
+            ax.annotate(
+                f"{count}×",
+                ((xa + xb) / 2, (ya + yb) / 2),
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "lw": 0},
+            )
+    clusters = sorted({c for c in envs.clusters if c}, key=str)
+    cluster_colour = environment_colours(clusters)
+    for name, cluster, held in zip(names, envs.clusters, envs.held_out, strict=True):
+        x, y = layout[name]
+        ax.scatter(
+            [x],
+            [y],
+            s=900,
+            color=cluster_colour.get(cluster, "#BBBBBB"),
+            zorder=2,
+            edgecolors="black",
+            linewidths=2.5 if held else 0.8,
+            linestyle="--" if held else "-",
+            gid="node",
+        )
+        ax.annotate(
+            name + ("\n(held out)" if held else ""),
+            (x, y),
+            xytext=(0, -24),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=9,
+        )
+    handles = [Patch(color=cluster_colour[c], label=f"cluster {c}") for c in clusters] + [
+        _line("#555555", "-", "distinguishable (≥ 0.5)"),
+        _line("#555555", ":", "hard to tell apart (< 0.5)"),
+        _line("#D55E00", "-", "conflicting (negative overlap)"),
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="width = demand overlap"
+    )
+    ax.set_title("Environments (labels: times the schedule switched along a pair)")
+    ax.set_axis_off()
+    ax.margins(0.25)
+    return fig
+
+
+def _line(colour, style, label):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=colour, linestyle=style, linewidth=2, label=label)
+
+
+def _transitions(run: RunResult) -> dict[frozenset, int]:
+    """How often consecutive phases switched between each pair of environments."""
+    labels = list(run.phases.drop_duplicates("phase").sort_values("phase").trained)
+    counts: dict[frozenset, int] = {}
+    for a, b in zip(labels, labels[1:], strict=False):
+        if a != b:
+            key = frozenset((a, b))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def structure_diagram(run: RunResult, ax: Axes | None = None) -> Figure:
+    """The dominant circuit's tree at the end: routed environments and classified regimes."""
+    fig, ax = _figure_and_axes(ax, (7, 4.5))
+    last = run.phases[run.phases.phase == run.phases.phase.max()]
+    routing = {e: json.loads(r) for e, r in zip(last.environment, last.routing, strict=True)}
+    structure = last.dominant_structure.iloc[0]
+    tree = _parse_tree(structure)
+    served = _served(routing)
+    labels = _regime_by_path(run.summary.get("classification", {}).get("tree"))
+    positions = _tree_layout(tree)
+    for path, (x, y) in positions.items():
+        parent = _parent(path)
+        if parent is not None:
+            px, py = positions[parent]
+            ax.plot([px, x], [py, y], color="#444444", linewidth=1.2, zorder=1)
+    for path, (x, y) in positions.items():
+        kind = _node_at(tree, path)
+        colour = (
+            KIND_COLOURS["router"]
+            if kind == "R"
+            else KIND_COLOURS[{"n": "naive", "w": "weighted", "g": "generalist"}[kind]]
+        )
+        marker = "s" if kind == "R" else "o"
+        ax.scatter(
+            [x],
+            [y],
+            s=500,
+            marker=marker,
+            color=colour,
+            edgecolors="black",
+            zorder=2,
+            gid="tree-node",
+        )
+        ax.annotate(
+            "R" if kind == "R" else kind, (x, y), ha="center", va="center", fontsize=9, zorder=3
+        )
+        if path in labels:
+            ax.annotate(
+                labels[path].replace("_", " "),
+                (x, y),
+                xytext=(0, 16),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color="black",
+                bbox={
+                    "boxstyle": "round,pad=0.2",
+                    "fc": REGIME_COLOURS[labels[path]],
+                    "alpha": 0.85,
+                    "lw": 0,
+                },
+            )
+        if kind != "R":
+            envs = served.get(path, [])
+            ax.annotate(
+                "\n".join(envs) if envs else "(unused)",
+                (x, y),
+                xytext=(0, -18),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=8,
+            )
+    handles = [Patch(color=c, label=k) for k, c in KIND_COLOURS.items()]
+    handles += [
+        Patch(color=REGIME_COLOURS[r], label=r.replace("_", " "))
+        for r in dict.fromkeys(labels.values())
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="kind / regime")
+    ax.set_title(f"Dominant circuit at the end: {structure}")
+    ax.set_axis_off()
+    ax.margins(0.2, 0.3)
+    return fig
+
+
+def _parse_tree(text: str):
+    """Structure string -> nested lists (routers) of letters (mechanisms)."""
+    stack: list[list] = [[]]
+    for token in (
+        text.replace("R[", "[").replace(",", " ").replace("[", " [ ").replace("]", " ] ").split()
+    ):
+        if token == "[":
+            stack.append([])
+        elif token == "]":
+            node = stack.pop()
+            stack[-1].append(node)
+        else:
+            stack[-1].append(token)
+    return stack[0][0]
+
+
+def _node_at(tree, path: str):
+    node = tree
+    if path != "root":
+        for part in path.split("."):
+            node = node[int(part)]
+    return "R" if isinstance(node, list) else node
+
+
+def _parent(path: str) -> str | None:
+    if path == "root":
+        return None
+    return "root" if "." not in path else path.rsplit(".", 1)[0]
+
+
+def _tree_layout(tree) -> dict[str, tuple[float, float]]:
+    """Leaves evenly spaced left to right, parents centred above their children."""
+    positions: dict[str, tuple[float, float]] = {}
+    counter = [0]
+
+    def place(node, path: str, depth: int) -> float:
+        if not isinstance(node, list):
+            x = float(counter[0])
+            counter[0] += 1
+        else:
+            xs = [
+                place(child, str(i) if path == "root" else f"{path}.{i}", depth + 1)
+                for i, child in enumerate(node)
+            ]
+            x = float(np.mean(xs))
+        positions[path] = (x, -depth)
+        return x
+
+    place(tree, "root", 0)
+    return positions
+
+
+def _served(routing: dict[str, dict[str, float]]) -> dict[str, list[str]]:
+    """Mechanism path -> environments routed to it most."""
+    out: dict[str, list[str]] = {}
+    for env, table in routing.items():
+        out.setdefault(max(table, key=table.get), []).append(env)
+    return out
+
+
+def _regime_by_path(tree: dict | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+
+    def visit(node):
+        out.setdefault(node["path"], node["label"])
+        for child in node["children"]:
+            visit(child)
+
+    if tree:
+        visit(tree)
+    return out
+
+
+# --------------------------------------------------------------------------- one page
+
+
+def summary_figure(run: RunResult) -> Figure:
+    """Muller plot, retention heatmap, environment graph and structure on one page."""
+    with _style():
+        fig = Figure(figsize=(16, 11), layout="constrained")
+        grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.1])
+        muller_plot(run, fig.add_subplot(grid[0, :]))
+        retention_heatmap(run, fig.add_subplot(grid[1, 0]))
+        bottom = grid[1, 1].subgridspec(2, 1, height_ratios=[1, 1])
+        environment_graph(run, fig.add_subplot(bottom[0]))
+        structure_diagram(run, fig.add_subplot(bottom[1]))
+        name = run.summary["scenario"]["name"]
+        fig.suptitle(
+            f"{name} (seed {run.summary['seed']}): {run.summary.get('structure', '')}",
+            fontsize=13,
+            fontweight="bold",
+        )
+    return fig
+
+
+FIGURES = {
+    "muller": muller_plot,
+    "retention": retention_heatmap,
+    "environments": environment_graph,
+    "structure": structure_diagram,
+    "summary": summary_figure,
+}
+
+
+def write_run_figures(
+    run_dir: str | Path, out_dir: str | Path | None = None, fmt: str = "png"
+) -> list[Path]:
+    """Draw every figure of a stored run and save them (default: RUN_DIR/figures/)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in FIGURES.items():
+        with _style():
+            fig = draw(run)
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        written.append(path)
+    return written
+
+
+def _figure_and_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _style():
+    from matplotlib import rc_context
+
+    return rc_context(FONT)

@@ -1,0 +1,118 @@
+"""Figures are drawn from a stored run only; checked through their matplotlib objects."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import scenario_dict
+from matplotlib.collections import PathCollection
+from typer.testing import CliRunner
+
+import circuits_abm as ca
+from circuits_abm import figures
+from circuits_abm.cli import app
+from circuits_abm.scenario import scenario_from_dict
+
+STEPS = 600
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A small stored run with clusters, a held-out environment and an intervention."""
+    data = scenario_dict(
+        steps=STEPS,
+        environments=[
+            {"name": "a1", "cluster": "a"},
+            {"name": "a2", "cluster": "a"},
+            {"name": "b1", "cluster": "b"},
+            {"name": "probe", "held_out": True},
+        ],
+        geometry={"sharing": 0.1, "distinguishability": 0.9},
+        interventions=[{"step": 300, "label": "tag", "nodes": ["b1"], "distinguishability": 0.95}],
+    )
+    out = tmp_path_factory.mktemp("run")
+    ca.run(scenario_from_dict(data), seed=1).save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(run_dir):
+    return ca.load_run(run_dir)
+
+
+def legend_texts(legend):
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def test_muller_plot_has_kind_legend_phase_band_and_intervention(run):
+    fig = figures.muller_plot(run)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Lineages over time (colour: circuit kind; shades: lineages)"
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "share of the population"
+    kinds = set(run.timeseries.kind)
+    legends = [c for c in ax.get_children() if type(c).__name__ == "Legend"]
+    titles = {lg.get_title().get_text(): legend_texts(lg) for lg in legends}
+    assert set(titles["circuit kind"]) == kinds
+    assert set(titles["training phase"]) == {"a1", "a2", "b1"}
+    band = next(a for a in ax.child_axes if a.get_gid() == "phase-band")
+    assert len(band.patches) == run.phases.phase.nunique() == STEPS // 10
+    assert [line.get_xdata()[0] for line in ax.get_lines()] == [300]
+    assert any(t.get_text() == "tag" for t in ax.texts)
+
+
+def test_retention_heatmap_sets_held_out_apart_and_marks_the_trained_environment(run):
+    fig = figures.retention_heatmap(run, last=20)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["a1", "a2", "b1", "probe\n(held out)"]
+    assert ax.images[0].get_array().shape == (20, 4)
+    dots = next(c for c in ax.collections if c.get_gid() == "trained")
+    assert len(dots.get_offsets()) == 20
+    assert "Retention" in ax.get_title()
+
+
+def test_environment_graph_draws_every_pair_and_marks_held_out(run):
+    fig = figures.environment_graph(run)
+    ax = fig.axes[0]
+    edges = [line for line in ax.get_lines() if line.get_gid() == "edge"]
+    assert len(edges) == 6  # all pairs of four environments
+    nodes = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_gid() == "node"]
+    assert len(nodes) == 4
+    assert sorted(n.get_linewidths()[0] for n in nodes) == [0.8, 0.8, 0.8, 2.5]
+    texts = {t.get_text() for t in ax.texts}
+    assert "probe\n(held out)" in texts
+    legend = legend_texts(ax.get_legend())
+    assert "cluster a" in legend and "cluster b" in legend
+
+
+def test_structure_diagram_shows_the_dominant_tree_and_its_regimes(run):
+    fig = figures.structure_diagram(run)
+    ax = fig.axes[0]
+    structure = run.phases.dominant_structure.iloc[-1]
+    nodes = [c for c in ax.collections if c.get_gid() == "tree-node"]
+    assert len(nodes) == structure.count("R[") + sum(structure.count(k) for k in "nwg")
+    assert ax.get_title() == f"Dominant circuit at the end: {structure}"
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert run.summary["regime"].replace("_", " ") in texts
+
+
+def test_summary_figure_is_titled_with_scenario_and_structure(run):
+    fig = figures.summary_figure(run)
+    assert fig.get_suptitle() == f"test (seed 1): {run.summary['structure']}"
+    assert len([a for a in fig.axes if a.get_title()]) >= 4
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_cli_writes_every_figure_in_the_requested_format(run_dir, tmp_path, fmt):
+    result = CliRunner().invoke(
+        app, ["figures", "run", str(run_dir), "--format", fmt, "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(f"{name}.{fmt}" for name in figures.FIGURES)
+    assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
+
+
+def test_cli_rejects_an_unknown_format_and_a_missing_run(run_dir, tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(app, ["figures", "run", str(run_dir), "--format", "gif"]).exit_code == 2
+    assert runner.invoke(app, ["figures", "run", str(tmp_path / "nothing")]).exit_code == 2
