@@ -35,7 +35,9 @@ demo: $(STAMP)
 	  $(VENV)/bin/circuits-abm figures run runs/$$name > /dev/null; \
 	  cp runs/$$name/figures/summary.png figures/$$name.png; \
 	done
-	@echo "figures written to figures/ (one summary page per scenario), runs to runs/"
+	$(VENV)/bin/circuits-abm sweep sweeps/taxonomy.toml --out runs/taxonomy --workers 2
+	$(VENV)/bin/circuits-abm figures phase-diagram runs/taxonomy --out figures/phase_diagram.png
+	@echo "figures written to figures/ (a summary page per scenario, the phase diagram), runs to runs/"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check circuits_abm tests benchmarks
@@ -45,6 +47,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_sweep.py
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md

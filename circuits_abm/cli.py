@@ -1,4 +1,4 @@
-"""Command line: ``circuits-abm run | validate | classify | catalogue``.
+"""Command line: ``circuits-abm run | validate | classify | sweep | figures | catalogue``.
 
 A thin layer over :mod:`circuits_abm.api`.
 
@@ -8,6 +8,7 @@ Invalid input exits with code 2 and one readable message, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,7 @@ from circuits_abm.catalogue import (
     splice_into,
 )
 from circuits_abm.scenario import ScenarioError, load_scenario
+from circuits_abm.sweeps import EXECUTORS, load_sweep, run_sweep
 
 app = typer.Typer(
     add_completion=False,
@@ -133,6 +135,95 @@ def figures_run(
         raise typer.Exit(code=2) from None
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+@figures_app.command("phase-diagram")
+def figures_phase_diagram(
+    sweep_dir: Annotated[Path, typer.Argument(help="A folder written by `circuits-abm sweep`.")],
+    x: Annotated[str | None, typer.Option(help="Axis across (default: the sweep's first).")] = None,
+    y: Annotated[str | None, typer.Option(help="Axis up (default: the sweep's second).")] = None,
+    facet: Annotated[
+        str | None, typer.Option(help="Axis for small multiples (default: a third).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="png, svg or pdf.")] = "png",
+    out: Annotated[
+        Path | None, typer.Option(help="Output file (default: SWEEP_DIR/phase_diagram.FMT).")
+    ] = None,
+) -> None:
+    """The regime map over two swept axes, seeds' agreement shown, nested structures labelled."""
+    from circuits_abm.figures import FORMATS, write_phase_diagram  # matplotlib loads only here
+
+    if fmt not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
+        raise typer.Exit(code=2)
+    try:
+        path = write_phase_diagram(sweep_dir, x, y, facet, out, fmt)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML file (see sweeps/).")],
+    out: Annotated[Path, typer.Option(help="Output folder; re-running resumes it.")],
+    executor: Annotated[str, typer.Option(help="serial, processes or dask.")] = "processes",
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: cores).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: a local cluster).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes."""
+    if executor not in EXECUTORS:
+        typer.echo(
+            f"error: --executor must be one of {', '.join(EXECUTORS)} (got {executor!r})", err=True
+        )
+        raise typer.Exit(code=2)
+    try:
+        spec = load_sweep(sweep_file)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    bar = tqdm(
+        total=len(spec.tasks),
+        unit="run",
+        desc=spec.spec.name,
+        disable=quiet or not sys.stderr.isatty(),
+    )
+    failed = 0
+
+    def progress(done: int, total: int, record: dict | None) -> None:
+        nonlocal failed
+        if record is None:
+            bar.update(done)
+            if done:
+                bar.write(f"resuming: {done} of {total} runs already finished")
+            return
+        failed += record["status"] != "ok"
+        bar.update(1)
+        bar.set_postfix(failed=failed)
+
+    kill_after = os.environ.get("CIRCUITS_ABM_TEST_KILL_AFTER")
+    table = run_sweep(
+        spec,
+        out,
+        executor,
+        workers,
+        scheduler,
+        progress=progress,
+        stop_after=int(kill_after) if kill_after else None,
+    )
+    bar.close()
+    ok = table[table.status == "ok"]
+    typer.echo(
+        f"{len(table)} runs ({len(table) - len(ok)} failed) in {out}/: "
+        "results.parquet, aggregate.parquet"
+    )
+    typer.echo("regimes: " + ", ".join(f"{k} {v}" for k, v in ok.regime.value_counts().items()))
 
 
 @app.command()

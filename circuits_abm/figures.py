@@ -25,11 +25,12 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from circuits_abm.api import RunResult, load_run
 from circuits_abm.environments import Environments, apply_intervention, build_environments
@@ -492,3 +493,134 @@ def _style():
     from matplotlib import rc_context
 
     return rc_context(FONT)
+
+
+# --------------------------------------------------------------------------- phase diagram
+
+REGIME_ABBREVIATIONS = {
+    "ecological_generalist": "G",
+    "conditional_policy": "CP",
+    "strategy_churn": "C",
+    "specialist": "S",
+    "undetermined": "?",
+}
+
+
+def nested_label(structure: str) -> str:
+    """Short name of a nested structure (``CP[C,C]``), or "" when it is not nested.
+
+    A conditional policy whose children are all specialists is the plain taxonomy cell; any
+    other child (a generalist or churning cluster) makes it a nested mixture worth naming.
+    """
+    if (
+        not structure.startswith("conditional_policy[")
+        or "ecological" not in structure
+        and "churn" not in structure
+    ):
+        return ""
+    inner = structure[len("conditional_policy[") : -1]
+    parts, depth, current = [], 0, ""
+    for ch in inner:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    names = [REGIME_ABBREVIATIONS.get(p.split("{")[0].split("[")[0], "?") for p in parts]
+    return "CP[" + ",".join(sorted(names)) + "]"
+
+
+def phase_diagram(
+    aggregate: pd.DataFrame, x: str, y: str, facet: str | None = None, title: str = ""
+) -> Figure:
+    """Regime map over two swept axes: colour = majority regime, hatching = seeds disagree.
+
+    Saturation follows the agreement across seeds (pale = split vote), cells with less than
+    two thirds agreement are hatched, and nested structures are written into the cells
+    where they are the majority.  A third axis gives one panel per value (small multiples).
+    """
+    facets = [None] if facet is None else sorted(aggregate[facet].unique())
+    with _style():
+        fig = Figure(figsize=(4.6 * len(facets) + 2.2, 4.6), layout="constrained")
+        axes = fig.subplots(1, len(facets), squeeze=False)[0]
+        for ax, value in zip(axes, facets, strict=True):
+            data = aggregate if value is None else aggregate[aggregate[facet] == value]
+            _regime_cells(ax, data, x, y)
+            ax.set_title(f"{_axis_name(facet)} = {value:g}" if value is not None else "")
+        present = [r for r in REGIME_COLOURS if r in set(aggregate.majority_regime)]
+        handles = [Patch(color=REGIME_COLOURS[r], label=r.replace("_", " ")) for r in present]
+        handles.append(
+            Patch(facecolor="white", edgecolor="black", hatch="///", label="seeds disagree (< 2/3)")
+        )
+        if "failed" in set(aggregate.majority_regime):
+            handles.append(Patch(color="black", label="failed"))
+        fig.legend(handles=handles, loc="outside right center", title="majority regime")
+        fig.suptitle(title or "Which regime emerges", fontweight="bold")
+    return fig
+
+
+def _axis_name(path: str | None) -> str:
+    return "" if path is None else path.split(".")[-1].replace("_", " ")
+
+
+def _regime_cells(ax: Axes, data: pd.DataFrame, x: str, y: str) -> None:
+    xs, ys = sorted(data[x].unique()), sorted(data[y].unique())
+    for _, row in data.iterrows():
+        i, j = xs.index(row[x]), ys.index(row[y])
+        regime = row.majority_regime
+        agreement = row.agreement if np.isfinite(row.agreement) else 0.0
+        colour = "black" if regime == "failed" else REGIME_COLOURS[regime]
+        rgb = np.array(to_rgb(colour))
+        faded = tuple(rgb * agreement + (1 - agreement) * np.ones(3) * 0.97)
+        ax.add_patch(
+            Rectangle(
+                (i - 0.5, j - 0.5),
+                1,
+                1,
+                facecolor=faded,
+                edgecolor="white",
+                hatch="///" if agreement < 2 / 3 else None,
+                gid="cell",
+            )
+        )
+        label = nested_label(row.majority_structure)
+        if label:
+            ax.annotate(label, (i, j), ha="center", va="center", fontsize=8, fontweight="bold")
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.set_ylim(-0.5, len(ys) - 0.5)
+    ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+    ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+    ax.set_xlabel(_axis_name(x))
+    ax.set_ylabel(_axis_name(y))
+    ax.set_aspect("equal")
+
+
+def write_phase_diagram(
+    sweep_dir: str | Path,
+    x: str | None = None,
+    y: str | None = None,
+    facet: str | None = None,
+    out: str | Path | None = None,
+    fmt: str = "png",
+) -> Path:
+    """Draw a sweep folder's phase diagram (default: first two axes, a third as facets)."""
+    from circuits_abm.sweeps import load_results  # noqa: PLC0415 (figures need not import sweeps)
+
+    _, agg, echo = load_results(sweep_dir)
+    axes = echo["axes"]
+    x = x or axes[0]
+    y = y or (axes[1] if len(axes) > 1 else None)
+    if y is None:
+        raise ValueError("a phase diagram needs two swept axes")
+    if facet is None and len(axes) > 2:
+        facet = axes[2]
+    for name in (x, y, facet):
+        if name is not None and name not in axes:
+            raise ValueError(f"{name!r} is not a swept axis; axes: {', '.join(axes)}")
+    fig = phase_diagram(agg, x, y, facet, title=f"{echo['sweep']['name']}: which regime emerges")
+    path = Path(out) if out is not None else Path(sweep_dir) / f"phase_diagram.{fmt}"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path

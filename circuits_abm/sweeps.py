@@ -1,0 +1,565 @@
+"""Batch parameter runs: sweep files, executors, resumable results, aggregates.
+
+A sweep file (TOML, in ``sweeps/``) names a base scenario and axes over any scenario field
+by dotted path (``geometry.sharing``, ``schedule.phase_length``, ``environments.0.held_out``).
+Points come from a grid (explicit values, linear or log ranges) or from a Latin-hypercube
+or Sobol design (``scipy.stats.qmc``); every point runs with several seeds derived
+reproducibly from one root seed.
+
+Running:
+
+* one submission loop over the standard :class:`concurrent.futures.Executor` interface
+  serves every executor: in-process (``serial``), the standard library's process pool
+  (``processes``, default) and Dask ``distributed`` (``dask``: a client's executor, on a
+  cluster given by ``--scheduler`` or a local one);
+* workers get and return small plain dicts, never model objects; a run that raises comes
+  back as a ``failed`` row with its error, and the sweep goes on;
+* every finished run is appended to ``runs.jsonl`` at once (flushed and fsync'd), so a
+  sweep killed at any moment, even by ``kill -9``, loses no finished run; a torn last line
+  is ignored.  Re-running the same command skips every run already in the journal: runs
+  are identified by a content hash of (resolved scenario, seed, steps, package version);
+* ``results.parquet`` (a row per run, in task order, so every executor gives the same
+  table) and ``aggregate.parquet`` (a row per point: regime shares, majority regime,
+  agreement, mean and spread of the metrics) are rewritten atomically in batches.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, model_validator
+
+from circuits_abm.api import package_version
+from circuits_abm.api import run as run_scenario
+from circuits_abm.classification import REGIMES
+from circuits_abm.scenario import (
+    Name,
+    PositiveInt,
+    Scenario,
+    ScenarioError,
+    Section,
+    _describe,
+    cross_reference_problems,
+    scenario_from_dict,
+)
+from circuits_abm.storage import atomic_write_bytes, write_json, write_parquet
+
+JOURNAL = "runs.jsonl"
+RESULTS = "results.parquet"
+AGGREGATE = "aggregate.parquet"
+SWEEP_ECHO = "sweep.json"
+METRICS = (
+    "confidence",
+    "stability",
+    "routing_information",
+    "recency_bias",
+    "population_reward",
+    "held_out_reward",
+    "switch_drop",
+    "lineage_turnover",
+)
+TIMING_COLUMNS = ("wall_time_seconds",)
+EXECUTORS = ("serial", "processes", "dask")
+
+
+# --------------------------------------------------------------------------- the file
+
+
+class AxisSpec(Section):
+    """One swept field: exactly one of ``values``, ``linspace``, ``logspace`` or ``range``."""
+
+    values: list[float | int | str | bool] | None = None
+    linspace: tuple[float, float, PositiveInt] | None = None
+    logspace: (
+        tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], PositiveInt] | None
+    ) = None
+    range: tuple[float, float] | None = None
+    scale: Literal["linear", "log"] = "linear"
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AxisSpec:
+        given = [
+            k for k in ("values", "linspace", "logspace", "range") if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of values, linspace, logspace, range (got {given or 'none'})"
+            )
+        if self.range is not None and self.scale == "log" and min(self.range) <= 0:
+            raise ValueError("a log-scaled range must be positive")
+        return self
+
+    def grid_values(self) -> list[Any]:
+        if self.values is not None:
+            return list(self.values)
+        if self.linspace is not None:
+            raw = np.linspace(*self.linspace)
+        else:
+            start, stop, num = self.logspace
+            raw = np.geomspace(start, stop, num)
+        return [int(round(v)) if self.integer else round(float(v), 12) for v in raw]
+
+    def from_unit(self, u: float) -> float | int:
+        """Map a design coordinate in [0, 1) onto the axis range."""
+        low, high = self.range
+        value = low * (high / low) ** u if self.scale == "log" else low + (high - low) * u
+        return int(round(value)) if self.integer else float(value)
+
+
+class SweepSpec(Section):
+    """A validated sweep file."""
+
+    name: Name
+    description: str = ""
+    base: str
+    seeds: PositiveInt = 3
+    root_seed: Annotated[int, Field(ge=0)] = 0
+    steps: PositiveInt | None = None
+    design: Literal["grid", "latin_hypercube", "sobol"] = "grid"
+    samples: PositiveInt | None = None
+    overrides: dict[str, Any] = {}
+    axes: Annotated[dict[str, AxisSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _design_fits_axes(self) -> SweepSpec:
+        if self.design == "grid":
+            ranged = [k for k, a in self.axes.items() if a.range is not None]
+            if ranged:
+                raise ValueError(
+                    f"a grid needs values, linspace or logspace; axes {ranged} give a range"
+                )
+        else:
+            if self.samples is None:
+                raise ValueError(f"design = {self.design!r} needs `samples`")
+            unranged = [k for k, a in self.axes.items() if a.range is None]
+            if unranged:
+                raise ValueError(
+                    f"design = {self.design!r} needs a `range` on every axis; {unranged} have none"
+                )
+            if self.design == "sobol" and self.samples & (self.samples - 1):
+                raise ValueError(
+                    f"a Sobol design needs a power of two samples (got {self.samples})"
+                )
+        return self
+
+
+class Sweep:
+    """A sweep file resolved: its base scenario, points, seeds and tasks."""
+
+    def __init__(self, spec: SweepSpec, base: dict[str, Any], source: str):
+        self.spec = spec
+        self.base = base
+        self.source = source
+        self.points = design_points(spec)
+        self.tasks = self._tasks()
+
+    @property
+    def axes(self) -> list[str]:
+        return list(self.spec.axes)
+
+    def _tasks(self) -> list[dict[str, Any]]:
+        tasks, problems = [], []
+        version = package_version()
+        for index, point in enumerate(self.points):
+            data = json.loads(json.dumps(self.base))
+            for path, value in [*self.spec.overrides.items(), *point.items()]:
+                set_dotted(data, path, value)
+            try:
+                resolved = Scenario.model_validate(data)
+            except ValidationError as exc:
+                problems.extend(f"point {point}: {_describe(e)}" for e in exc.errors())
+                continue
+            problems.extend(f"point {point}: {p}" for p in cross_reference_problems(resolved))
+            scenario = resolved.model_dump(mode="json")
+            for replicate in range(self.spec.seeds):
+                seed = derive_seed(self.spec.root_seed, point, replicate)
+                tasks.append(
+                    {
+                        "run_id": content_hash(scenario, seed, self.spec.steps, version),
+                        "point": index,
+                        "replicate": replicate,
+                        "seed": seed,
+                        "steps": self.spec.steps,
+                        "values": point,
+                        "scenario": scenario,
+                    }
+                )
+        if problems:
+            raise ScenarioError(self.source, sorted(set(problems))[:20])
+        return tasks
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file and its base scenario; ScenarioError if it cannot run."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), ["file not found"])
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(str(path), [_describe_sweep(e) for e in exc.errors()]) from None
+    base_path = (path.parent / spec.base).resolve()
+    if not base_path.is_file():
+        raise ScenarioError(
+            str(path), [f"`base`: scenario file {spec.base!r} not found (looked in {base_path})"]
+        )
+    base = tomllib.loads(base_path.read_text(encoding="utf-8"))
+    scenario_from_dict(base, source=str(base_path))  # the base itself must be valid
+    return Sweep(spec, base, str(path))
+
+
+def _describe_sweep(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        model = AxisSpec if "axes" in err["loc"] else SweepSpec
+        where = ".".join(map(str, err["loc"]))
+        return f"`{where}`: unknown field; allowed: {', '.join(model.model_fields)}"
+    return _describe(err)
+
+
+def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``path = "a.b.c"`` (integers index lists)."""
+    parts = path.split(".")
+    node: Any = data
+    for part, following in zip(parts, parts[1:], strict=False):
+        key: Any = int(part) if isinstance(node, list) else part
+        if isinstance(node, list):
+            if key >= len(node):
+                raise ScenarioError(
+                    path, [f"`{path}`: index {key} is past the end ({len(node)} items)"]
+                )
+            node = node[key]
+        else:
+            node = node.setdefault(key, [] if following.isdigit() else {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def design_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The parameter points: a grid product, or a space-filling design scaled onto the ranges."""
+    names = list(spec.axes)
+    if spec.design == "grid":
+        grids = [spec.axes[n].grid_values() for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grids)]
+    from scipy.stats import qmc  # noqa: PLC0415 (only designs need scipy)
+
+    if spec.design == "latin_hypercube":
+        sampler = qmc.LatinHypercube(d=len(names), seed=spec.root_seed)
+    else:
+        sampler = qmc.Sobol(d=len(names), scramble=True, seed=spec.root_seed)
+    unit = sampler.random(spec.samples)
+    return [{n: spec.axes[n].from_unit(u) for n, u in zip(names, row, strict=True)} for row in unit]
+
+
+def derive_seed(root_seed: int, point: dict[str, Any], replicate: int) -> int:
+    """A seed that depends only on the root seed, the point's values and the replicate."""
+    text = json.dumps([root_seed, sorted(point.items()), replicate], sort_keys=True)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
+
+
+def content_hash(scenario: dict[str, Any], seed: int, steps: int | None, version: str) -> str:
+    text = json.dumps(
+        {"scenario": scenario, "seed": seed, "steps": steps, "version": version}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one sweep task in a worker; always returns a plain record (failures included)."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "run_id": task["run_id"],
+        "point": task["point"],
+        "replicate": task["replicate"],
+        "seed": task["seed"],
+        **task["values"],
+    }
+    try:
+        scenario = scenario_from_dict(task["scenario"], source=f"point {task['values']}")
+        summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"]).summary
+        tree = summary["classification"]["tree"]
+        record.update(
+            status="ok",
+            error="",
+            regime=summary["regime"],
+            structure=summary["classification"]["canonical"],
+            **{m: _metric(tree, m) for m in METRICS},
+        )
+    except Exception as exc:  # a failed run is data, not a crash of the sweep
+        record.update(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            regime="",
+            structure="",
+            **dict.fromkeys(METRICS, None),
+        )
+    record["wall_time_seconds"] = time.perf_counter() - started
+    return record
+
+
+def _metric(tree: dict[str, Any], name: str) -> float | None:
+    if name == "confidence":
+        return tree["confidence"]
+    return tree["metrics"].get(name)
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class SweepStore:
+    """A sweep's output folder: the append-only journal and the derived tables."""
+
+    def __init__(self, out_dir: str | Path):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.journal = self.dir / JOURNAL
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Records in the journal by run id (a torn last line from a kill is skipped)."""
+        records: dict[str, dict[str, Any]] = {}
+        if not self.journal.exists():
+            return records
+        for line in self.journal.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records.setdefault(record["run_id"], record)
+        return records
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one finished run, durably, before anything else happens."""
+        self._repair_torn_tail()
+        with self.journal.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _repair_torn_tail(self) -> None:
+        """A kill mid-write can leave a last line without newline: cut it before appending."""
+        if not self.journal.exists() or self.journal.stat().st_size == 0:
+            return
+        with self.journal.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return
+        text = self.journal.read_bytes()
+        atomic_write_bytes(self.journal, text[: text.rfind(b"\n") + 1])
+
+    def write_tables(self, sweep: Sweep) -> pd.DataFrame:
+        """Rewrite results.parquet and aggregate.parquet from the journal (task order)."""
+        records = self.finished()
+        rows = [records[t["run_id"]] for t in sweep.tasks if t["run_id"] in records]
+        table = results_frame(rows, sweep.axes)
+        write_parquet(self.dir / RESULTS, table)
+        write_parquet(self.dir / AGGREGATE, aggregate(table, sweep.axes))
+        return table
+
+
+def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
+    columns = [
+        "run_id",
+        "point",
+        "replicate",
+        "seed",
+        *axes,
+        "status",
+        "error",
+        "regime",
+        "structure",
+        *METRICS,
+        *TIMING_COLUMNS,
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    for metric in METRICS:
+        frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
+    return frame
+
+
+def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """One row per point: runs, failures, regime shares, majority, agreement, metric mean/std."""
+    rows = []
+    for point, group in results.groupby("point", sort=True):
+        ok = group[group.status == "ok"]
+        row: dict[str, Any] = {
+            "point": point,
+            **{a: group[a].iloc[0] for a in axes},
+            "runs": len(group),
+            "failed": int((group.status != "ok").sum()),
+        }
+        counts = ok.regime.value_counts()
+        for regime in REGIMES:
+            row[f"share_{regime}"] = counts.get(regime, 0) / len(ok) if len(ok) else np.nan
+        row["majority_regime"] = _majority(ok.regime) if len(ok) else "failed"
+        row["agreement"] = counts.max() / len(ok) if len(ok) else np.nan
+        row["majority_structure"] = _majority(ok.structure) if len(ok) else ""
+        row["structure_agreement"] = (
+            ok.structure.value_counts().max() / len(ok) if len(ok) else np.nan
+        )
+        for metric in METRICS:
+            row[f"{metric}_mean"] = ok[metric].mean()
+            row[f"{metric}_std"] = ok[metric].std(ddof=0)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _majority(values: pd.Series) -> str:
+    """Most frequent value; ties broken alphabetically so the choice is reproducible."""
+    counts = values.value_counts()
+    return sorted(counts[counts == counts.max()].index)[0]
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class SerialExecutor(cf.Executor):
+    """Runs each task at submission, in this process (debugging, tiny sweeps)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+@contextlib.contextmanager
+def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iterator[cf.Executor]:
+    """A concurrent.futures executor of the requested kind, shut down on exit."""
+    if kind == "serial":
+        yield SerialExecutor()
+    elif kind == "processes":
+        # forkserver: forking a process that already runs threads (pyarrow's) can deadlock.
+        # Preloading imports the package once in the server; workers then start in milliseconds.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["circuits_abm.sweeps"])
+        with cf.ProcessPoolExecutor(
+            max_workers=workers or os.cpu_count(), mp_context=context
+        ) as pool:
+            yield pool
+    elif kind == "dask":
+        try:
+            from distributed import Client, LocalCluster  # noqa: PLC0415 (optional extra)
+        except ImportError:
+            raise RuntimeError("the dask executor needs `pip install circuits_abm[dask]`") from None
+        if scheduler:
+            with Client(scheduler) as client:
+                yield client.get_executor()
+        else:
+            with (
+                LocalCluster(
+                    n_workers=workers or os.cpu_count(),
+                    threads_per_worker=1,
+                    dashboard_address=None,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                yield client.get_executor()
+    else:
+        raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | Path,
+    executor: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    batch_size: int = 25,
+    progress: Callable[[int, int, dict[str, Any] | None], None] | None = None,
+    stop_after: int | None = None,
+) -> pd.DataFrame:
+    """Run every task not already finished in ``out_dir``; return the results table.
+
+    ``progress(done, total, record)`` is called once at the start (record None) and after
+    every run.  ``stop_after`` kills this process with SIGKILL after that many new runs
+    were journaled: a hook for the tests of interrupted sweeps, not for users.
+    """
+    store = SweepStore(out_dir)
+    echo = {
+        "sweep": sweep.spec.model_dump(mode="json"),
+        "axes": sweep.axes,
+        "source": sweep.source,
+        "tasks": len(sweep.tasks),
+        "package_version": package_version(),
+    }
+    write_json(store.dir / SWEEP_ECHO, echo)
+    done = store.finished()
+    pending = [t for t in sweep.tasks if t["run_id"] not in done]
+    total = len(sweep.tasks)
+    finished = total - len(pending)
+    if progress:
+        progress(finished, total, None)
+    new = 0
+    if pending:
+        with make_executor(executor, workers, scheduler) as pool:
+            futures = {pool.submit(run_task, task): task for task in pending}
+            for future in cf.as_completed(futures):
+                record = _result_or_failure(future, futures[future])
+                store.append(record)
+                new += 1
+                finished += 1
+                if stop_after is not None and new >= stop_after:
+                    os.kill(os.getpid(), 9)
+                if progress:
+                    progress(finished, total, record)
+                if new % batch_size == 0:
+                    store.write_tables(sweep)
+    return store.write_tables(sweep)
+
+
+def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any]:
+    """The worker's record, or a failed row if the worker itself died."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return {
+            "run_id": task["run_id"],
+            "point": task["point"],
+            "replicate": task["replicate"],
+            "seed": task["seed"],
+            **task["values"],
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "regime": "",
+            "structure": "",
+            **dict.fromkeys(METRICS, None),
+            "wall_time_seconds": 0.0,
+        }
+
+
+def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(results, aggregate, sweep echo) of a sweep folder."""
+    out = Path(out_dir)
+    missing = [n for n in (RESULTS, AGGREGATE, SWEEP_ECHO) if not (out / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out} is not a sweep folder: missing {', '.join(missing)}")
+    echo = json.loads((out / SWEEP_ECHO).read_text(encoding="utf-8"))
+    return pd.read_parquet(out / RESULTS), pd.read_parquet(out / AGGREGATE), echo

@@ -1,0 +1,320 @@
+"""Sweeps: validation, designs, failures, executor equivalence, resuming after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from circuits_abm import figures
+from circuits_abm.scenario import ScenarioError
+from circuits_abm.sweeps import (
+    JOURNAL,
+    TIMING_COLUMNS,
+    derive_seed,
+    load_results,
+    load_sweep,
+    run_sweep,
+)
+
+BASE = (ROOT / "scenarios" / "standard.toml").as_posix()
+
+
+def sweep_file(tmp_path, body: str, name: str = "s.toml"):
+    path = tmp_path / name
+    path.write_text(f'name = "tiny"\nbase = "{BASE}"\n' + body)
+    return path
+
+
+TINY = """
+seeds = 2
+root_seed = 7
+steps = 300
+[axes."geometry.sharing"]
+values = [-0.5, 0.2, 0.9]
+[axes."geometry.distinguishability"]
+values = [0.9]
+"""
+
+
+def comparable(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns=list(TIMING_COLUMNS)).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ validation
+
+
+def problems(tmp_path, body: str) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_sweep(sweep_file(tmp_path, body))
+    return str(info.value)
+
+
+def test_unknown_sweep_field_names_the_file_and_allowed_fields(tmp_path):
+    message = problems(tmp_path, 'sedes = 3\n[axes."geometry.sharing"]\nvalues = [0.1]\n')
+    assert "s.toml" in message and "`sedes`" in message and "seeds" in message
+
+
+def test_axis_over_an_unknown_scenario_field_is_an_error(tmp_path):
+    message = problems(tmp_path, '[axes."geometry.sharng"]\nvalues = [0.1]\n')
+    assert "geometry.sharng" in message and "sharing" in message
+
+
+def test_axis_value_out_of_range_is_an_error_before_running(tmp_path):
+    message = problems(tmp_path, '[axes."geometry.distinguishability"]\nvalues = [0.5, 1.5]\n')
+    assert "geometry.distinguishability" in message and "1.5" in message
+
+
+def test_designs_need_ranges_and_sobol_a_power_of_two(tmp_path):
+    assert "range" in problems(
+        tmp_path,
+        'design = "latin_hypercube"\nsamples = 4\n[axes."geometry.sharing"]\nvalues = [0.1]\n',
+    )
+    assert "power of two" in problems(
+        tmp_path, 'design = "sobol"\nsamples = 6\n[axes."geometry.sharing"]\nrange = [0.0, 1.0]\n'
+    )
+
+
+def test_missing_base_scenario_is_named(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "x"\nbase = "nowhere.toml"\n[axes."geometry.sharing"]\nvalues = [0.1]\n'
+    )
+    with pytest.raises(ScenarioError, match="nowhere.toml"):
+        load_sweep(path)
+
+
+# ------------------------------------------------------------------ designs and seeds
+
+
+def test_grid_ranges_and_seeds(tmp_path):
+    sweep = load_sweep(
+        sweep_file(
+            tmp_path,
+            """
+seeds = 3
+[axes."selection.strength"]
+logspace = [1.0, 100.0, 3]
+[axes."schedule.phase_length"]
+linspace = [5, 20, 4]
+integer = true
+""",
+        )
+    )
+    assert len(sweep.points) == 12 and len(sweep.tasks) == 36
+    assert sorted({p["selection.strength"] for p in sweep.points}) == [1.0, 10.0, 100.0]
+    assert sorted({p["schedule.phase_length"] for p in sweep.points}) == [5, 10, 15, 20]
+    seeds = [t["seed"] for t in sweep.tasks]
+    assert len(set(seeds)) == len(seeds)
+    assert seeds == [t["seed"] for t in load_sweep(sweep.source).tasks]  # reproducible
+    assert (
+        derive_seed(1, {"a": 0.1}, 0)
+        == derive_seed(1, {"a": 0.1}, 0)
+        != derive_seed(2, {"a": 0.1}, 0)
+    )
+
+
+@pytest.mark.parametrize("design", ["latin_hypercube", "sobol"])
+def test_space_filling_designs_stay_in_range_and_are_reproducible(tmp_path, design):
+    body = f"""
+design = "{design}"
+samples = 8
+[axes."geometry.sharing"]
+range = [0.0, 0.9]
+[axes."selection.strength"]
+range = [0.5, 50.0]
+scale = "log"
+"""
+    a, b = load_sweep(sweep_file(tmp_path, body)), load_sweep(sweep_file(tmp_path, body))
+    assert a.points == b.points and len(a.points) == 8
+    sharing = np.array([p["geometry.sharing"] for p in a.points])
+    strength = np.array([p["selection.strength"] for p in a.points])
+    assert sharing.min() >= 0 and sharing.max() <= 0.9
+    assert strength.min() >= 0.5 and strength.max() <= 50
+    if design == "latin_hypercube":  # one sample in each of the 8 strata per axis
+        assert sorted(np.floor(sharing / 0.9 * 8).astype(int)) == list(range(8))
+
+
+# ------------------------------------------------------------------ running
+
+
+@pytest.fixture(scope="module")
+def serial_table(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serial")
+    return run_sweep(load_sweep(sweep_file(tmp, TINY)), tmp / "out", executor="serial")
+
+
+def test_a_run_that_raises_is_a_failed_row_and_the_sweep_goes_on(serial_table):
+    failed = serial_table[serial_table["geometry.sharing"] == -0.5]
+    assert len(failed) == 2 and (failed.status == "failed").all()
+    assert failed.error.str.contains("impossible").all()
+    ok = serial_table[serial_table["geometry.sharing"] != -0.5]
+    assert (ok.status == "ok").all() and ok.regime.ne("").all()
+
+
+def test_aggregate_gives_regime_shares_per_point(serial_table, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("agg")
+    run_sweep(load_sweep(sweep_file(tmp, TINY)), tmp / "out", executor="serial")
+    _, agg, echo = load_results(tmp / "out")
+    assert len(agg) == 3 and echo["axes"] == ["geometry.sharing", "geometry.distinguishability"]
+    shares = agg.filter(like="share_").sum(axis=1)
+    assert agg.loc[agg.failed == 0].pipe(lambda a: np.allclose(shares[a.index], 1.0))
+    assert agg.loc[agg["geometry.sharing"] == -0.5, "majority_regime"].item() == "failed"
+
+
+def test_process_pool_gives_the_same_table_as_serial(serial_table, tmp_path):
+    table = run_sweep(
+        load_sweep(sweep_file(tmp_path, TINY)), tmp_path / "out", executor="processes", workers=2
+    )
+    pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
+
+
+def test_dask_local_cluster_gives_the_same_table_as_serial(serial_table, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        table = run_sweep(
+            load_sweep(sweep_file(tmp_path, TINY)),
+            tmp_path / "out",
+            executor="dask",
+            scheduler=cluster.scheduler_address,
+        )
+    pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
+
+
+def cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "circuits_abm.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_a_sweep_killed_with_sigkill_resumes_without_redoing_or_losing_runs(serial_table, tmp_path):
+    path, out = sweep_file(tmp_path, TINY), tmp_path / "out"
+    killed = cli(
+        "sweep",
+        str(path),
+        "--out",
+        str(out),
+        "--executor",
+        "serial",
+        "--quiet",
+        env={"CIRCUITS_ABM_TEST_KILL_AFTER": "3"},
+    )
+    assert killed.returncode == -9
+    before = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
+    assert len(before) == 3
+    resumed = cli("sweep", str(path), "--out", str(out), "--executor", "serial", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    after = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
+    assert after[:3] == before  # finished runs kept, not redone
+    assert len(after) == len({r["run_id"] for r in after}) == 6
+    table, _, _ = load_results(out)
+    pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
+
+
+def test_a_torn_last_journal_line_is_ignored_and_repaired(serial_table, tmp_path):
+    path, out = sweep_file(tmp_path, TINY), tmp_path / "out"
+    sweep = load_sweep(path)
+    run_sweep(sweep, out, executor="serial")
+    lines = (out / JOURNAL).read_text().splitlines()
+    (out / JOURNAL).write_text("\n".join(lines[:4]) + "\n" + lines[4][:25])  # killed mid-write
+    table = run_sweep(sweep, out, executor="serial")
+    pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
+    assert all(json.loads(line) for line in (out / JOURNAL).read_text().splitlines())
+
+
+# ------------------------------------------------------------------ phase diagram
+
+
+def synthetic_aggregate(facet_values=(None,)):
+    rows = []
+    for facet in facet_values:
+        for i, d in enumerate((0.1, 0.5, 0.9)):
+            for j, s in enumerate((0.1, 0.9)):
+                regime = (
+                    "ecological_generalist"
+                    if s > 0.5
+                    else ("conditional_policy" if d > 0.3 else "strategy_churn")
+                )
+                structure = (
+                    "conditional_policy[strategy_churn{a,b}, strategy_churn{c,d}]"
+                    if (i, j) == (1, 0)
+                    else f"{regime}{{a,b,c,d}}"
+                )
+                row = {
+                    "d": d,
+                    "s": s,
+                    "majority_regime": regime,
+                    "agreement": 0.5 if (i, j) == (2, 1) else 1.0,
+                    "majority_structure": structure,
+                }
+                if facet is not None:
+                    row["tau"] = facet
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_phase_diagram_colours_regimes_hatches_disagreement_and_labels_nesting():
+    fig = figures.phase_diagram(synthetic_aggregate(), "d", "s", title="demo")
+    ax = fig.axes[0]
+    cells = [p for p in ax.patches if p.get_gid() == "cell"]
+    assert len(cells) == 6
+    assert sum(bool(c.get_hatch()) for c in cells) == 1
+    assert [t.get_text() for t in ax.texts] == ["CP[C,C]"]
+    assert ax.get_xlabel() == "d" and ax.get_ylabel() == "s"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"ecological generalist", "conditional policy", "strategy churn"} <= set(legend)
+    assert "seeds disagree (< 2/3)" in legend
+    assert fig.get_suptitle() == "demo"
+
+
+def test_a_third_axis_gives_small_multiples():
+    fig = figures.phase_diagram(synthetic_aggregate((5, 50)), "d", "s", facet="tau")
+    assert [ax.get_title() for ax in fig.axes] == ["tau = 5", "tau = 50"]
+
+
+def test_nested_label_names_only_mixtures():
+    assert (
+        figures.nested_label("conditional_policy[ecological_generalist{a,b}, specialist{c}]")
+        == "CP[G,S]"
+    )
+    assert figures.nested_label("conditional_policy[specialist{a}, specialist{b}]") == ""
+    assert figures.nested_label("strategy_churn{a,b}") == ""
+
+
+@pytest.mark.slow
+def test_a_sweep_over_the_corners_reproduces_the_taxonomy_table_layout(tmp_path):
+    body = """
+seeds = 3
+root_seed = 2026
+steps = 3000
+[axes."geometry.distinguishability"]
+values = [0.1, 0.9]
+[axes."geometry.sharing"]
+values = [0.1, 0.9]
+"""
+    run_sweep(
+        load_sweep(sweep_file(tmp_path, body)), tmp_path / "out", executor="processes", workers=2
+    )
+    _, agg, _ = load_results(tmp_path / "out")
+    majority = {
+        (r["geometry.distinguishability"], r["geometry.sharing"]): r.majority_regime
+        for _, r in agg.iterrows()
+    }
+    assert majority == {
+        (0.1, 0.9): "ecological_generalist",
+        (0.9, 0.9): "ecological_generalist",
+        (0.9, 0.1): "conditional_policy",
+        (0.1, 0.1): "strategy_churn",
+    }
+    assert (agg.agreement == 1.0).all()
