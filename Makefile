@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint bench catalogue clean
+.PHONY: help venv demo test lint bench catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
 	@echo "make test   set up .venv, run ruff and the whole test suite"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
+	@echo "make reward-seeking  run the four reward-seeking experiments (about 6 minutes)"
 
 $(PY):
 	@set -e; PYTHON="$$(bash .ci/find-python)"; \
@@ -37,7 +38,26 @@ demo: $(STAMP)
 	done
 	$(VENV)/bin/circuits-abm sweep sweeps/taxonomy.toml --out runs/taxonomy --workers 2
 	$(VENV)/bin/circuits-abm figures phase-diagram runs/taxonomy --out figures/phase_diagram.png
-	@echo "figures written to figures/ (a summary page per scenario, the phase diagram), runs to runs/"
+	@set -e; for name in single homogeneous crosscheck; do \
+	  $(VENV)/bin/circuits-abm reward-seeking run scenarios/reward_seeking/$$name.toml \
+	    --out runs/reward_seeking/$$name --workers 2 --quiet; \
+	done
+	@$(MAKE) --no-print-directory reward-seeking-figures
+	@echo "figures written to figures/ (a summary page per scenario, the phase diagram, the"
+	@echo "reward-seeking experiments; 'make reward-seeking' adds the 5-minute heterogeneous one)"
+
+# The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
+reward-seeking: $(STAMP)
+	@set -e; for name in single homogeneous crosscheck heterogeneous; do \
+	  $(VENV)/bin/circuits-abm reward-seeking run scenarios/reward_seeking/$$name.toml \
+	    --out runs/reward_seeking/$$name --workers 2; \
+	done
+	@$(MAKE) --no-print-directory reward-seeking-figures
+
+reward-seeking-figures:
+	@for png in runs/reward_seeking/*/*.png; do \
+	  [ -f "$$png" ] && cp "$$png" figures/reward_seeking_$$(basename $$png); \
+	done; true
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check circuits_abm tests benchmarks
@@ -48,6 +68,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
 	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_reward_seeking.py
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md

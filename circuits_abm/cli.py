@@ -1,4 +1,5 @@
-"""Command line: ``circuits-abm run | validate | classify | sweep | figures | catalogue``.
+"""Command line: ``circuits-abm run | validate | classify | sweep | figures | catalogue |
+reward-seeking``.
 
 A thin layer over :mod:`circuits_abm.api`.
 
@@ -261,6 +262,66 @@ def catalogue(
     typer.echo(
         f"{len(outcomes) - failed} of {len(outcomes)} runs gave the expected regime", err=True
     )
+
+
+reward_app = typer.Typer(
+    no_args_is_help=True,
+    help="The behavioural-selection model of seed 004 (critical diversity of reward seeking).",
+)
+app.add_typer(reward_app, name="reward-seeking")
+ExperimentArg = Annotated[
+    Path, typer.Argument(help="Experiment TOML file (see scenarios/reward_seeking/).")
+]
+
+
+@reward_app.command("validate")
+def reward_validate(experiment: ExperimentArg) -> None:
+    """Check an experiment file without running it (exit code 2 if it cannot run)."""
+    from circuits_abm.reward_seeking.experiments import load_experiment  # noqa: PLC0415
+
+    try:
+        spec = load_experiment(experiment)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"{experiment}: ok ({spec.kind} experiment)")
+
+
+@reward_app.command("run")
+def reward_run(
+    experiment: ExperimentArg,
+    out: Annotated[Path, typer.Option(help="Output folder for tables and figures.")],
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run an experiment: results.parquet, experiment.json and its figure in OUT."""
+    from circuits_abm.reward_seeking.experiments import run_experiment  # noqa: PLC0415
+
+    try:
+        folder = run_experiment(experiment, out, workers, progress=not quiet)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except ValueError as exc:  # a calibration that finds no crossing
+        typer.echo(f"error: {experiment}: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    typer.echo(f"wrote {folder}/: {', '.join(files)}")
+
+
+@reward_app.command("figures")
+def reward_figures(
+    folder: Annotated[Path, typer.Argument(help="A finished experiment folder.")],
+) -> None:
+    """Redraw an experiment's figure from its stored tables (no recomputation)."""
+    from circuits_abm.reward_seeking.experiments import draw_figures  # noqa: PLC0415
+
+    try:
+        path = draw_figures(folder)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

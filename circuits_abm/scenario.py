@@ -266,18 +266,20 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, [_describe(err) for err in exc.errors()]) from None
+        problems = [describe_validation_error(err) for err in exc.errors()]
+        raise ScenarioError(source, problems) from None
     problems = cross_reference_problems(scenario) or geometry_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
 
 
-def _describe(err: dict[str, Any]) -> str:
-    """One line per pydantic error: the dotted field, what is wrong, and what is allowed."""
+def describe_validation_error(err: dict[str, Any], root: type[BaseModel] | None = None) -> str:
+    """One line per pydantic error: the dotted field, what is wrong, and what is allowed
+    (``root`` is the schema validated, the scenario by default)."""
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        allowed = _allowed_fields(err["loc"][:-1])
+        allowed = _allowed_fields(err["loc"][:-1], root or Scenario)
         hint = f"; allowed fields here: {', '.join(allowed)}" if allowed else ""
         return f"`{loc}`: unknown field{hint}"
     if err["type"] == "missing":
@@ -285,9 +287,9 @@ def _describe(err: dict[str, Any]) -> str:
     return f"`{loc}`: {err['msg']} (got {err.get('input')!r})"
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The field names of the schema table at ``loc`` (list indices and dict keys skipped)."""
-    model: Any = Scenario
+    model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue

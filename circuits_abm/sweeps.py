@@ -51,8 +51,8 @@ from circuits_abm.scenario import (
     Scenario,
     ScenarioError,
     Section,
-    _describe,
     cross_reference_problems,
+    describe_validation_error,
     scenario_from_dict,
 )
 from circuits_abm.storage import atomic_write_bytes, write_json, write_parquet
@@ -181,7 +181,9 @@ class Sweep:
             try:
                 resolved = Scenario.model_validate(data)
             except ValidationError as exc:
-                problems.extend(f"point {point}: {_describe(e)}" for e in exc.errors())
+                problems.extend(
+                    f"point {point}: {describe_validation_error(e)}" for e in exc.errors()
+                )
                 continue
             problems.extend(f"point {point}: {p}" for p in cross_reference_problems(resolved))
             scenario = resolved.model_dump(mode="json")
@@ -231,7 +233,7 @@ def _describe_sweep(err: dict[str, Any]) -> str:
         model = AxisSpec if "axes" in err["loc"] else SweepSpec
         where = ".".join(map(str, err["loc"]))
         return f"`{where}`: unknown field; allowed: {', '.join(model.model_fields)}"
-    return _describe(err)
+    return describe_validation_error(err)
 
 
 def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:

@@ -33,3 +33,13 @@ def test_every_scenario_field_is_in_the_readme_reference():
         if not any(form in readme for form in (dotted, generic, f"`{leaf} =", f"{leaf} = ")):
             missing.append(dotted)
     assert not missing, f"undocumented scenario fields: {missing}"
+
+
+def test_every_reward_seeking_experiment_field_is_in_the_readme():
+    from circuits_abm.reward_seeking.experiments import KINDS  # noqa: PLC0415
+
+    readme = (ROOT / "README.md").read_text()
+    leaves = {dotted.split(".")[-1] for model in KINDS.values() for dotted in field_names(model)}
+    documented = {leaf for leaf in leaves if f"`{leaf}" in readme or f"`[{leaf}]`" in readme}
+    missing = sorted(leaves - documented)
+    assert not missing, f"undocumented experiment fields: {missing}"

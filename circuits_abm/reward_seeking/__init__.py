@@ -1,0 +1,1 @@
+"""The behavioural-selection model of seed 004: when does reward seeking win?"""
