@@ -8,9 +8,11 @@ Invalid input exits with code 2 and one readable message, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -38,12 +40,19 @@ app = typer.Typer(
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file (see scenarios/).")]
 
 
-def _load(path: Path):
+@contextlib.contextmanager
+def exit_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn the expected errors of bad input into one line on stderr and exit code 2."""
     try:
-        return load_scenario(path)
-    except ScenarioError as exc:
+        yield
+    except errors as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+
+
+def _load(path: Path):
+    with exit_on(ScenarioError):
+        return load_scenario(path)
 
 
 @app.command()
@@ -100,11 +109,8 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole tree as JSON.")] = False,
 ) -> None:
     """Classify a stored run from its trajectory and update its summary.json."""
-    try:
+    with exit_on(FileNotFoundError):
         fields = reclassify(run_dir, write=not dry_run)
-    except FileNotFoundError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     if as_json:
         typer.echo(json.dumps(fields["classification"], indent=2))
     else:
@@ -129,11 +135,8 @@ def figures_run(
     if fmt not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
         raise typer.Exit(code=2)
-    try:
+    with exit_on(FileNotFoundError):
         written = write_run_figures(run_dir, out, fmt)
-    except FileNotFoundError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -157,11 +160,8 @@ def figures_phase_diagram(
     if fmt not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
         raise typer.Exit(code=2)
-    try:
+    with exit_on(FileNotFoundError, ValueError):
         path = write_phase_diagram(sweep_dir, x, y, facet, out, fmt)
-    except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     typer.echo(f"wrote {path}")
 
 
@@ -184,11 +184,8 @@ def sweep(
             f"error: --executor must be one of {', '.join(EXECUTORS)} (got {executor!r})", err=True
         )
         raise typer.Exit(code=2)
-    try:
+    with exit_on(ScenarioError):
         spec = load_sweep(sweep_file)
-    except ScenarioError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     bar = tqdm(
         total=len(spec.tasks),
         unit="run",
@@ -238,11 +235,8 @@ def catalogue(
 ) -> None:
     """Run every canonical scenario (one with `expected`) and compare with its expectation."""
 
-    try:
+    with exit_on(ScenarioError):
         found = canonical_scenarios(folder)
-    except ScenarioError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     seeds = seeds or list(DEFAULT_SEEDS)
     outcomes = []
     for _, spec in tqdm(found, desc="scenarios", disable=not sys.stderr.isatty()):
@@ -279,11 +273,8 @@ def reward_validate(experiment: ExperimentArg) -> None:
     """Check an experiment file without running it (exit code 2 if it cannot run)."""
     from circuits_abm.reward_seeking.experiments import load_experiment  # noqa: PLC0415
 
-    try:
+    with exit_on(ScenarioError):
         spec = load_experiment(experiment)
-    except ScenarioError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     typer.echo(f"{experiment}: ok ({spec.kind} experiment)")
 
 
@@ -297,14 +288,8 @@ def reward_run(
     """Run an experiment: results.parquet, experiment.json and its figure in OUT."""
     from circuits_abm.reward_seeking.experiments import run_experiment  # noqa: PLC0415
 
-    try:
+    with exit_on(ValueError):
         folder = run_experiment(experiment, out, workers, progress=not quiet)
-    except ScenarioError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    except ValueError as exc:  # a calibration that finds no crossing
-        typer.echo(f"error: {experiment}: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     typer.echo(f"wrote {folder}/: {', '.join(files)}")
 
@@ -316,11 +301,8 @@ def reward_figures(
     """Redraw an experiment's figure from its stored tables (no recomputation)."""
     from circuits_abm.reward_seeking.experiments import draw_figures  # noqa: PLC0415
 
-    try:
+    with exit_on(FileNotFoundError):
         path = draw_figures(folder)
-    except FileNotFoundError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     typer.echo(f"wrote {path}")
 
 

@@ -249,15 +249,20 @@ class Scenario(Section):
 # --------------------------------------------------------------------------- loading
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raise :class:`ScenarioError` if it cannot run."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; :class:`ScenarioError` if it is missing or not valid TOML."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(str(path), ["file not found"])
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raise :class:`ScenarioError` if it cannot run."""
+    data = read_toml(path)
     return scenario_from_dict(data, source=str(path))
 
 

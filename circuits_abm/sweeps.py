@@ -53,6 +53,7 @@ from circuits_abm.scenario import (
     Section,
     cross_reference_problems,
     describe_validation_error,
+    read_toml,
     scenario_from_dict,
 )
 from circuits_abm.storage import atomic_write_bytes, write_json, write_parquet
@@ -208,12 +209,7 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file and its base scenario; ScenarioError if it cannot run."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(str(path), ["file not found"])
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(path)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:

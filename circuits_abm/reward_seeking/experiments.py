@@ -16,7 +16,6 @@ Each run writes ``results.parquet`` (one row per integrated condition, loadable 
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -45,7 +44,7 @@ from circuits_abm.reward_seeking.heterogeneous import (
     critical_diversities,
     mean_propensities,
 )
-from circuits_abm.scenario import ScenarioError, describe_validation_error
+from circuits_abm.scenario import ScenarioError, describe_validation_error, read_toml
 from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
 
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -179,12 +178,7 @@ KINDS: dict[str, type[BaseModel]] = {
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; :class:`ScenarioError` names file and field."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(str(path), ["file not found"])
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(path)
     model = KINDS.get(data.get("kind"))
     if model is None:
         raise ScenarioError(str(path), [
