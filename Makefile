@@ -13,7 +13,7 @@ help:
 	@echo "make test   set up .venv, run ruff and the whole test suite"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
-	@echo "make reward-seeking  run the four reward-seeking experiments (about 6 minutes)"
+	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
 
 $(PY):
 	@set -e; PYTHON="$$(bash .ci/find-python)"; \
@@ -44,7 +44,7 @@ demo: $(STAMP)
 	done
 	@$(MAKE) --no-print-directory reward-seeking-figures
 	@echo "figures written to figures/ (a summary page per scenario, the phase diagram, the"
-	@echo "reward-seeking experiments; 'make reward-seeking' adds the 5-minute heterogeneous one)"
+	@echo "reward-seeking experiments; 'make reward-seeking' adds the 3-minute heterogeneous one)"
 
 # The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
 reward-seeking: $(STAMP)

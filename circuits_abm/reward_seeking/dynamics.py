@@ -48,14 +48,15 @@ class System:
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Final logits of an integration, how long it ran and whether it came to rest."""
+    """Final logits of an integration; per initial condition (column), how far in time it
+    ran and whether it came to rest; and how many batched Euler steps it took in all."""
 
     z: np.ndarray
     a: np.ndarray
     b: np.ndarray
-    time: float
+    time: np.ndarray  # (B,)
+    converged: np.ndarray  # (B,) bool
     steps: int
-    converged: bool
 
     @property
     def propensity(self) -> np.ndarray:
@@ -112,29 +113,45 @@ def integrate(
     ``max_step``).  Couplings make a property learn ``Σ_f C_ef α_f`` times faster than
     alone, which grows with N, so a fixed step would have to shrink like 1/N; this step
     instead follows the actual speed: short while a transferred property races, long once
-    it has saturated.  It stops when every propensity and skill changes by less than
-    ``tol`` per unit time (the chain rule through the sigmoid gives those rates).
+    it has saturated.
+
+    Columns (initial conditions) share the couplings but not their dynamics, so each takes
+    its own step and keeps its own clock: a column whose propensity races does not slow the
+    others down, which roughly halves the steps of a batch of priors that cross at
+    different times.  A column stops at the horizon or once every propensity and skill in
+    it changes by less than ``tol`` per unit time (the chain rule through the sigmoid gives
+    those rates); finished columns drop out of the batch.
     """
     z, a, b = system.z.copy(), system.a.copy(), system.b.copy()
-    t, steps = 0.0, 0
-    while t < horizon and steps < max_steps:
-        p, s, l_ = expit(z), expit(a), expit(b)
+    time = np.zeros(z.shape[1])
+    converged = np.zeros(z.shape[1], dtype=bool)
+    active = np.arange(z.shape[1])
+    steps = 0
+    while active.size and steps < max_steps:
+        za, aa, ba = z[:, active], a[:, active], b[:, active]
+        p, s, l_ = expit(za), expit(aa), expit(ba)
         dz, da, db = _flow(system, p, s, l_)
-        if steps % REST_CHECK_EVERY == 0 and _at_rest(((p, dz), (s, da), (l_, db)), tol):
-            return Trajectory(z, a, b, t, steps, True)
-        fastest = max(np.abs(dz).max(), np.abs(da).max(), np.abs(db).max())
-        step = min(max_step, max_move / fastest if fastest > 0 else max_step, horizon - t)
-        z += step * dz
-        a += step * da
-        b += step * db
-        t += step
+        if steps % REST_CHECK_EVERY == 0:
+            converged[active] = _at_rest(((p, dz), (s, da), (l_, db)), tol)
+        fastest = np.max([np.abs(dz).max(axis=0), np.abs(da).max(axis=0),
+                          np.abs(db).max(axis=0)], axis=0)
+        with np.errstate(divide="ignore"):
+            step = np.minimum(np.minimum(max_step, max_move / fastest), horizon - time[active])
+        step[converged[active]] = 0.0
+        z[:, active] = za + step * dz
+        a[:, active] = aa + step * da
+        b[:, active] = ba + step * db
+        time[active] += step
         steps += 1
-    return Trajectory(z, a, b, t, steps, False)
+        active = active[~converged[active] & (time[active] < horizon)]
+    return Trajectory(z, a, b, time, converged, steps)
 
 
-def _at_rest(pairs, tol) -> bool:
-    """Every probability ``x = σ(logit)`` changes by less than ``tol``: ``|x (1 - x) rate|``."""
-    return all(np.max(np.abs(prob * (1 - prob) * rate)) <= tol for prob, rate in pairs)
+def _at_rest(pairs, tol) -> np.ndarray:
+    """Per column: every probability ``x = σ(logit)`` changes by less than ``tol``, that is
+    ``|x (1 - x) rate| <= tol``."""
+    return np.logical_and.reduce(
+        [np.max(np.abs(prob * (1 - prob) * rate), axis=0) <= tol for prob, rate in pairs])
 
 
 # --------------------------------------------------------------------------- one environment
