@@ -7,7 +7,7 @@ the router matches against the current context.  Routers nest to any depth.
 
 The Mesa agent :class:`Circuit` is the readable identity layer: id, lineage, birth step, the
 tree.  The numbers (``theta``, ``key``) are *views* into the population's numpy arrays
-(see :mod:`circuits_abm.population`), so the fast vectorised step and the per-circuit
+(see :mod:`circuits_abm.population`), so the fast population-wide step and the per-circuit
 reference step read and write the same state.
 
 Structure strings name a tree compactly: ``n``, ``w``, ``g`` for the three mechanism rules

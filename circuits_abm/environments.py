@@ -129,7 +129,8 @@ def factorise(gram: np.ndarray, names: tuple[str, ...], what: str) -> np.ndarray
     # Fix each eigenvector's sign so the factorisation does not depend on LAPACK's choice.
     signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(len(values))])
     signs[signs == 0] = 1.0
-    return (vectors * signs) * np.sqrt(values)
+    # C order: the compiled step reads one environment's vector as a contiguous row.
+    return np.ascontiguousarray((vectors * signs) * np.sqrt(values))
 
 
 def _impossible_geometry_message(gram, names, what, smallest, direction) -> str:

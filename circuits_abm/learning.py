@@ -1,4 +1,4 @@
-"""Routing, reward and learning, vectorised over the whole population.
+"""Routing, reward and learning over the whole population, compiled with Numba.
 
 All functions take the population :class:`~circuits_abm.population.Layout` and the
 environments active in the current step (``A`` of them: one for an ordinary phase, several
@@ -17,101 +17,156 @@ The maths (MODEL.md §2):
   generalists also decay by their consolidation rate;
 * keys follow the policy gradient of their router's expected reward and stay unit length,
   so that a router's sharpness (which is paid for) is its real power to tell contexts apart.
+
+Why compiled loops rather than numpy expressions: populations are tens of rows, so a
+numpy step (some fifty array operations) spent most of its time in per-call overhead.  The
+kernels below loop over the whole population's rows in machine code instead, about fifteen
+times faster (``benchmarks/bench_step.py``).  Rows are in level order, so a parent's row
+comes before its children's: path probabilities multiply down in one forward pass and
+subtree values add up in one backward pass.  ``cache=True`` keeps the compiled code on
+disk, so only the first run after an install pays the few seconds of compilation.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from circuits_abm.population import Layout
 
 
 def routing(layout: Layout, cues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Routing probabilities and path probabilities, both ``(rows, A)``; roots get 1.
-
-    Keys and cues are unit vectors and sharpness is capped, so a logit is at most
-    ``max_sharpness`` in size and ``exp`` cannot overflow: no max-subtraction is needed.
-    """
-    n_rows = len(layout.nodes)
-    prob = np.ones((n_rows, cues.shape[0]))
-    if not layout.has_routers:
-        return prob, prob
-    c = layout.n_circuits
-    expo = np.exp(layout.child_sharpness[:, None] * (layout.keys[c:] @ cues.T))
-    total = np.add.reduceat(expo, layout.sibling_starts, axis=0)
-    prob[c:] = expo / total[layout.sibling_group]
-    path = prob.copy()
-    for level in layout.levels:
-        path[level.start : level.stop] *= path[level.parents]
-    return prob, path
+    """Routing probabilities and path probabilities, both ``(rows, A)``; roots get 1."""
+    return _routing(layout.n_circuits, layout.parent, layout.sharpness, layout.keys, cues)
 
 
 def leaf_rewards(theta: np.ndarray, demands: np.ndarray) -> np.ndarray:
     """``R_e(theta)`` for every mechanism and active environment, ``(leaves, A)``."""
-    return theta @ demands.T - 0.5 * np.einsum("ld,ld->l", theta, theta)[:, None]
+    return _leaf_rewards(theta, demands)
 
 
 def subtree_values(layout: Layout, prob: np.ndarray, rewards: np.ndarray) -> np.ndarray:
     """Expected reward of every node's subtree, ``(rows, A)``; rows ``:n_circuits`` are circuits."""
-    values = np.zeros_like(prob)
-    values[layout.leaf_rows] = rewards
-    for level in reversed(layout.levels):
-        rows = slice(level.start, level.stop)
-        weighted = prob[rows] * values[rows]
-        values[level.group_parents] = np.add.reduceat(weighted, level.group_starts, axis=0)
-    return values
+    return _subtree_values(layout.n_circuits, layout.parent, layout.leaf_rows, prob, rewards)
 
 
-def learn_mechanisms(
-    layout: Layout,
-    path: np.ndarray,
-    mix: np.ndarray,
-    demands: np.ndarray,
-    weighted_target: np.ndarray,
-    leaf_weight: np.ndarray | None,
-    noise: np.ndarray,
-) -> None:
-    """One noisy, routed gradient step for every mechanism (in place on ``layout.theta``).
-
-    ``mix`` weights the active environments; ``leaf_weight`` is ``share**gamma`` of each
-    leaf's circuit (None when gamma = 0: every circuit learns fully); ``noise`` is already
-    scaled by the noise level, one row per leaf.
-    """
-    theta = layout.theta
-    routed = path[layout.leaf_rows] * mix  # (L, A)
-    exposure = routed.sum(axis=1)[:, None]  # total routed weight of each leaf
-    target = routed @ demands
-    if len(layout.weighted_leaves):
-        w = layout.weighted_leaves
-        target[w] = exposure[w] * weighted_target
-    step = layout.learning_rate if leaf_weight is None else layout.learning_rate * leaf_weight
-    theta += step[:, None] * (target + exposure * (noise - theta))
-    if layout.any_consolidation:
-        decay = layout.consolidation if leaf_weight is None else layout.consolidation * leaf_weight
-        theta -= decay[:, None] * theta
-
-
-def learn_keys(
+def learn(
     layout: Layout,
     prob: np.ndarray,
     path: np.ndarray,
     values: np.ndarray,
     mix: np.ndarray,
+    demands: np.ndarray,
     cues: np.ndarray,
-    node_weight: np.ndarray | None,
+    weighted_target: np.ndarray,
+    circuit_weight: np.ndarray,
+    noise: np.ndarray,
 ) -> None:
-    """Policy-gradient step on every routing key, then back to unit length (in place).
+    """One learning step for every key and every mechanism (in place on the layout).
+
+    ``prob``, ``path`` and ``values`` are this step's, from before learning; ``mix`` weights
+    the active environments; ``circuit_weight`` is ``share**gamma`` per circuit (ones when
+    gamma = 0: every circuit learns fully); ``noise`` is already scaled by the noise level,
+    one row per mechanism.
+    """
+    _learn_keys(layout.n_circuits, layout.parent, layout.owner, layout.key_step, layout.keys,
+                prob, path, values, mix, cues, circuit_weight)
+    _learn_mechanisms(layout.leaf_rows, layout.leaf_owner, layout.learning_rate,
+                      layout.consolidation, layout.is_weighted, layout.theta, path, mix,
+                      demands, weighted_target, circuit_weight, noise)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True)
+def _dot(x, y):
+    total = 0.0
+    for k in range(x.shape[0]):
+        total += x[k] * y[k]
+    return total
+
+
+@njit(cache=True)
+def _routing(n_circuits, parent, sharpness, keys, cues):
+    """Softmax over each router's children, then path = product of probabilities from the
+    root.  Keys and cues are unit vectors and sharpness is capped, so a logit is at most
+    ``max_sharpness`` in size and ``exp`` cannot overflow: no max-subtraction is needed."""
+    rows, n_env = keys.shape[0], cues.shape[0]
+    prob = np.ones((rows, n_env))
+    path = np.ones((rows, n_env))
+    total = np.zeros((rows, n_env))  # per router: the softmax denominator
+    for r in range(n_circuits, rows):
+        for e in range(n_env):
+            prob[r, e] = np.exp(sharpness[r] * _dot(keys[r], cues[e]))
+            total[parent[r], e] += prob[r, e]
+    for r in range(n_circuits, rows):
+        for e in range(n_env):
+            prob[r, e] /= total[parent[r], e]
+            path[r, e] = prob[r, e] * path[parent[r], e]
+    return prob, path
+
+
+@njit(cache=True)
+def _leaf_rewards(theta, demands):
+    out = np.empty((theta.shape[0], demands.shape[0]))
+    for m in range(theta.shape[0]):
+        half_norm = 0.5 * _dot(theta[m], theta[m])
+        for e in range(demands.shape[0]):
+            out[m, e] = _dot(theta[m], demands[e]) - half_norm
+    return out
+
+
+@njit(cache=True)
+def _subtree_values(n_circuits, parent, leaf_rows, prob, rewards):
+    """Leaves hold their reward; each router sums its children's values weighted by their
+    routing probability, deepest rows first."""
+    values = np.zeros(prob.shape)
+    for m in range(leaf_rows.shape[0]):
+        values[leaf_rows[m]] = rewards[m]
+    for r in range(prob.shape[0] - 1, n_circuits - 1, -1):
+        for e in range(prob.shape[1]):
+            values[parent[r], e] += prob[r, e] * values[r, e]
+    return values
+
+
+@njit(cache=True)
+def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
+                circuit_weight):
+    """Policy-gradient step on every routing key, then back to unit length.
 
     For child ``j`` of router ``r``: ``dk_j = rate * w * sum_e mix_e * path_r * beta_r
     * pi_j (V_j - V_r) q_e`` — keys move toward contexts where their child beats the
-    router's average.  ``node_weight`` is ``share**gamma`` per row (None when gamma = 0).
-    """
-    if not layout.has_routers:
-        return
-    c = layout.n_circuits
-    parents = layout.child_parent
-    coef = (mix * path[parents]) * prob[c:] * (values[c:] - values[parents])
-    scale = layout.key_step if node_weight is None else layout.key_step * node_weight[c:]
-    keys = layout.keys[c:]
-    keys += scale[:, None] * (coef @ cues)
-    keys /= np.maximum(np.sqrt(np.einsum("kd,kd->k", keys, keys)), 1e-12)[:, None]
+    router's average (``key_step`` is the rate times the router's sharpness)."""
+    for j in range(n_circuits, keys.shape[0]):
+        r = parent[j]
+        scale = key_step[j] * circuit_weight[owner[j]]
+        for e in range(cues.shape[0]):
+            coef = scale * mix[e] * path[r, e] * prob[j, e] * (values[j, e] - values[r, e])
+            for k in range(keys.shape[1]):
+                keys[j, k] += coef * cues[e, k]
+        norm = max(np.sqrt(_dot(keys[j], keys[j])), 1e-12)
+        for k in range(keys.shape[1]):
+            keys[j, k] /= norm
+
+
+@njit(cache=True)
+def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_weighted, theta,
+                      path, mix, demands, weighted_target, circuit_weight, noise):
+    """One noisy, routed gradient step for every mechanism: ``theta += eta * w * sum_e mix_e
+    p_e (target_e + noise - theta)``, then a generalist's consolidation decay."""
+    for m in range(theta.shape[0]):
+        weight = circuit_weight[leaf_owner[m]]
+        step = learning_rate[m] * weight
+        exposure = 0.0  # total routed weight of this mechanism
+        for e in range(mix.shape[0]):
+            exposure += path[leaf_rows[m], e] * mix[e]
+        for k in range(theta.shape[1]):
+            if is_weighted[m]:
+                target = exposure * weighted_target[k]
+            else:
+                target = 0.0
+                for e in range(mix.shape[0]):
+                    target += path[leaf_rows[m], e] * mix[e] * demands[e, k]
+            theta[m, k] += step * (target + exposure * (noise[m, k] - theta[m, k]))
+            theta[m, k] -= consolidation[m] * weight * theta[m, k]

@@ -11,7 +11,7 @@ One step, in order (MODEL.md §2):
 6. extinction below the share floor;
 7. records.
 
-Steps 2-4 are vectorised over the whole population (:mod:`circuits_abm.learning`); the Mesa
+Steps 2-4 run over the whole population at once (:mod:`circuits_abm.learning`); the Mesa
 agents (:class:`~circuits_abm.circuits.Circuit`) carry identity, lineage and structure.
 """
 
@@ -138,20 +138,9 @@ class CircuitsModel(mesa.Model):
         values = learning.subtree_values(layout, prob, rewards)
         fit = selection.fitness(values[: layout.n_circuits], mix, layout.cost)
         self.shares = selection.replicator(self.shares, fit, spec.selection.strength)
-        gamma = spec.learning.gamma
-        weight = self.shares**gamma if gamma else None  # gamma = 0: every circuit learns fully
-        learning.learn_keys(
-            layout, prob, path, values, mix, cues, None if weight is None else weight[layout.owner]
-        )
-        learning.learn_mechanisms(
-            layout,
-            path,
-            mix,
-            demands,
-            self.weighted_target,
-            None if weight is None else weight[layout.leaf_owner],
-            spec.learning.noise * standard_noise,
-        )
+        weight = self.shares**spec.learning.gamma  # gamma = 0: every circuit learns fully
+        learning.learn(layout, prob, path, values, mix, demands, cues, self.weighted_target,
+                       weight, spec.learning.noise * standard_noise)
         return fit
 
     def vary(self, phase: Phase) -> bool:

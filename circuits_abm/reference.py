@@ -1,7 +1,7 @@
 """A plain, per-circuit reference implementation of fitness, selection and learning.
 
 Written for reading, not speed: one recursive walk per circuit, Python loops over
-environments and children.  The tests check the vectorised step
+environments and children.  The tests check the fast population-wide step
 (:meth:`CircuitsModel.select_and_learn`) against it, and the benchmark reports the speed
 ratio.  It mutates the same node arrays in place, so either can run on a model.
 """

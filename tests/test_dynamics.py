@@ -105,7 +105,7 @@ def _nested_model(seed: int, gamma: float) -> CircuitsModel:
 
 
 @pytest.mark.parametrize(("seed", "gamma"), [(1, 0.0), (2, 0.5), (3, 1.0)])
-def test_vectorised_step_equals_per_circuit_reference(seed, gamma):
+def test_compiled_step_equals_per_circuit_reference(seed, gamma):
     model = _nested_model(seed, gamma)
     assert any("R[" in c.structure[1:] for c in model.circuits)  # nested routers present
     for phase in model.phases[:4]:  # ordinary and mixture phases
