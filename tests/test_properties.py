@@ -7,6 +7,7 @@ from conftest import make_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from circuits_abm import learning
 from circuits_abm.model import CircuitsModel
 
 scenario_params = st.fixed_dictionaries(
@@ -65,3 +66,29 @@ def test_same_seed_gives_the_same_run(p):
     np.testing.assert_array_equal(a.shares, b.shares)
     np.testing.assert_array_equal(a.layout.theta, b.layout.theta)
     np.testing.assert_array_equal(a.layout.keys, b.layout.keys)
+
+
+structures = st.recursive(
+    st.sampled_from(["n", "w", "g"]),
+    lambda child: st.lists(child, min_size=2, max_size=4).map(lambda cs: f"R[{','.join(cs)}]"),
+    max_leaves=12,
+)
+
+
+@SETTINGS
+@given(population=st.lists(structures, min_size=1, max_size=6), seed=st.integers(0, 2**31 - 1))
+def test_layout_puts_parents_first_and_routes_every_circuit_with_total_probability_one(
+    population, seed
+):
+    """The compiled step multiplies path probabilities down in one forward pass over the rows,
+    which is only right if every parent's row comes before its children's."""
+    model = CircuitsModel(make_scenario(population={"initial": population}), seed=seed)
+    layout = model.layout
+    rows = np.arange(len(layout.nodes))
+    assert np.all(layout.parent[: layout.n_circuits] == -1)
+    assert np.all(layout.parent[layout.n_circuits :] < rows[layout.n_circuits :])
+    assert [c.structure for c in model.circuits] == population
+    _, path = learning.routing(layout, model.environments.cues)
+    per_circuit = np.zeros((layout.n_circuits, path.shape[1]))
+    np.add.at(per_circuit, layout.leaf_owner, path[layout.leaf_rows])
+    np.testing.assert_allclose(per_circuit, 1.0, atol=1e-12)
