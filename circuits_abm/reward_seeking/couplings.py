@@ -34,10 +34,6 @@ class Coupling:
     def apply(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def max_row_sum(self, n: int) -> float:
-        """The largest total transfer into one environment (how much faster than alone)."""
-        return float(np.max(np.abs(self.apply(np.ones(n)))))
-
 
 @dataclass(frozen=True, eq=False)
 class Homogeneous(Coupling):

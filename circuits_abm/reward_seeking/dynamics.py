@@ -68,32 +68,24 @@ class Trajectory:
         return expit(self.z).mean(axis=0)
 
 
-def derivatives(system: System, z, a, b):
-    """(dz, da, db) of the coupled flow at logits ``z, a, b``."""
-    return _flow(system, expit(z), expit(a), expit(b))
-
-
 def _flow(system: System, p, s, l_):
     """(dz, da, db) from the probabilities.  Couplings shared between properties (the same
     object, as when two length scales are equal) are applied once to the stacked sources."""
-    sources = {
-        "z": (system.c_z, system.alpha_z[:, None] * p * (1 - p) * (s - l_)),
-        "a": (system.c_s, system.alpha_s[:, None] * p * s * (1 - s)),
-        "b": (system.c_l, system.alpha_l[:, None] * (1 - p) * l_ * (1 - l_)),
-    }
-    out: dict[str, np.ndarray] = {}
-    for key, (coupling, _) in sources.items():
-        if key in out:
-            continue
-        sharing = [k for k, (c, _) in sources.items() if c is coupling]
-        if len(sharing) == 1:
-            out[key] = coupling.apply(sources[key][1])
-            continue
-        width = p.shape[1]
-        product = coupling.apply(np.hstack([sources[k][1] for k in sharing]))
-        for i, k in enumerate(sharing):
-            out[k] = product[:, i * width : (i + 1) * width]
-    return out["z"], out["a"], out["b"]
+    sources = (
+        (system.c_z, system.alpha_z[:, None] * p * (1 - p) * (s - l_)),
+        (system.c_s, system.alpha_s[:, None] * p * s * (1 - s)),
+        (system.c_l, system.alpha_l[:, None] * (1 - p) * l_ * (1 - l_)),
+    )
+    sharing: dict[int, list[int]] = {}  # coupling -> the properties it moves
+    for i, (coupling, _) in enumerate(sources):
+        sharing.setdefault(id(coupling), []).append(i)
+    out: list[np.ndarray | None] = [None] * 3
+    for members in sharing.values():
+        parts = [sources[i][1] for i in members]
+        product = sources[members[0]][0].apply(np.hstack(parts) if len(parts) > 1 else parts[0])
+        for i, part in zip(members, np.hsplit(product, len(members)), strict=True):
+            out[i] = part
+    return tuple(out)
 
 
 REST_CHECK_EVERY = 10  # steps between early-stop checks

@@ -9,7 +9,7 @@ with N, as in the homogeneous case, but now at a rate set by the geometry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import logit
@@ -107,7 +107,7 @@ def calibrate_scale(h: Heterogeneity, prior: float, target_n: int, threshold: fl
     Only slopes of N* against the prior are meaningful afterwards, not absolute values.
     """
     def excess(log_scale: float) -> float:
-        scaled = Heterogeneity(**{**h.__dict__, "scale": float(np.exp(log_scale))})
+        scaled = replace(h, scale=float(np.exp(log_scale)))
         values = [mean_propensities(target_n, [prior], scaled, seed, 10_000 + r, initial,
                                     **integration)[0] for r in range(resamples)]
         return float(np.median(values)) - threshold
