@@ -19,6 +19,7 @@ in notebooks and headless alike; :func:`write_run_figures` saves them.
 
 from __future__ import annotations
 
+import io
 import json
 from itertools import combinations
 from pathlib import Path
@@ -35,6 +36,7 @@ from matplotlib.patches import Patch, Rectangle
 from circuits_abm.api import RunResult, load_run
 from circuits_abm.environments import Environments, apply_intervention, build_environments
 from circuits_abm.scenario import scenario_from_dict
+from circuits_abm.storage import atomic_write_bytes
 
 # Okabe-Ito, colour-blind safe.
 KIND_COLOURS = {
@@ -55,6 +57,16 @@ REGIME_COLOURS = {
 ENVIRONMENT_MAP = "cividis"
 FORMATS = ("png", "svg", "pdf")
 FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8}
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 150) -> Path:
+    """Write a figure atomically (format from the suffix): an interrupted run never leaves
+    a half-written file that looks finished."""
+    buffer = io.BytesIO()
+    fmt = path.suffix.lstrip(".") or None  # no suffix: matplotlib's default format, as savefig
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
 
 
 def environment_colours(names: list[str]) -> dict[str, tuple]:
@@ -476,9 +488,7 @@ def write_run_figures(
     for name, draw in FIGURES.items():
         with _style():
             fig = draw(run)
-        path = out / f"{name}.{fmt}"
-        fig.savefig(path, dpi=130, bbox_inches="tight")
-        written.append(path)
+        written.append(save_figure(fig, out / f"{name}.{fmt}", dpi=130))
     return written
 
 
@@ -622,5 +632,4 @@ def write_phase_diagram(
             raise ValueError(f"{name!r} is not a swept axis; axes: {', '.join(axes)}")
     fig = phase_diagram(agg, x, y, facet, title=f"{echo['sweep']['name']}: which regime emerges")
     path = Path(out) if out is not None else Path(sweep_dir) / f"phase_diagram.{fmt}"
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    return path
+    return save_figure(fig, path)

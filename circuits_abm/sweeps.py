@@ -33,7 +33,6 @@ import json
 import multiprocessing
 import os
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -41,6 +40,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
+from tqdm import tqdm
 
 from circuits_abm.api import package_version
 from circuits_abm.api import run as run_scenario
@@ -213,23 +213,16 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(str(path), [_describe_sweep(e) for e in exc.errors()]) from None
+        problems = [describe_validation_error(e, SweepSpec) for e in exc.errors()]
+        raise ScenarioError(str(path), problems) from None
     base_path = (path.parent / spec.base).resolve()
     if not base_path.is_file():
         raise ScenarioError(
             str(path), [f"`base`: scenario file {spec.base!r} not found (looked in {base_path})"]
         )
-    base = tomllib.loads(base_path.read_text(encoding="utf-8"))
+    base = read_toml(base_path)
     scenario_from_dict(base, source=str(base_path))  # the base itself must be valid
     return Sweep(spec, base, str(path))
-
-
-def _describe_sweep(err: dict[str, Any]) -> str:
-    if err["type"] == "extra_forbidden":
-        model = AxisSpec if "axes" in err["loc"] else SweepSpec
-        where = ".".join(map(str, err["loc"]))
-        return f"`{where}`: unknown field; allowed: {', '.join(model.model_fields)}"
-    return describe_validation_error(err)
 
 
 def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
@@ -479,6 +472,15 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
                 yield client.get_executor()
     else:
         raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
+
+
+def map_in_processes(fn: Callable[..., Any], arglists: list[tuple], workers: int, desc: str,
+                     unit: str, progress: bool = True) -> list[Any]:
+    """``[fn(*args) for args in arglists]`` in ``workers`` processes (in this one if 1), in
+    order, with a progress bar: for experiments that need no journal to resume."""
+    with make_executor("serial" if workers == 1 else "processes", workers, None) as pool:
+        futures = [pool.submit(fn, *args) for args in arglists]
+        return [f.result() for f in tqdm(futures, desc=desc, unit=unit, disable=not progress)]
 
 
 # --------------------------------------------------------------------------- the loop

@@ -33,7 +33,7 @@ from circuits_abm.reward_seeking.dynamics import (
 from circuits_abm.reward_seeking.experiments import (
     HomogeneousExperiment,
     LogGrid,
-    homogeneous_critical_diversity,
+    critical_diversities,
     load_experiment,
     run_homogeneous,
 )
@@ -166,7 +166,7 @@ def _homogeneous(**overrides) -> HomogeneousExperiment:
 
 def test_homogeneous_critical_diversity_falls_as_the_prior_rises():
     spec = _homogeneous()
-    summary = homogeneous_critical_diversity(run_homogeneous(spec), spec.threshold)
+    summary = critical_diversities(run_homogeneous(spec), ["ratio", "prior"], spec.threshold)
     for _, rows in summary.groupby("ratio"):
         by_prior = rows.sort_values("prior")["critical_n"].to_numpy(dtype=float)
         assert np.all(np.isfinite(by_prior))
@@ -176,7 +176,7 @@ def test_homogeneous_critical_diversity_falls_as_the_prior_rises():
 
 def test_homogeneous_critical_diversity_falls_as_reward_seeking_skill_learns_faster():
     spec = _homogeneous()
-    summary = homogeneous_critical_diversity(run_homogeneous(spec), spec.threshold)
+    summary = critical_diversities(run_homogeneous(spec), ["ratio", "prior"], spec.threshold)
     table = summary.pivot(index="prior", columns="ratio", values="critical_n")
     assert np.all(table[0.5] >= table[1.0]) and np.all(table[1.0] >= table[2.0])
     assert np.any(table[0.5] > table[2.0])
@@ -186,16 +186,17 @@ def test_no_critical_diversity_when_reward_seeking_does_not_transfer_homogeneous
     """With neither propensity nor skill of reward seeking transferring (c_z = c_S = 0) more
     environments add nothing: no N up to 10,000 crosses the threshold, at any prior."""
     spec = _homogeneous(transfer_z=0.0, transfer_s=0.0)
-    summary = homogeneous_critical_diversity(run_homogeneous(spec), spec.threshold)
+    summary = critical_diversities(run_homogeneous(spec), ["ratio", "prior"], spec.threshold)
     assert summary["critical_n"].isna().all()
 
 
 def test_skill_transfer_lowers_the_critical_diversity():
     """Propensity transfer alone (c_z = 1, c_S = 0) can still cross; adding transfer of the
     reward-seeking skill never raises N* and lowers it at some prior."""
-    without = homogeneous_critical_diversity(
-        run_homogeneous(_homogeneous(transfer_s=0.0, ratios=[1.0])), 0.5)
-    with_ = homogeneous_critical_diversity(run_homogeneous(_homogeneous(ratios=[1.0])), 0.5)
+    keys = ["ratio", "prior"]
+    without = critical_diversities(
+        run_homogeneous(_homogeneous(transfer_s=0.0, ratios=[1.0])), keys, 0.5)
+    with_ = critical_diversities(run_homogeneous(_homogeneous(ratios=[1.0])), keys, 0.5)
     a = without.set_index("prior")["critical_n"].astype(float)
     b = with_.set_index("prior")["critical_n"].astype(float)
     assert np.all(b <= a) and np.any(b < a)

@@ -19,7 +19,6 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
 
 from circuits_abm.reward_seeking.dynamics import (
     Initial,
@@ -103,12 +102,9 @@ def mean_field(spec: CrossCheckExperiment, ns) -> pd.DataFrame:
 def run_crosscheck(spec: CrossCheckExperiment, workers: int = 1,
                    progress: bool = True) -> pd.DataFrame:
     """Every (N, seed) of the agent-based family, then the mean field on a fine N grid."""
-    from circuits_abm.sweeps import make_executor  # noqa: PLC0415 (shared process pool)
+    from circuits_abm.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
 
-    tasks = [(n, seed) for n in spec.ns for seed in spec.seeds]
-    with make_executor("serial" if workers == 1 else "processes", workers, None) as pool:
-        futures = [pool.submit(_abm_task, spec, n, seed) for n, seed in tasks]
-        rows = [f.result() for f in tqdm(futures, desc="agent-based runs", unit="run",
-                                         disable=not progress)]
+    tasks = [(spec, n, seed) for n in spec.ns for seed in spec.seeds]
+    rows = map_in_processes(_abm_task, tasks, workers, "agent-based runs", "run", progress)
     fine = np.unique(np.round(np.geomspace(min(spec.ns), max(spec.ns), 60)).astype(int))
     return pd.concat([pd.DataFrame(rows), mean_field(spec, fine)], ignore_index=True)

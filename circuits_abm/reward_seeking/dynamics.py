@@ -223,3 +223,4 @@ def critical_diversity(mean_propensity_by_n: dict[int, float], threshold: float)
         if mean_propensity_by_n[n] > threshold:
             return n
     return None
+

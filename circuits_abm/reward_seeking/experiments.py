@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from circuits_abm.reward_seeking.crosscheck import CrossCheckExperiment, run_crosscheck
 from circuits_abm.reward_seeking.dynamics import (
@@ -41,7 +40,6 @@ from circuits_abm.reward_seeking.heterogeneous import (
     GEOMETRIES,
     Heterogeneity,
     calibrate_scale,
-    critical_diversities,
     mean_propensities,
 )
 from circuits_abm.scenario import ScenarioError, describe_validation_error, read_toml
@@ -224,12 +222,13 @@ def run_homogeneous(spec: HomogeneousExperiment) -> pd.DataFrame:
     return pd.DataFrame({"ratio": ratio, "prior": prior, "n": n, "mean_propensity": final})
 
 
-def homogeneous_critical_diversity(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """N* per (ratio, prior) from :func:`run_homogeneous`'s table."""
+def critical_diversities(table: pd.DataFrame, keys: list[str], threshold: float) -> pd.DataFrame:
+    """N* per group of ``keys`` from a table with ``n`` and ``mean_propensity`` columns: one
+    row per group, ``critical_n`` None where no N in the table crosses the threshold."""
     rows = []
-    for (ratio, prior), group in table.groupby(["ratio", "prior"]):
+    for group_keys, group in table.groupby(keys):
         by_n = dict(zip(group["n"], group["mean_propensity"], strict=True))
-        rows.append({"ratio": ratio, "prior": prior,
+        rows.append({**dict(zip(keys, group_keys, strict=True)),
                      "critical_n": critical_diversity(by_n, threshold)})
     return pd.DataFrame(rows)
 
@@ -269,14 +268,12 @@ def _heterogeneous_task(spec: HeterogeneousExperiment, geometry: str, scale: flo
 def run_heterogeneous(spec: HeterogeneousExperiment, scales: dict[str, float],
                       workers: int = 1, progress: bool = True) -> pd.DataFrame:
     """Every (geometry, resample) over the whole N grid, in ``workers`` processes."""
-    from circuits_abm.sweeps import make_executor  # noqa: PLC0415 (shared process pool)
+    from circuits_abm.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
 
-    tasks = [(g, scales[g], r) for g in scales for r in range(spec.resamples)]
-    rows: list[dict] = []
-    with make_executor("serial" if workers == 1 else "processes", workers, None) as pool:
-        futures = [pool.submit(_heterogeneous_task, spec, *task) for task in tasks]
-        for future in tqdm(futures, desc="heterogeneous", unit="resample", disable=not progress):
-            rows.extend(future.result())
+    tasks = [(spec, g, scales[g], r) for g in scales for r in range(spec.resamples)]
+    per_task = map_in_processes(_heterogeneous_task, tasks, workers, "heterogeneous", "resample",
+                                progress)
+    rows = [row for task_rows in per_task for row in task_rows]
     return pd.DataFrame(rows)
 
 
@@ -285,7 +282,7 @@ def heterogeneous_summary(table: pd.DataFrame, threshold: float) -> pd.DataFrame
 
     A resample with no N* in the sweep counts as beyond the sweep (infinite); the median is
     reported only when at least half the resamples cross (``crossed`` says how many did)."""
-    per_resample = pd.DataFrame(critical_diversities(table, threshold))
+    per_resample = critical_diversities(table, ["geometry", "resample", "prior"], threshold)
     rows = []
     for (geometry, prior), group in per_resample.groupby(["geometry", "prior"]):
         values = group["critical_n"].astype(float).fillna(np.inf).to_numpy()
@@ -311,7 +308,8 @@ def run_experiment(path: str | Path, out: str | Path, workers: int = 1,
         table = run_single(spec)
     elif isinstance(spec, HomogeneousExperiment):
         table = run_homogeneous(spec)
-        write_parquet(out / SUMMARY, homogeneous_critical_diversity(table, spec.threshold))
+        summary = critical_diversities(table, ["ratio", "prior"], spec.threshold)
+        write_parquet(out / SUMMARY, summary)
     elif isinstance(spec, CrossCheckExperiment):
         table = run_crosscheck(spec, workers, progress)
     else:
@@ -332,7 +330,8 @@ RESULTS, SUMMARY, META = "results.parquet", "critical_diversity.parquet", "exper
 
 def draw_figures(out: str | Path) -> Path:
     """(Re)draw the figure of a finished experiment folder from its stored tables."""
-    from circuits_abm.reward_seeking import figures  # noqa: PLC0415 (matplotlib is slow)
+    from circuits_abm.figures import save_figure  # noqa: PLC0415 (matplotlib is slow)
+    from circuits_abm.reward_seeking import figures  # noqa: PLC0415
 
     out = Path(out)
     if not (out / META).is_file():
@@ -341,11 +340,11 @@ def draw_figures(out: str | Path) -> Path:
     spec = KINDS[spec_data["kind"]].model_validate(spec_data)
     table = read_parquet(out / RESULTS)
     if isinstance(spec, SingleExperiment):
-        return figures.save(figures.single_heatmaps(table), out / "single_heatmap.png")
+        return save_figure(figures.single_heatmaps(table), out / "single_heatmap.png")
     if isinstance(spec, CrossCheckExperiment):
-        return figures.save(figures.crosscheck_figure(table, spec), out / "crosscheck.png")
+        return save_figure(figures.crosscheck_figure(table, spec), out / "crosscheck.png")
     summary = read_parquet(out / SUMMARY)
     if isinstance(spec, HomogeneousExperiment):
         fig = figures.homogeneous_curves(table, summary, spec)
-        return figures.save(fig, out / "homogeneous.png")
-    return figures.save(figures.heterogeneous_scaling(summary, spec), out / "heterogeneous.png")
+        return save_figure(fig, out / "homogeneous.png")
+    return save_figure(figures.heterogeneous_scaling(summary, spec), out / "heterogeneous.png")

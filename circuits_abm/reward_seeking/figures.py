@@ -12,26 +12,14 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from circuits_abm.figures import _style
-from circuits_abm.storage import atomic_write_bytes
 
 # Okabe-Ito, colour-blind safe, one colour per series.
 SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
-
-
-def save(fig: Figure, path: Path) -> Path:
-    """Write a figure atomically (format from the suffix)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip("."), dpi=150, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
 
 
 def single_heatmaps(table: pd.DataFrame) -> Figure:

@@ -19,7 +19,6 @@ from circuits_abm.reward_seeking.dynamics import (
     DEFAULT_INITIAL,
     Initial,
     System,
-    critical_diversity,
     integrate,
 )
 
@@ -127,13 +126,3 @@ def calibrate_scale(h: Heterogeneity, prior: float, target_n: int, threshold: fl
         else:
             high = middle
     return float(np.exp(0.5 * (low + high)))
-
-
-def critical_diversities(table, threshold: float):
-    """N* per (geometry, resample, prior) from a table of mean propensities by N."""
-    rows = []
-    for (geometry, resample, prior), group in table.groupby(["geometry", "resample", "prior"]):
-        by_n = dict(zip(group["n"], group["mean_propensity"], strict=True))
-        rows.append({"geometry": geometry, "resample": resample, "prior": prior,
-                     "critical_n": critical_diversity(by_n, threshold)})
-    return rows
