@@ -27,6 +27,16 @@ $(STAMP): $(PY) pyproject.toml
 
 venv: $(STAMP)
 
+# $(call run_reward_seeking,NAMES,FLAGS): run scenarios/reward_seeking/NAME.toml for each
+# name into runs/reward_seeking/NAME/ on two workers, then copy the figures into figures/.
+define run_reward_seeking
+	@set -e; for name in $(1); do \
+	  $(VENV)/bin/circuits-abm reward-seeking run scenarios/reward_seeking/$$name.toml \
+	    --out runs/reward_seeking/$$name --workers 2 $(2); \
+	done
+	@$(MAKE) --no-print-directory reward-seeking-figures
+endef
+
 # Every scenario, seed 1: a run in runs/<name>/ with its figures, and the one-page summary
 # figure copied to figures/<name>.png (committed, shown in the README).
 demo: $(STAMP)
@@ -38,21 +48,13 @@ demo: $(STAMP)
 	done
 	$(VENV)/bin/circuits-abm sweep sweeps/taxonomy.toml --out runs/taxonomy --workers 2
 	$(VENV)/bin/circuits-abm figures phase-diagram runs/taxonomy --out figures/phase_diagram.png
-	@set -e; for name in single homogeneous crosscheck; do \
-	  $(VENV)/bin/circuits-abm reward-seeking run scenarios/reward_seeking/$$name.toml \
-	    --out runs/reward_seeking/$$name --workers 2 --quiet; \
-	done
-	@$(MAKE) --no-print-directory reward-seeking-figures
+	$(call run_reward_seeking,single homogeneous crosscheck,--quiet)
 	@echo "figures written to figures/ (a summary page per scenario, the phase diagram, the"
 	@echo "reward-seeking experiments; 'make reward-seeking' adds the 3-minute heterogeneous one)"
 
 # The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
 reward-seeking: $(STAMP)
-	@set -e; for name in single homogeneous crosscheck heterogeneous; do \
-	  $(VENV)/bin/circuits-abm reward-seeking run scenarios/reward_seeking/$$name.toml \
-	    --out runs/reward_seeking/$$name --workers 2; \
-	done
-	@$(MAKE) --no-print-directory reward-seeking-figures
+	$(call run_reward_seeking,single homogeneous crosscheck heterogeneous,)
 
 reward-seeking-figures:
 	@for png in runs/reward_seeking/*/*.png; do \
