@@ -4,9 +4,12 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements-dev.lock
+LATEST := .venv-latest
+LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint bench catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo test lint bench catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
@@ -20,12 +23,36 @@ $(PY):
 	echo "creating $(VENV) with $$PYTHON"; \
 	$$PYTHON -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
+# The development and test environment comes from the lock file (exact versions, hashes),
+# so every machine and CI get the same numbers; the package itself keeps version ranges.
+$(STAMP): $(PY) pyproject.toml $(LOCK)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve the lock from pyproject.toml's ranges against PyPI (run after changing them).
+lock:
+	@set -e; PYTHON="$$(bash .ci/find-python)"; tmp="$$(mktemp -d)"; \
+	$$PYTHON -m venv "$$tmp/venv"; "$$tmp/venv/bin/pip" install --quiet pip-tools; \
+	PIP_CONFIG_FILE=/dev/null "$$tmp/venv/bin/pip-compile" --quiet --extra dev --strip-extras \
+	  --generate-hashes --no-emit-index-url --no-emit-find-links \
+	  --index-url https://pypi.org/simple -o $(LOCK) pyproject.toml; \
+	rm -rf "$$tmp"; echo "wrote $(LOCK)"
+
+# The same suite against the newest versions pyproject.toml allows (no lock), in its own venv:
+# the science must not depend on the lock.
+$(LATEST_STAMP): pyproject.toml
+	@set -e; PYTHON="$$(bash .ci/find-python)"; rm -rf $(LATEST); $$PYTHON -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
+	@touch $(LATEST_STAMP)
+
+test-latest: $(LATEST_STAMP)
+	$(LATEST)/bin/python -m pip list --format=freeze | grep -iE '^(mesa|numpy|numba|pandas|scipy)=='
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 # $(call run_reward_seeking,NAMES,FLAGS): run scenarios/reward_seeking/NAME.toml for each
 # name into runs/reward_seeking/NAME/ on two workers, then copy the figures into figures/.
@@ -76,4 +103,4 @@ catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) runs .pytest_cache .ruff_cache .hypothesis
