@@ -27,7 +27,9 @@ Metrics (all read from the trajectory):
   lineage changed;
 * **stability**: the fraction of window phases in which the final dominant structure was
   dominant; **structure share**: its mean share there;
-* **held-out reward**: the population's mean reward on held-out environments.
+* **held-out reward**: the population's mean reward on held-out environments;
+* **mean fitness**: the population's share-weighted fitness, averaged over the window's
+  steps (what selection acts on, and what the theory predicts).
 
 Thresholds and why (tested on hand-built trajectories in ``tests/test_classification.py``):
 
@@ -43,8 +45,12 @@ Thresholds and why (tested on hand-built trajectories in ``tests/test_classifica
 * ``MIN_WINDOW_PHASES = 8``, and a node needs ``MIN_NODE_PHASES = 4`` phases training one
   of its environments to be classified by recency.
 
-Confidence is the product of stability and the node's margin from its threshold
-(clipped to [0, 1]), so a label that barely passed reports a low confidence.
+Confidence is the product of stability and the node's margin past its threshold
+(clipped to [0, 1]) for every label, so a label that barely passed, or a structure that held
+in only part of the window, reports a low confidence.  Churn is the one label that survives
+an unstable structure (instability is what churn is), but its confidence still pays for it:
+churn read from a window where one partition held 40% of the time reports at most 0.4.
+A specialist has no threshold of its own; its confidence is the stability.
 """
 
 from __future__ import annotations
@@ -393,6 +399,10 @@ def classify(phases: pd.DataFrame) -> Classification:
     root = _label(matching[-1][1], matching, stability)
     held = sorted(set(phases.environment[phases.held_out]))
     root.metrics.update(_run_metrics(views, matching, training, held, stability))
+    if "phase_mean_fitness" in phases:
+        window = end_window(phases)
+        per_phase = window.groupby("phase").phase_mean_fitness.first()
+        root.metrics["mean_fitness"] = float(per_phase.mean())
     if stability < STABLE and root.label != CHURN_LABEL:
         root = Node(UNDETERMINED, "root", list(training), 0.0, root.metrics)
     return Classification(root, (views[0].phase, views[-1].phase), matching[-1][0].structure)
@@ -467,7 +477,8 @@ def _label_by_recency(split: Split, matching, stability: float) -> Node:
     if len(biases) < MIN_NODE_PHASES:
         return Node(UNDETERMINED, split.path, envs, 0.0, metrics)
     if bias >= CHURN:
-        return Node(CHURN_LABEL, split.path, envs, min(1.0, (bias - CHURN) / CHURN), metrics)
+        margin = min(1.0, (bias - CHURN) / CHURN)
+        return Node(CHURN_LABEL, split.path, envs, stability * margin, metrics)
     if abs(bias) <= GENERALIST:
         return Node(
             GENERALIST_LABEL, split.path, envs, stability * (1 - abs(bias) / GENERALIST), metrics

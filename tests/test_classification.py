@@ -190,3 +190,34 @@ def test_the_classification_reads_only_the_end_window():
     # Churn for the first half, a generalist afterwards: the end decides.
     rewards = lambda k, t, e: {"root": (0.5 if e == t else -0.4) if k < 20 else 0.45}  # noqa: E731
     assert classify(trajectory(one_mechanism, rewards)).regime == "ecological_generalist"
+
+
+def test_churn_confidence_pays_for_an_unstable_structure():
+    # Window: the last 10 of 40 phases (a quarter). In phases k % 5 in {0, 1} the dominant
+    # circuit is one re-tuned mechanism (reward 0.5 on what was trained, -0.4 elsewhere:
+    # recency bias 0.9, margin past CHURN clipped to 1); in the others it is a router with a
+    # different split each time.  The single mechanism is the modal structure in 4 of the
+    # 10 window phases (30, 31, 35, 36), so the label is churn with confidence 0.4 x 1.
+    splits = {2: {"0": ["a1"], "1": ["a2", "b1", "b2"]}, 3: {"0": ["a1", "a2"], "1": ["b1", "b2"]},
+              4: {"0": ["a1", "b1"], "1": ["a2", "b2"]}}
+
+    def route(k, trained, env):
+        if k % 5 < 2:
+            return one_mechanism(k, trained, env)
+        return router(splits[k % 5])(k, trained, env)
+
+    def rewards(k, trained, env):
+        return {p: (0.5 if env == trained else -0.4) for p in route(k, trained, env)}
+
+    result = classify(trajectory(route, rewards))
+    assert result.regime == "strategy_churn"
+    assert result.tree.metrics["stability"] == pytest.approx(0.4)
+    assert result.tree.confidence == pytest.approx(0.4)
+
+
+def test_churn_confidence_is_stability_times_margin_past_the_threshold():
+    # A stable mechanism with recency bias 0.45: margin (0.45 - 0.3) / 0.3 = 0.5.
+    rewards = lambda k, t, e: {"root": 0.45 if e == t else 0.0}  # noqa: E731
+    result = classify(trajectory(one_mechanism, rewards))
+    assert result.regime == "strategy_churn"
+    assert result.tree.confidence == pytest.approx(1.0 * (0.45 - CHURN) / CHURN)
