@@ -25,6 +25,7 @@ from circuits_abm.model import CircuitsModel
 from circuits_abm.scenario import Scenario, load_scenario
 from circuits_abm.schedule import Phase
 from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
+from circuits_abm.theory import predict
 
 TIMESERIES = "timeseries.parquet"
 PHASES = "phases.parquet"
@@ -67,7 +68,17 @@ def run(
     timeseries, phases = model.recorder.tables()
     summary = summarise(model, wall)
     summary.update(classification_fields(phases))
+    summary.update(prediction_fields(spec))
     return RunResult(timeseries, phases, summary)
+
+
+def prediction_fields(spec: Scenario) -> dict[str, Any]:
+    """The theory's prediction (:mod:`circuits_abm.theory`), stored beside the observed
+    classification: at the end of the run, and before the first intervention if any."""
+    fields = {"prediction": predict(spec).to_dict()}
+    if spec.interventions:
+        fields["prediction_before_interventions"] = predict(spec, at="start").to_dict()
+    return fields
 
 
 def classification_fields(phases: pd.DataFrame) -> dict[str, Any]:

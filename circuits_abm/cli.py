@@ -1,5 +1,5 @@
-"""Command line: ``circuits-abm run | validate | classify | sweep | figures | catalogue |
-reward-seeking``.
+"""Command line: ``circuits-abm run | validate | classify | predict | sweep | figures |
+catalogue | reward-seeking``.
 
 A thin layer over :mod:`circuits_abm.api`.
 
@@ -16,16 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from tqdm import tqdm
 
 from circuits_abm.api import reclassify
 from circuits_abm.api import run as run_scenario
 from circuits_abm.catalogue import (
-    DEFAULT_SEEDS,
+    DEFAULT_ROOT_SEED,
+    DEFAULT_RUNS,
     canonical_scenarios,
+    claim_holds,
+    claim_rate,
     markdown_table,
-    run_canonical,
+    run_catalogue,
     splice_into,
 )
 from circuits_abm.scenario import ScenarioError, load_scenario
@@ -115,6 +119,63 @@ def classify(
         typer.echo(json.dumps(fields["classification"], indent=2))
     else:
         _echo_regime(fields)
+
+
+@app.command()
+def predict(
+    scenario: ScenarioArg,
+    sharpness: Annotated[
+        str, typer.Option(help="birth: routers at initial_sharpness; optimal: the best one.")
+    ] = "birth",
+    rivals: Annotated[int, typer.Option(min=0, help="How many rival structures to list.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON.")] = False,
+) -> None:
+    """Predict the regime from the scenario alone (the theory; nothing is simulated)."""
+    from circuits_abm.theory import predict as predict_regime  # noqa: PLC0415
+
+    spec = _load(scenario)
+    if sharpness not in ("birth", "optimal"):
+        typer.echo(f"error: --sharpness must be birth or optimal (got {sharpness!r})", err=True)
+        raise typer.Exit(code=2)
+    times = ["start", "end"] if spec.interventions else ["end"]
+    predictions = {
+        at: predict_regime(spec, at=at, critical=at == "end", sharpness=sharpness) for at in times
+    }
+    if as_json:
+        typer.echo(json.dumps({at: p.to_dict() for at, p in predictions.items()}, indent=2))
+        return
+    for at, prediction in predictions.items():
+        when = "" if len(times) == 1 else f" ({at}: {'before' if at == 'start' else 'after'} "
+        when += "" if len(times) == 1 else "the interventions)"
+        typer.echo(_describe_prediction(spec.name + when, prediction, rivals))
+
+
+def _describe_prediction(title: str, prediction, rivals: int) -> str:
+    best = prediction.best
+    lines = [f"{title}: {prediction.structure}"]
+    router = f" (a router at sharpness {best.sharpness:g})" if best.is_router else ""
+    lines.append(f"  long-run mean fitness {best.fitness:.4f} per step{router}")
+    for part in best.parts:
+        bias = "" if np.isnan(part.recency_bias) else f", recency bias {part.recency_bias:+.2f}"
+        lines.append(
+            f"    {{{','.join(part.environments)}}}: {part.rule} rule, "
+            f"reward {part.reward:.4f}/step{bias} -> {part.label}"
+        )
+    if prediction.rivals:
+        lines.append(f"  margin {prediction.margin:.4f} per step over the next structure")
+        lines.extend(
+            f"    {c.fitness:.4f}  {c.canonical()}" for c in prediction.rivals[:rivals]
+        )
+    if np.isfinite(prediction.recency_margin):
+        lines.append(f"  nearest recency threshold: {prediction.recency_margin:.3f} away")
+    if prediction.critical_environments is not None:
+        lines.append(
+            "  critical number of environments at this global geometry: "
+            f"{prediction.critical_environments} (from there on, one mechanism beats one "
+            "specialist per environment)"
+        )
+    lines.extend(f"  note: {note}" for note in prediction.notes)
+    return "\n".join(lines)
 
 
 figures_app = typer.Typer(no_args_is_help=True, help="Draw figures from stored results.")
@@ -227,35 +288,49 @@ def sweep(
 @app.command()
 def catalogue(
     folder: Annotated[Path, typer.Argument(help="Folder of scenarios.")] = Path("scenarios"),
-    seeds: Annotated[list[int] | None, typer.Option("--seed", help="Seeds (repeatable).")] = None,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, help="Seeds per scenario, derived from the root seed.")
+    ] = DEFAULT_RUNS,
+    root_seed: Annotated[int, typer.Option(min=0, help="Root of the derived seeds.")] = (
+        DEFAULT_ROOT_SEED
+    ),
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: cores).")
+    ] = None,
     markdown: Annotated[bool, typer.Option(help="Print the README's markdown table.")] = False,
     readme: Annotated[
         Path | None, typer.Option(help="Write the table into this file between its markers.")
     ] = None,
 ) -> None:
-    """Run every canonical scenario (one with `expected`) and compare with its expectation."""
-
+    """Run every canonical scenario (one with `expected`) on many seeds; report each claim's
+    rate with its 95% interval. Exit code 1 if a claim does not hold, 2 if none was found."""
     with exit_on(ScenarioError):
         found = canonical_scenarios(folder)
-    seeds = seeds or list(DEFAULT_SEEDS)
-    outcomes = []
-    for _, spec in tqdm(found, desc="scenarios", disable=not sys.stderr.isatty()):
-        for seed in seeds:
-            outcome = run_canonical(spec, seed)
-            outcomes.append(outcome)
-            if not markdown:
-                mark = "ok  " if outcome.matches else "DIFF"
-                typer.echo(f"{mark} {spec.name} seed={seed}: {outcome.observed}")
-    table = markdown_table(outcomes, {spec.name: spec for _, spec in found})
+    if not found:
+        typer.echo(f"error: no scenario with an `expected` regime in {folder}", err=True)
+        raise typer.Exit(code=2)
+    specs = {spec.name: spec for _, spec in found}
+    outcomes = run_catalogue(
+        list(specs.values()), runs, root_seed, workers or os.cpu_count() or 1,
+        progress=sys.stderr.isatty(),
+    )
+    failed = []
+    for name, spec in specs.items():
+        rate = claim_rate(outcomes, name)
+        holds = claim_holds(rate, spec)
+        failed += [] if holds else [name]
+        if not markdown:
+            mark = "ok  " if holds else "FAIL"
+            typer.echo(f"{mark} {name}: {rate.text()} (needs >= {spec.expected_rate})")
+    table = markdown_table(outcomes, specs)
     if markdown:
         typer.echo(table)
     if readme is not None:
         splice_into(readme, table)
         typer.echo(f"updated the catalogue table in {readme}", err=True)
-    failed = sum(not o.matches for o in outcomes)
-    typer.echo(
-        f"{len(outcomes) - failed} of {len(outcomes)} runs gave the expected regime", err=True
-    )
+    typer.echo(f"{len(specs) - len(failed)} of {len(specs)} claims hold", err=True)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 reward_app = typer.Typer(

@@ -71,8 +71,15 @@ METRICS = (
     "held_out_reward",
     "switch_drop",
     "lineage_turnover",
+    "mean_fitness",
 )
+# The theory's prediction for each run's scenario (circuits_abm.theory), beside what emerged.
+PREDICTIONS = ("predicted_regime", "predicted_structure", "predicted_margin",
+               "predicted_recency_margin")
 TIMING_COLUMNS = ("wall_time_seconds",)
+# A derived axis: `environments.count = N` replaces the base's environments by N
+# interchangeable ones named e00, e01, ... (for sweeps over the number of environments).
+COUNT_AXIS = "environments.count"
 EXECUTORS = ("serial", "processes", "dask")
 
 
@@ -178,7 +185,10 @@ class Sweep:
         for index, point in enumerate(self.points):
             data = json.loads(json.dumps(self.base))
             for path, value in [*self.spec.overrides.items(), *point.items()]:
-                set_dotted(data, path, value)
+                if path == COUNT_AXIS:
+                    data["environments"] = interchangeable_environments(value)
+                else:
+                    set_dotted(data, path, value)
             try:
                 resolved = Scenario.model_validate(data)
             except ValidationError as exc:
@@ -223,6 +233,15 @@ def load_sweep(path: str | Path) -> Sweep:
     base = read_toml(base_path)
     scenario_from_dict(base, source=str(base_path))  # the base itself must be valid
     return Sweep(spec, base, str(path))
+
+
+def interchangeable_environments(count: Any) -> list[dict[str, str]]:
+    """``count`` environments named e00, e01, ... with default fields (the ``COUNT_AXIS``)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ScenarioError(
+            COUNT_AXIS, [f"`{COUNT_AXIS}`: needs a positive integer (got {count!r})"]
+        )
+    return [{"name": f"e{i:02d}"} for i in range(count)]
 
 
 def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
@@ -292,12 +311,17 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         scenario = scenario_from_dict(task["scenario"], source=f"point {task['values']}")
         summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"]).summary
         tree = summary["classification"]["tree"]
+        prediction = summary["prediction"]
         record.update(
             status="ok",
             error="",
             regime=summary["regime"],
             structure=summary["classification"]["canonical"],
             **{m: _metric(tree, m) for m in METRICS},
+            predicted_regime=prediction["regime"],
+            predicted_structure=prediction["structure"],
+            predicted_margin=_infinite_if_none(prediction["margin"]),
+            predicted_recency_margin=_infinite_if_none(prediction["recency_margin"]),
         )
     except Exception as exc:  # a failed run is data, not a crash of the sweep
         record.update(
@@ -306,9 +330,15 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             regime="",
             structure="",
             **dict.fromkeys(METRICS, None),
+            **dict.fromkeys(PREDICTIONS, None),
         )
     record["wall_time_seconds"] = time.perf_counter() - started
     return record
+
+
+def _infinite_if_none(margin: float | None) -> float:
+    """A summary stores an unbounded margin (no rival, no recency label) as null."""
+    return float("inf") if margin is None else margin
 
 
 def _metric(tree: dict[str, Any], name: str) -> float | None:
@@ -382,10 +412,11 @@ def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
         "regime",
         "structure",
         *METRICS,
+        *PREDICTIONS,
         *TIMING_COLUMNS,
     ]
     frame = pd.DataFrame(rows, columns=columns)
-    for metric in METRICS:
+    for metric in (*METRICS, "predicted_margin", "predicted_recency_margin"):
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
 
@@ -413,8 +444,35 @@ def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         for metric in METRICS:
             row[f"{metric}_mean"] = ok[metric].mean()
             row[f"{metric}_std"] = ok[metric].std(ddof=0)
+        row.update(_theory_columns(ok, row))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _theory_columns(ok: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
+    """The point's prediction, whether it agrees with the majority, and whether the point
+    lies away from the predicted boundary: the predicted fitness margin exceeds the
+    seed-to-seed spread of the measured mean fitness, and any predicted recency bias is
+    further from the classifier's thresholds than the measured recency bias spreads."""
+    if not len(ok):
+        return {"predicted_regime": "", "predicted_structure": "", "predicted_margin": np.nan,
+                "theory_agrees": False, "structure_agrees": False, "away_from_boundary": False}
+    first = ok.iloc[0]
+    fitness_spread = row["mean_fitness_std"]
+    recency_spread = row["recency_bias_std"] if np.isfinite(row["recency_bias_std"]) else 0.0
+    recency_margin = first.predicted_recency_margin
+    away = bool(
+        first.predicted_margin > fitness_spread
+        and (not np.isfinite(recency_margin) or recency_margin > recency_spread)
+    )
+    return {
+        "predicted_regime": first.predicted_regime,
+        "predicted_structure": first.predicted_structure,
+        "predicted_margin": first.predicted_margin,
+        "theory_agrees": first.predicted_regime == row["majority_regime"],
+        "structure_agrees": first.predicted_structure == row["majority_structure"],
+        "away_from_boundary": away,
+    }
 
 
 def _majority(values: pd.Series) -> str:
@@ -551,6 +609,7 @@ def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any
             "regime": "",
             "structure": "",
             **dict.fromkeys(METRICS, None),
+            **dict.fromkeys(PREDICTIONS, None),
             "wall_time_seconds": 0.0,
         }
 

@@ -1,0 +1,169 @@
+"""The theory of the boundaries against hand-derived closed forms.
+
+Each oracle below is worked out on paper for a case small enough to solve by hand (one
+environment, two orthogonal environments in alternation, a two-way router on orthogonal
+cues); a Monte Carlo run of the bare learning recursion is a cross-check, not the oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROOT, make_scenario
+
+from circuits_abm.catalogue import canonical_scenarios
+from circuits_abm.environments import build_environments
+from circuits_abm.schedule import stationary_distribution
+from circuits_abm.theory import (
+    Rule,
+    critical_environments,
+    leaf_statistics,
+    predict,
+    recency_bias,
+    routing,
+    schedule_chain,
+    set_partitions,
+)
+
+ETA, NOISE = 0.3, 0.3
+
+
+def lone(n_envs=2, **schedule):
+    spec = make_scenario(n_envs, geometry={"sharing": 0.0, "distinguishability": 1.0},
+                         schedule=schedule)
+    envs = build_environments(spec)
+    return spec, envs, schedule_chain(spec, envs)
+
+
+def test_one_environment_settles_at_its_demand_with_the_stationary_noise_penalty():
+    # theta <- a theta + b d with a = (1-c)(1-eta), b = (1-c) eta: mean b/(1-a) d, and the
+    # AR(1) noise variance D b^2 sigma^2 / (1 - a^2) in each of D = 2 dimensions.
+    spec, envs, chain = lone(2, order="sequence", sequence=["e0"])
+    c = 0.001
+    a, b = (1 - c) * (1 - ETA), (1 - c) * ETA
+    m = b / (1 - a)
+    variance = 2 * b**2 * NOISE**2 / (1 - a**2)
+    expected = m - 0.5 * (m**2 + variance)
+    stats = leaf_statistics(chain, Rule("x", ETA, c), np.ones(2), envs.demand_overlap, NOISE)
+    assert stats.reward == pytest.approx(expected, rel=1e-10)
+
+
+def test_two_orthogonal_environments_alternating_every_step():
+    # Before a step in A the mean is m_A = b (a d_A + d_B) / (1 - a^2) (solve the two-cycle
+    # m_A = a m_B + b d_B, m_B = a m_A + b d_A).  Reward in A: <m_A, d_A> - |m_A|^2 / 2
+    # minus half the noise variance; B is the mirror image.
+    spec, envs, chain = lone(2, order="cycle", phase_length=1)
+    a, b = 1 - ETA, ETA
+    along_a, along_b = b * a / (1 - a**2), b / (1 - a**2)
+    mean_reward = along_a - 0.5 * (along_a**2 + along_b**2)
+    expected = mean_reward - 0.5 * 2 * b**2 * NOISE**2 / (1 - a**2)
+    stats = leaf_statistics(chain, Rule("n", ETA, 0.0), np.ones(2), envs.demand_overlap, NOISE)
+    assert stats.reward == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("tau", [1, 3, 10])
+def test_recency_bias_at_the_phase_end_of_a_two_environment_cycle(tau):
+    # At the end of a phase of A: m = b S (d_A + a^tau d_B) / (1 - a^(2 tau)) with
+    # S = (1 - a^tau) / (1 - a), so the bias <m, d_A - d_B> is b S / (1 + a^tau).
+    spec, envs, chain = lone(2, order="cycle", phase_length=tau)
+    a, b = 1 - ETA, ETA
+    s = (1 - a**tau) / (1 - a)
+    stats = leaf_statistics(chain, Rule("n", ETA, 0.0), np.ones(2), envs.demand_overlap, NOISE)
+    bias = recency_bias(chain, stats, envs.demand_overlap, (0, 1))
+    assert bias == pytest.approx(b * s / (1 + a**tau), rel=1e-10)
+
+
+def test_a_fixed_target_learner_sits_on_its_target():
+    # A weighted optimiser with no consolidation converges to its target w* = (d_A + d_B)/2
+    # whatever the schedule: reward <w*, d_e> - |w*|^2/2 = 1/2 - 1/4 on orthogonal demands.
+    spec, envs, chain = lone(2, order="uniform", phase_length=4)
+    rule = Rule("weighted", 0.1, 0.0, np.array([0.5, 0.5]))
+    stats = leaf_statistics(chain, rule, np.ones(2), envs.demand_overlap, 0.0)
+    assert stats.reward == pytest.approx(0.25, rel=1e-10)
+
+
+def test_monte_carlo_of_the_learning_recursion_agrees_with_the_moment_equations():
+    # A cross-check (a second implementation): simulate theta on a uniform schedule with
+    # geometric phases over three environments at sharing 0.3, and average the reward.
+    spec = make_scenario(3, geometry={"sharing": 0.3},
+                         schedule={"order": "uniform", "phase_length": 4,
+                                   "phase_length_distribution": "geometric"})
+    envs = build_environments(spec)
+    chain = schedule_chain(spec, envs)
+    rule = Rule("n", ETA, 0.01)
+    theory = leaf_statistics(chain, rule, np.ones(3), envs.demand_overlap, NOISE).reward
+    rng = np.random.default_rng(5)
+    d = envs.demands
+    theta, env, total, steps = np.zeros(3), 0, 0.0, 400_000
+    for _ in range(steps):
+        total += theta @ d[env] - 0.5 * theta @ theta
+        theta = (1 - 0.01) * (theta + ETA * (d[env] + NOISE * rng.normal(size=3) - theta))
+        if rng.random() < 1 / 4:
+            env = int(rng.integers(3))
+    assert total / steps == pytest.approx(theory, abs=0.005)
+
+
+def test_walk_chain_visits_environments_by_strength():
+    spec = make_scenario(3, schedule={"order": "walk", "phase_length": 2},
+                         edges=[{"source": "e0", "target": "e1", "weight": 2.0},
+                                {"source": "e1", "target": "e2"}])
+    envs = build_environments(spec)
+    chain = schedule_chain(spec, envs)
+    visits = np.bincount(chain.slot, chain.stationary)
+    expected = stationary_distribution(envs)
+    assert visits == pytest.approx([expected[n] for n in chain.labels])
+    assert visits == pytest.approx([2 / 6, 3 / 6, 1 / 6])  # strengths 2, 3, 1
+
+
+def test_a_two_way_router_on_orthogonal_cues_routes_by_softmax_of_its_contrast_keys():
+    # Cues e_0, e_1; contrast keys (e_0 - e_1)/sqrt(2) and its negative: the logit gap in
+    # environment 0 is 2 beta / sqrt(2), so the right child gets 1 / (1 + exp(-sqrt(2) beta)).
+    cues = np.eye(2)
+    probs = routing(cues, ((0,), (1,)), (0, 1), 3.0)
+    right = 1 / (1 + np.exp(-np.sqrt(2) * 3.0))
+    assert probs == pytest.approx(np.array([[right, 1 - right], [1 - right, right]]))
+
+
+def test_identical_cues_cannot_be_routed():
+    probs = routing(np.ones((3, 2)) / np.sqrt(2), ((0,), (1, 2)), (0, 1, 2), 50.0)
+    assert probs == pytest.approx(np.full((2, 3), 0.5))
+
+
+def test_set_partitions_are_counted_by_the_bell_numbers():
+    assert [len(list(set_partitions(tuple(range(n))))) for n in range(7)] == [
+        1, 1, 2, 5, 15, 52, 203
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sharing", "distinguishability", "regime"),
+    [(0.1, 0.9, "conditional_policy"), (0.9, 0.9, "ecological_generalist"),
+     (0.9, 0.1, "ecological_generalist"), (0.1, 0.05, "strategy_churn")],
+)
+def test_the_three_corners_of_the_taxonomy(sharing, distinguishability, regime):
+    spec = make_scenario(4, geometry={"sharing": sharing,
+                                      "distinguishability": distinguishability})
+    assert predict(spec).regime == regime
+
+
+def test_the_theory_predicts_every_canonical_regime_it_models():
+    # on_policy is the exception the theory names: gamma > 0 acts on the path (a newborn
+    # router learns at share**gamma), not on the steady state it compares.
+    for _, spec in canonical_scenarios(ROOT / "scenarios"):
+        prediction = predict(spec)
+        if spec.learning.gamma > 0:
+            assert prediction.notes and "gamma" in prediction.notes[0]
+            continue
+        assert prediction.structure == spec.expected, spec.name
+        if spec.expected_before_interventions:
+            assert predict(spec, at="start").structure == spec.expected_before_interventions
+
+
+def test_separation_costs_lower_the_critical_number_of_environments():
+    counts = [
+        critical_environments(make_scenario(4, geometry={"sharing": 0.1, "distinguishability": 0.9},
+                                            costs={"per_mechanism": cost}))
+        for cost in (0.005, 0.01, 0.02, 0.04)
+    ]
+    assert all(n is not None for n in counts)
+    assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
