@@ -212,7 +212,9 @@ class Scenario(Section):
     """A complete, validated scenario.
 
     ``claim``, ``expected`` and ``expected_before_interventions`` document what a canonical
-    scenario illustrates and which regime (canonical structure string) it should produce.
+    scenario illustrates and which regime (canonical structure string) it should produce;
+    ``expected_rate`` is the probability over seeds the claim asserts (the catalogue checks
+    the lower end of its 95% interval against it).
     They are for people, the catalogue and the tests: neither the simulation nor the
     classifier ever reads them.
     """
@@ -222,6 +224,7 @@ class Scenario(Section):
     claim: str = ""
     expected: str | None = None
     expected_before_interventions: str | None = None
+    expected_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
     steps: PositiveInt = 6000
     seed: Annotated[int, Field(ge=0)] = 0
     environments: Annotated[list[EnvironmentSpec], Field(min_length=1)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from circuits_abm.catalogue import DEFAULT_RUNS
 from circuits_abm.scenario import Scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,3 +39,38 @@ def make_scenario(n_envs: int = 4, **overrides) -> Scenario:
 @pytest.fixture
 def scenarios_dir() -> Path:
     return ROOT / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def catalogue(tmp_path_factory):
+    """Every canonical scenario on CATALOGUE_RUNS seeds derived from the root seed, run once
+    per test session on every core; runs are saved so claim-specific tests can read them."""
+    import os
+
+    from circuits_abm.catalogue import DEFAULT_ROOT_SEED, canonical_scenarios, run_catalogue
+
+
+    folder = tmp_path_factory.mktemp("catalogue")
+    specs = {spec.name: spec for _, spec in canonical_scenarios(ROOT / "scenarios")}
+    outcomes = run_catalogue(list(specs.values()), CATALOGUE_RUNS, DEFAULT_ROOT_SEED,
+                             workers=os.cpu_count() or 1, save_dir=folder, progress=False)
+    return Catalogue(specs, outcomes, folder)
+
+
+CATALOGUE_RUNS = DEFAULT_RUNS  # seeds per canonical scenario (40)
+
+
+class Catalogue:
+    """The session's catalogue runs: outcomes, and each run's stored tables on demand."""
+
+    def __init__(self, specs, outcomes, folder: Path):
+        self.specs = specs
+        self.outcomes = outcomes
+        self.folder = folder
+
+    def runs(self, name: str):
+        """Every stored run of scenario ``name``, in seed order."""
+        from circuits_abm.api import load_run
+
+        seeds = [o.seed for o in self.outcomes if o.scenario == name]
+        return [load_run(self.folder / f"{name}-{seed}") for seed in seeds]
