@@ -110,7 +110,28 @@ def test_missing_file_and_bad_toml(tmp_path):
 
 
 def test_every_shipped_scenario_is_valid(scenarios_dir):
+    """Each file loads, is named after itself, builds its geometry and schedule, and states
+    expectations only about environments it trains, in the classifier's canonical form."""
+    import re
+
+    import numpy as np
+
+    from circuits_abm.environments import build_environments
+    from circuits_abm.schedule import build_schedule
+
     files = sorted(scenarios_dir.glob("*.toml"))
-    assert files
+    assert len(files) >= 12
     for path in files:
-        assert load_scenario(path).name
+        spec = load_scenario(path)
+        assert spec.name == path.stem
+        envs = build_environments(spec)
+        phases = build_schedule(spec, envs, 100, np.random.default_rng(0))
+        assert sum(p.length for p in phases) == 100
+        for expected in (spec.expected, spec.expected_before_interventions):
+            if expected is None:
+                continue
+            named = set(re.findall(r"[{,]([A-Za-z_][A-Za-z0-9_\-]*)", expected))
+            assert named <= set(spec.training_names), (path.name, named)
+            assert expected.startswith(
+                ("conditional_policy[", "ecological_generalist{", "strategy_churn{")
+            ), path.name

@@ -1,0 +1,385 @@
+"""One independent oracle per mechanism of the model, each computed by hand.
+
+Every expected value below comes from the model's equations applied to a frozen or tiny
+population (docs/MODEL.md), never from the code under test.  Each test names the mechanism
+it pins down, so a bug in that mechanism fails a test with its name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import make_scenario
+
+from circuits_abm.circuits import Mechanism, Router, parse_structure
+from circuits_abm.classification import MIN_WINDOW_PHASES, classify, end_window
+from circuits_abm.environments import align, build_environments
+from circuits_abm.model import CircuitsModel, weighted_target
+from circuits_abm.schedule import build_schedule
+from circuits_abm.variation import Context, make_offspring
+
+FROZEN = {
+    "circuits": {
+        "naive": {"learning_rate": 0.0},
+        "weighted": {"learning_rate": 0.0},
+        "generalist": {"learning_rate": 0.0, "consolidation": 0.0},
+        "router": {"key_learning_rate": 0.0},
+    },
+    "learning": {"noise": 0.0},
+    "variation": {"rate": 0.0},
+    "selection": {"extinction_floor": 0.0, "strength": 0.0},
+}
+ORTHOGONAL = {"sharing": 0.0, "distinguishability": 1.0}
+
+
+def frozen(initial, n_envs=2, **overrides):
+    settings = {**FROZEN, **overrides}
+    return CircuitsModel(
+        make_scenario(n_envs, geometry=ORTHOGONAL, population={"initial": initial}, **settings),
+        seed=0,
+    )
+
+
+# ------------------------------------------------------------------ fitness and costs
+
+
+def test_fitness_of_a_frozen_router_is_routed_reward_minus_both_costs():
+    # R[n,n]: child a sits on d_0, child b at 0; keys q_0 and q_1, so in e0 the router sends
+    # p = e^beta / (e^beta + 1) to a.  Fitness = p * 1/2 + (1-p) * 0 - 2 lambda - kappa beta.
+    model = frozen(["R[n,n]"], costs={"per_mechanism": 0.03, "per_sharpness": 0.004})
+    envs = model.environments
+    router = model.circuits[0].root
+    a, b = router.children
+    a.key[:], b.key[:] = envs.cues[0], envs.cues[1]
+    a.theta[:] = envs.demands[0]
+    model.step()
+    p = math.exp(5.0) / (math.exp(5.0) + 1.0)
+    assert model.fitness[0] == pytest.approx(p / 2 - 2 * 0.03 - 0.004 * 5.0)
+
+
+def test_each_step_is_scored_in_the_environment_of_its_own_phase():
+    # A mechanism on d_0 earns 1/2 - lambda while e0 is trained (steps 0-9) and
+    # <d_0, d_1> - 1/2 - lambda = -1/2 - lambda from the first step of the e1 phase (step 10).
+    model = frozen(["n"])
+    model.circuits[0].root.theta[:] = model.environments.demands[0]
+    fitness = []
+    for _ in range(12):
+        model.step()
+        fitness.append(float(model.fitness[0]))
+    assert fitness[:10] == pytest.approx([0.5 - 0.01] * 10)
+    assert fitness[10:] == pytest.approx([-0.5 - 0.01] * 2)
+
+
+def test_selection_changes_log_ratios_by_strength_times_hand_computed_fitness():
+    # Two frozen mechanisms on d_0 and d_1 in e0: fitness 1/2 - lambda and -1/2 - lambda,
+    # so each step the log ratio of their shares grows by strength * 1.
+    model = frozen(["n", "n"], selection={"strength": 2.0, "extinction_floor": 0.0})
+    for i, leaf in enumerate(model.layout.theta):
+        leaf[:] = model.environments.demands[i]
+    ratios = []
+    for _ in range(4):
+        model.step()
+        ratios.append(math.log(model.shares[0] / model.shares[1]))
+    assert np.diff(ratios) == pytest.approx([2.0] * 3)
+
+
+# ------------------------------------------------------------------ extinction and shares
+
+
+def test_circuits_below_the_extinction_floor_die_and_the_rest_renormalise():
+    model = frozen(["n", "n", "g"], selection={"extinction_floor": 0.01, "strength": 0.0})
+    model.shares = np.array([0.695, 0.3, 0.005])
+    assert model.cull()
+    assert [c.structure for c in model.circuits] == ["n", "n"]
+    assert model.shares == pytest.approx([0.695 / 0.995, 0.3 / 0.995])
+
+
+def test_a_circuit_exactly_at_the_floor_lives_and_the_largest_never_dies():
+    model = frozen(["n", "n"], selection={"extinction_floor": 0.3, "strength": 0.0})
+    model.shares = np.array([0.7, 0.3])
+    assert not model.cull()
+    many = frozen(["n"] * 5, selection={"extinction_floor": 0.4, "strength": 0.0})
+    many.shares = np.array([0.1, 0.3, 0.2, 0.2, 0.2])
+    many.cull()
+    assert len(many.circuits) == 1 and many.shares == pytest.approx([1.0])
+
+
+def test_an_offspring_takes_the_stated_share_from_its_parent():
+    scenario = make_scenario(2, population={"initial": ["n", "g"]},
+                             variation={"rate": 1.0, "offspring_share": 0.02,
+                                        "operators": {"mutate": 1.0}})
+    model = CircuitsModel(scenario, seed=1)
+    model.births[:] = 0
+    model.births[0] = 1
+    shares_before = None
+
+    def spy(phase, noise):
+        nonlocal shares_before
+        fit = CircuitsModel.select_and_learn(model, phase, noise)
+        shares_before = model.shares.copy()
+        return fit
+
+    model.select_and_learn = spy
+    model.step()
+    parent = model.circuits[-1].parent_id
+    i = [c.unique_id for c in model.circuits].index(parent)
+    assert model.shares[-1] == pytest.approx(0.02)
+    assert model.shares[i] == pytest.approx(shares_before[i] - 0.02)
+
+
+# ------------------------------------------------------------------ learning
+
+
+def test_consolidation_decays_a_generalist_geometrically():
+    # eta = 0, consolidation c: theta_k = (1 - c)^k theta_0 exactly.
+    model = frozen(["g"], circuits={"generalist": {"learning_rate": 0.0, "consolidation": 0.05}})
+    theta0 = np.array([0.6, -0.4])
+    model.circuits[0].root.theta[:] = theta0
+    for _ in range(7):
+        model.step()
+    assert model.circuits[0].root.theta == pytest.approx(0.95**7 * theta0)
+
+
+def test_learning_is_weighted_by_share_to_the_power_gamma():
+    # Two naive mechanisms at 0, eta = 0.5, gamma = 0.5, no selection: after one step in e0
+    # each is eta * share**0.5 * d_0.
+    model = frozen(["n", "n"], circuits={"naive": {"learning_rate": 0.5}},
+                   learning={"gamma": 0.5, "noise": 0.0})
+    model.shares = np.array([0.64, 0.36])
+    model.step()
+    d0 = model.environments.demands[0]
+    assert model.layout.theta[0] == pytest.approx(0.5 * 0.8 * d0)
+    assert model.layout.theta[1] == pytest.approx(0.5 * 0.6 * d0)
+
+
+def test_gradient_noise_is_scaled_by_the_routing_probability():
+    # theta += eta * (p d + p * sigma * z - p theta): feed z by hand, theta = 0, eta = 1.
+    model = frozen(["R[n,n]"], circuits={"naive": {"learning_rate": 1.0},
+                                         "router": {"key_learning_rate": 0.0}},
+                   learning={"noise": 0.2})
+    envs = model.environments
+    a, b = model.circuits[0].root.children
+    a.key[:], b.key[:] = envs.cues[0], envs.cues[1]
+    z = np.array([[1.0, -2.0], [0.5, 3.0]])
+    model.select_and_learn(model.phases[0], z)
+    p = math.exp(5.0) / (math.exp(5.0) + 1.0)
+    assert a.theta == pytest.approx(p * envs.demands[0] + p * 0.2 * z[0])
+    assert b.theta == pytest.approx((1 - p) * envs.demands[0] + (1 - p) * 0.2 * z[1])
+
+
+def test_the_weighted_target_ignores_held_out_environments():
+    scenario = make_scenario(3, environments=[{"name": "e0"}, {"name": "e1"},
+                                              {"name": "e2", "held_out": True}])
+    envs = build_environments(scenario)
+    target = weighted_target(scenario, envs)
+    assert target == pytest.approx((envs.demands[0] + envs.demands[1]) / 2)
+
+
+def test_keys_move_by_the_policy_gradient_of_hand_computed_size():
+    # R[n,n] in e0 with orthogonal cues, keys k_a = q_0, k_b = q_1, child a on d_0 (value
+    # 1/2), b at 0 (value 0).  pi_a = p, V_r = p/2, so
+    # dk_a = rate * beta * pi_a (V_a - V_r) q_0 = rate * beta * p (1/2 - p/2) q_0, then k_a is
+    # renormalised (it stays q_0); dk_b = rate * beta * (1-p)(0 - p/2) q_0 tilts b away.
+    model = frozen(["R[n,n]"], circuits={"router": {"key_learning_rate": 0.1}})
+    envs = model.environments
+    a, b = model.circuits[0].root.children
+    a.key[:], b.key[:] = envs.cues[0], envs.cues[1]
+    a.theta[:] = envs.demands[0]
+    model.step()
+    p = math.exp(5.0) / (math.exp(5.0) + 1.0)
+    step_b = 0.1 * 5.0 * (1 - p) * (0.0 - p / 2)
+    expected_b = envs.cues[1] + step_b * envs.cues[0]
+    assert a.key == pytest.approx(envs.cues[0])
+    assert b.key == pytest.approx(expected_b / np.linalg.norm(expected_b))
+
+
+# ------------------------------------------------------------------ schedule and interventions
+
+
+def test_a_cycle_starts_where_it_is_told():
+    scenario = make_scenario(4, schedule={"order": "cycle", "start": "e2", "phase_length": 3})
+    envs = build_environments(scenario)
+    phases = build_schedule(scenario, envs, 15, np.random.default_rng(0))
+    assert [p.label for p in phases] == ["e2", "e3", "e0", "e1", "e2"]
+    assert [p.start for p in phases] == [0, 3, 6, 9, 12]
+
+
+def test_an_intervention_applies_exactly_at_its_step():
+    # A mechanism on d_0 in e0; from step 5 the sharing of e0 with e1 is 0.6, which rotates
+    # nothing it is scored on (e0 stays e0): scoring e1 instead shows the change.  Train e1
+    # only and put theta on d_0: fitness <d_0, d_1> - 1/2 - lambda is -0.51 before step 5
+    # and 0.6 - 0.51 = 0.09 from step 5 on.
+    model = frozen(["n"], schedule={"order": "sequence", "sequence": ["e1"]},
+                   interventions=[{"step": 5, "edges": [["e0", "e1"]], "sharing": 0.6}])
+    model.circuits[0].root.theta[:] = model.environments.demands[0]
+    theta = model.circuits[0].root.theta.copy()
+    fitness = []
+    for _ in range(8):
+        model.step()
+        fitness.append(float(model.fitness[0]))
+    demands = model.environments.demands
+    assert fitness[:5] == pytest.approx([-0.51] * 5)
+    # after the intervention theta is unchanged but d_1 moved: <theta, d_1> = its new overlap
+    assert fitness[5:] == pytest.approx([float(theta @ demands[1]) - 0.5 - 0.01] * 3)
+    assert float(demands[0] @ demands[1]) == pytest.approx(0.6)
+
+
+def test_procrustes_alignment_undoes_a_known_rotation():
+    rng = np.random.default_rng(3)
+    old = rng.normal(size=(4, 4))
+    angle = 0.7
+    rotation = np.eye(4)
+    rotation[:2, :2] = [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    new = old @ rotation
+    assert not np.allclose(new, old)
+    assert align(new, old) == pytest.approx(old)
+
+
+# ------------------------------------------------------------------ variation operators
+
+
+def context(seed=0, **variation):
+    scenario = make_scenario(4, geometry={"sharing": 0.1, "distinguishability": 0.9},
+                             variation=variation,
+                             circuits={"router": {"max_sharpness": 8.0}})
+    envs = build_environments(scenario)
+    return Context(np.random.default_rng(seed), scenario, envs.cues[1], envs.cue_centre())
+
+
+def test_mutate_moves_theta_by_gaussian_noise_of_the_stated_scale():
+    theta = np.array([0.3, -0.2, 0.1, 0.0])
+    changes = []
+    for seed in range(400):
+        parent = Mechanism("naive", theta.copy(), np.array([1.0, 0, 0, 0]))
+        child = make_offspring(parent, "mutate", context(seed, mutation_scale=0.25))
+        changes.append(child.theta - theta)
+    changes = np.array(changes).ravel()  # 1600 draws of N(0, 0.25^2)
+    assert abs(changes.mean()) < 4 * 0.25 / 40
+    assert changes.std() == pytest.approx(0.25, rel=0.08)
+
+
+def test_perturbed_sharpness_never_exceeds_the_cap():
+    values = []
+    for seed in range(200):
+        parent = parse_structure("R[n,n]", 4, 4, 7.5, np.random.default_rng(seed))
+        child = make_offspring(parent, "perturb_sharpness", context(seed, sharpness_scale=1.0))
+        values.append(child.sharpness)
+    assert max(values) == pytest.approx(8.0)  # capped at max_sharpness, and reached
+    assert min(values) < 7.5
+
+
+def test_removing_a_child_that_leaves_one_hands_the_router_key_to_the_survivor():
+    parent = parse_structure("R[n,n]", 4, 4, 5.0, np.random.default_rng(0))
+    key = parent.key.copy()
+    child = make_offspring(parent, "remove_child", context(0))
+    assert isinstance(child, Mechanism)
+    assert child.key == pytest.approx(key)
+
+
+def test_every_operator_changes_something():
+    for operator in ("split", "add_child", "duplicate_child", "remove_child", "mutate",
+                     "collapse", "switch_rule", "perturb_sharpness"):
+        parent = parse_structure("R[n,R[g,w]]", 4, 4, 5.0, np.random.default_rng(1))
+        child = make_offspring(parent, operator, context(1))
+        assert _signature(child) != _signature(parent), operator
+
+
+def _signature(node):
+    if isinstance(node, Mechanism):
+        return (node.rule, tuple(np.round(node.theta, 12)), tuple(np.round(node.key, 12)))
+    assert isinstance(node, Router)
+    return (round(node.sharpness, 12), tuple(np.round(node.key, 12)),
+            tuple(_signature(c) for c in node.children))
+
+
+# ------------------------------------------------------------------ classifier window and evidence
+
+
+def test_the_end_window_is_the_last_quarter_and_at_least_eight_phases():
+    import pandas as pd
+
+    for n, first in ((40, 30), (20, 12), (8, 0), (100, 75)):
+        phases = pd.DataFrame({"phase": np.repeat(np.arange(n), 2)})
+        kept = sorted(set(end_window(phases).phase))
+        assert kept == list(range(first, n)), n
+    assert MIN_WINDOW_PHASES == 8
+
+
+def test_a_node_needs_four_training_phases_in_the_window_to_be_labelled():
+    # A router sends a and b to child 0 and c to child 1, in a 40-phase schedule that mostly
+    # trains c.  The window is the last 10 phases.  Child 0's recency is read on the window
+    # phases that train a or b: with 3 of them it is undetermined, with 4 it is labelled.
+    from test_classification import trajectory
+
+    def run(trained_ab):
+        order = ["c"] * 40
+        for k in trained_ab:
+            order[k] = "a" if k % 2 else "b"
+
+        def routing(k, trained, env):
+            return {"0": 1.0, "1": 0.0} if env in ("a", "b") else {"0": 0.0, "1": 1.0}
+
+        def rewards(k, trained, env):
+            return {"0": 0.5 if env == order[k] else -0.4, "1": 0.5}
+
+        table = trajectory(routing, rewards, envs=["a", "b", "c"])
+        table["trained"] = [order[k] for k in table.phase]
+        table["training_weight"] = (table.environment == table.trained).astype(float)
+        return classify(table).structure
+
+    assert run([31, 34, 37]) == "conditional_policy[undetermined{a,b}, specialist{c}]"
+    assert run([31, 34, 37, 39]) == "conditional_policy[strategy_churn{a,b}, specialist{c}]"
+
+
+# ------------------------------------------------------------------ the reward-seeking ODE
+
+
+def test_the_reward_seeking_flow_at_a_hand_computed_point():
+    # Two environments, C = [[1, c], [c, 1]] for every property, c = 0.25.
+    from scipy.special import logit
+
+    from circuits_abm.reward_seeking.couplings import Homogeneous
+    from circuits_abm.reward_seeking.dynamics import System, _flow
+
+    p, s, l_ = np.array([[0.2], [0.6]]), np.array([[0.7], [0.4]]), np.array([[0.3], [0.5]])
+    alpha_z, alpha_s, alpha_l = np.array([1.0, 2.0]), np.array([0.5, 1.5]), np.array([3.0, 1.0])
+    coupling = Homogeneous(0.25)
+    system = System(logit(p), logit(s), logit(l_), alpha_z, alpha_s, alpha_l,
+                    coupling, coupling, coupling)
+    own_z = [1.0 * 0.2 * 0.8 * (0.7 - 0.3), 2.0 * 0.6 * 0.4 * (0.4 - 0.5)]
+    own_s = [0.5 * 0.2 * 0.7 * 0.3, 1.5 * 0.6 * 0.4 * 0.6]
+    own_l = [3.0 * 0.8 * 0.3 * 0.7, 1.0 * 0.4 * 0.5 * 0.5]
+    dz, da, db = _flow(system, p, s, l_)
+    for got, own in ((dz, own_z), (da, own_s), (db, own_l)):
+        expected = [own[0] + 0.25 * own[1], own[1] + 0.25 * own[0]]
+        assert got.ravel() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "lsoda"])
+def test_with_frozen_skills_the_propensity_follows_its_closed_form(integrator):
+    # alpha^S = alpha^L = 0 keeps S and L fixed, so dz/dt = k sigma(z) sigma(-z) with
+    # k = S - L.  Separating variables: e^z + 2 z - e^-z grows by exactly k t.
+    from scipy.special import expit, logit
+
+    from circuits_abm.reward_seeking.dynamics import (
+        Initial,
+        integrate,
+        reference_propensity,
+        single_system,
+    )
+
+    initial, horizon = Initial(prior=0.01, skill_rs=0.5, skill_local=0.2), 20.0
+    if integrator == "euler":
+        z_end = integrate(single_system(0.0, 0.0, initial), horizon=horizon, max_move=1e-3,
+                          tol=0.0).z[0, 0]
+    else:
+        z_end = logit(reference_propensity(0.0, 0.0, initial, horizon=horizon))
+
+    def integral(z):
+        return math.exp(z) + 2 * z - math.exp(-z)
+
+    z0 = float(logit(0.01))
+    assert integral(z_end) - integral(z0) == pytest.approx(0.3 * horizon, rel=2e-3)
+    assert expit(z_end) > 0.01
