@@ -9,11 +9,15 @@ LATEST := .venv-latest
 LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock test-latest demo test lint bench catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo figures test lint bench catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
 	@echo "make test   set up .venv, run ruff and the whole test suite"
+	@echo "make figures  run the four dense phase-diagram sweeps (about 25 minutes), draw them"
+	@echo "              with the theory's boundaries and write the agreement table into README"
+	@echo "make test-latest  the test suite against the newest versions pyproject.toml allows"
+	@echo "make lock   re-resolve requirements-dev.lock from pyproject.toml"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
@@ -79,6 +83,18 @@ demo: $(STAMP)
 	@echo "figures written to figures/ (a summary page per scenario, the phase diagram, the"
 	@echo "reward-seeking experiments; 'make reward-seeking' adds the 3-minute heterogeneous one)"
 
+# The headline phase diagrams: each sweep (resumable) into runs/sweeps/<name>/, its diagram
+# with the theory's boundaries into figures/phase_<name>.png, and the agreement table between
+# theory and simulation into the README.
+DIAGRAMS := sharing_distinguishability environments_cost phase_length_sharing schedule_order
+figures: $(STAMP)
+	@set -e; for name in $(DIAGRAMS); do \
+	  $(VENV)/bin/circuits-abm sweep sweeps/$$name.toml --out runs/sweeps/$$name --workers 2; \
+	  $(VENV)/bin/circuits-abm figures phase-diagram runs/sweeps/$$name \
+	    --out figures/phase_$$name.png; \
+	done
+	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme README.md
+
 # The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
 reward-seeking: $(STAMP)
 	$(call run_reward_seeking,single homogeneous crosscheck heterogeneous,)
@@ -98,6 +114,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_reward_seeking.py
+	$(PY) benchmarks/bench_diagram.py
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md

@@ -10,9 +10,11 @@ The CLI (:mod:`circuits_abm.cli`) is a thin layer over these functions.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -75,10 +77,17 @@ def run(
 def prediction_fields(spec: Scenario) -> dict[str, Any]:
     """The theory's prediction (:mod:`circuits_abm.theory`), stored beside the observed
     classification: at the end of the run, and before the first intervention if any."""
-    fields = {"prediction": predict(spec).to_dict()}
+    return copy.deepcopy(dict(_predictions(spec.model_dump_json())))
+
+
+@lru_cache(maxsize=64)
+def _predictions(spec_json: str) -> tuple[tuple[str, Any], ...]:
+    """Cached per scenario: a sweep runs every point on several seeds in each worker."""
+    spec = Scenario.model_validate_json(spec_json)
+    fields = [("prediction", predict(spec).to_dict())]
     if spec.interventions:
-        fields["prediction_before_interventions"] = predict(spec, at="start").to_dict()
-    return fields
+        fields.append(("prediction_before_interventions", predict(spec, at="start").to_dict()))
+    return tuple(fields)
 
 
 def classification_fields(phases: pd.DataFrame) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from scipy.stats import binomtest
 from circuits_abm.api import run
 from circuits_abm.classification import classify
 from circuits_abm.scenario import Scenario, load_scenario
-from circuits_abm.storage import atomic_write_bytes
 from circuits_abm.sweeps import derive_seed, map_in_processes
 
 DEFAULT_RUNS = 40  # a claim true in 96% of runs passes 0.7 at 40 runs with 99.9% probability
@@ -164,19 +163,6 @@ def markdown_table(outcomes: list[Outcome], specs: dict[str, Scenario]) -> str:
             f"| `{name}` | {claim} | {expected} | {_observed(rows)} | {rate.text()} | {verdict} |"
         )
     return "\n".join(lines)
-
-
-START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
-
-
-def splice_into(readme: Path, table: str) -> None:
-    """Replace the text between the catalogue markers of ``readme`` with ``table``."""
-    text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} has no {START} ... {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_bytes(readme, f"{head}{START}\n{table}\n{END}{tail}".encode())
 
 
 def _observed(rows: list[Outcome], top: int = 3) -> str:

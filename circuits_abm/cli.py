@@ -30,10 +30,10 @@ from circuits_abm.catalogue import (
     claim_rate,
     markdown_table,
     run_catalogue,
-    splice_into,
 )
 from circuits_abm.scenario import ScenarioError, load_scenario
-from circuits_abm.sweeps import EXECUTORS, load_sweep, run_sweep
+from circuits_abm.storage import splice_between_markers
+from circuits_abm.sweeps import EXECUTORS, agreement_table, load_sweep, run_sweep
 
 app = typer.Typer(
     add_completion=False,
@@ -166,6 +166,14 @@ def _describe_prediction(title: str, prediction, rivals: int) -> str:
         lines.extend(
             f"    {c.fitness:.4f}  {c.canonical()}" for c in prediction.rivals[:rivals]
         )
+    if prediction.assembly_valley is not None:
+        valley = prediction.assembly_valley
+        lines.append(
+            "  assembly by splits: " + (
+                "uphill all the way" if valley == 0 else
+                f"through a fitness valley {valley:.4f} deep (the deeper, the rarer it is found)"
+            )
+        )
     if np.isfinite(prediction.recency_margin):
         lines.append(f"  nearest recency threshold: {prediction.recency_margin:.3f} away")
     if prediction.critical_environments is not None:
@@ -286,6 +294,26 @@ def sweep(
 
 
 @app.command()
+def agreement(
+    sweep_dirs: Annotated[
+        list[Path], typer.Argument(help="Folders written by `circuits-abm sweep`.")
+    ],
+    readme: Annotated[
+        Path | None, typer.Option(help="Write the table into this file between its markers.")
+    ] = None,
+) -> None:
+    """How often the theory's prediction equals the simulated majority, per sweep: overall
+    and away from the predicted boundary (margin above the seeds' fitness spread)."""
+    with exit_on(FileNotFoundError, ValueError):
+        table = agreement_table(sweep_dirs)
+    typer.echo(table)
+    if readme is not None:
+        with exit_on(ValueError):
+            splice_between_markers(readme, "agreement", table)
+        typer.echo(f"updated the agreement table in {readme}", err=True)
+
+
+@app.command()
 def catalogue(
     folder: Annotated[Path, typer.Argument(help="Folder of scenarios.")] = Path("scenarios"),
     runs: Annotated[
@@ -326,7 +354,8 @@ def catalogue(
     if markdown:
         typer.echo(table)
     if readme is not None:
-        splice_into(readme, table)
+        with exit_on(ValueError):
+            splice_between_markers(readme, "catalogue", table)
         typer.echo(f"updated the catalogue table in {readme}", err=True)
     typer.echo(f"{len(specs) - len(failed)} of {len(specs)} claims hold", err=True)
     if failed:
@@ -335,7 +364,7 @@ def catalogue(
 
 reward_app = typer.Typer(
     no_args_is_help=True,
-    help="The behavioural-selection model of seed 004 (critical diversity of reward seeking).",
+    help="The behavioural-selection model of reward seeking (its critical diversity).",
 )
 app.add_typer(reward_app, name="reward-seeking")
 ExperimentArg = Annotated[

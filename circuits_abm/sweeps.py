@@ -75,7 +75,7 @@ METRICS = (
 )
 # The theory's prediction for each run's scenario (circuits_abm.theory), beside what emerged.
 PREDICTIONS = ("predicted_regime", "predicted_structure", "predicted_margin",
-               "predicted_recency_margin")
+               "predicted_recency_margin", "predicted_valley", "predicted_fitness_of_observed")
 TIMING_COLUMNS = ("wall_time_seconds",)
 # A derived axis: `environments.count = N` replaces the base's environments by N
 # interchangeable ones named e00, e01, ... (for sweeps over the number of environments).
@@ -322,6 +322,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             predicted_structure=prediction["structure"],
             predicted_margin=_infinite_if_none(prediction["margin"]),
             predicted_recency_margin=_infinite_if_none(prediction["recency_margin"]),
+            predicted_valley=prediction["assembly_valley"],
+            predicted_fitness_of_observed=fitness_of(prediction, summary["classification"]),
         )
     except Exception as exc:  # a failed run is data, not a crash of the sweep
         record.update(
@@ -334,6 +336,15 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         )
     record["wall_time_seconds"] = time.perf_counter() - started
     return record
+
+
+def fitness_of(prediction: dict[str, Any], classification: dict[str, Any]) -> float | None:
+    """The theory's long-run fitness of the structure that actually emerged (None when the
+    theory has no candidate of that canonical structure, e.g. an undetermined label)."""
+    for candidate in (prediction["best"], *prediction["rivals"]):
+        if candidate["structure"] == classification["canonical"]:
+            return candidate["fitness"]
+    return None
 
 
 def _infinite_if_none(margin: float | None) -> float:
@@ -416,7 +427,9 @@ def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
         *TIMING_COLUMNS,
     ]
     frame = pd.DataFrame(rows, columns=columns)
-    for metric in (*METRICS, "predicted_margin", "predicted_recency_margin"):
+    numeric = ("predicted_margin", "predicted_recency_margin", "predicted_valley",
+               "predicted_fitness_of_observed")
+    for metric in (*METRICS, *numeric):
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
 
@@ -612,6 +625,74 @@ def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any
             **dict.fromkeys(PREDICTIONS, None),
             "wall_time_seconds": 0.0,
         }
+
+
+def theory_agreement(aggregate: pd.DataFrame) -> dict[str, float | int]:
+    """How often the theory's predicted regime (and nested structure) equals the simulated
+    majority: over all points, and over the points away from the predicted boundary."""
+    agree = aggregate.theory_agrees.astype(bool)
+    structure = aggregate.structure_agrees.astype(bool)
+    away = aggregate.away_from_boundary.astype(bool)
+    return {
+        "points": len(aggregate),
+        "regime": float(agree.mean()),
+        "structure": float(structure.mean()),
+        "away_points": int(away.sum()),
+        "away_regime": float(agree[away].mean()) if away.any() else float("nan"),
+        "away_structure": float(structure[away].mean()) if away.any() else float("nan"),
+    }
+
+
+def fitness_error(results: pd.DataFrame) -> tuple[float, float]:
+    """Median absolute difference between each run's measured mean fitness and the theory's
+    fitness for the structure that emerged, and the share of runs where the theory has that
+    structure among its candidates."""
+    ok = results[results.status == "ok"]
+    known = ok.predicted_fitness_of_observed.notna()
+    error = (ok.mean_fitness[known] - ok.predicted_fitness_of_observed[known]).abs()
+    return float(error.median()) if known.any() else float("nan"), float(known.mean())
+
+
+def fitter_when_split(results: pd.DataFrame) -> tuple[int, int]:
+    """At points whose seeds split between the predicted regime and another: at how many
+    the runs that reached the prediction measured the higher mean fitness, out of how many
+    (the theory ranks the structures right even where variation does not find the best)."""
+    ok = results[results.status == "ok"]
+    fitter = split = 0
+    for _, runs in ok.groupby("point"):
+        hit = runs.regime == runs.predicted_regime
+        if hit.any() and not hit.all():
+            split += 1
+            fitter += runs.mean_fitness[hit].mean() > runs.mean_fitness[~hit].mean()
+    return int(fitter), split
+
+
+def agreement_table(sweep_dirs: list[str | Path]) -> str:
+    """A markdown table, one row per sweep folder: :func:`theory_agreement`,
+    :func:`fitness_error` and :func:`fitter_when_split`."""
+    lines = [
+        "| diagram | points | regime agrees | nested structure agrees "
+        "| away from the boundary | regime agrees there | structure agrees there "
+        "| fitness of what emerged: median error (runs covered) "
+        "| seeds split: prediction fitter |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for folder in sweep_dirs:
+        results, agg, echo = load_results(folder)
+        if "predicted_fitness_of_observed" not in results or "theory_agrees" not in agg:
+            raise ValueError(
+                f"{folder} was swept by an older version without the theory's predictions; "
+                "run the sweep again into a new folder"
+            )
+        a = theory_agreement(agg)
+        error, covered = fitness_error(results)
+        fitter, split = fitter_when_split(results)
+        lines.append(
+            f"| `{echo['sweep']['name']}` | {a['points']} | {a['regime']:.0%} "
+            f"| {a['structure']:.0%} | {a['away_points']} | {a['away_regime']:.0%} "
+            f"| {a['away_structure']:.0%} | {error:.4f} ({covered:.0%}) | {fitter} of {split} |"
+        )
+    return "\n".join(lines)
 
 
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:

@@ -59,6 +59,7 @@ from circuits_abm.scenario import Scenario, scenario_from_dict
 EXACT_PARTITIONS_UP_TO = 6  # Bell(6) = 203 partitions; beyond, dendrogram cuts
 SHARPNESS_GRID = 24  # sharpness values tried per router with sharpness="optimal"
 RULES = ("naive", "weighted", "generalist")
+MAX_ASSEMBLY_PARTS = 8  # the split path is traced for predicted routers up to this size
 
 
 # --------------------------------------------------------------------------- the schedule
@@ -295,6 +296,7 @@ class Prediction:
     best: Candidate
     rivals: tuple[Candidate, ...]  # the best candidate of every other canonical structure
     critical_environments: int | None = None
+    assembly_valley: float | None = None  # see split_path; None when no router is predicted
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -331,6 +333,9 @@ class Prediction:
                 None if np.isinf(self.recency_margin) else round(self.recency_margin, 4)
             ),
             "critical_environments": self.critical_environments,
+            "assembly_valley": (
+                None if self.assembly_valley is None else round(self.assembly_valley, 6)
+            ),
             "best": self.best.to_dict(),
             "rivals": [c.to_dict() for c in self.rivals],
             "notes": list(self.notes),
@@ -534,7 +539,11 @@ def predict(
             "does not model"
         )
     n_star = critical_environments(spec) if critical else None
-    return Prediction(best, tuple(rivals), n_star, tuple(notes))
+    valley = None
+    if best.is_router and len(best.parts) <= MAX_ASSEMBLY_PARTS:
+        blocks = tuple(tuple(envs.index(n) for n in p.environments) for p in best.parts)
+        valley = fitness_valley(split_path(spec, blocks, at, sharpness))
+    return Prediction(best, tuple(rivals), n_star, valley, tuple(notes))
 
 
 def geometry_at(spec: Scenario, at: str) -> Environments:
@@ -546,6 +555,45 @@ def geometry_at(spec: Scenario, at: str) -> Environments:
         for iv in sorted(spec.interventions, key=lambda iv: iv.step):
             envs = apply_intervention(envs, iv)
     return envs
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def split_path(spec: Scenario, blocks: tuple[tuple[int, ...], ...], at: str = "end",
+               sharpness: str = "birth") -> list[float]:
+    """Fitness along the cheapest way variation can build a router over ``blocks``: start
+    from one shared mechanism and split off one part at a time (as the ``split`` operator
+    does, keyed on one context against the rest), always taking the split that leaves the
+    fittest structure.  A path that first goes down crosses a *fitness valley*: selection
+    removes the intermediate routers, so variation rarely assembles the router even when it
+    is the best structure.  Returns the fitness of each structure on the path."""
+    problem = Problem(spec, geometry_at(spec, at), sharpness)
+    rest = tuple(sorted(e for block in blocks for e in block))
+    done: tuple[tuple[int, ...], ...] = ()
+    remaining = [tuple(sorted(b)) for b in blocks]
+    path = [problem.candidate((rest,)).fitness]
+    while len(remaining) > 1:
+        options = []
+        for part in remaining:
+            left = tuple(e for e in rest if e not in part)
+            options.append((problem.candidate((*done, part, left)).fitness, part, left))
+        fitness, part, rest = max(options)
+        done += (part,)
+        remaining.remove(part)
+        path.append(fitness)
+    return path
+
+
+def fitness_valley(path: list[float]) -> float:
+    """How far the path dips below its start before it first climbs back above it (0 when it
+    never dips)."""
+    start, lowest = path[0], path[0]
+    for value in path[1:]:
+        if value >= start:
+            break
+        lowest = min(lowest, value)
+    return start - lowest
 
 
 # --------------------------------------------------------------------------- critical N

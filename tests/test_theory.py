@@ -13,16 +13,20 @@ from conftest import ROOT, make_scenario
 
 from circuits_abm.catalogue import canonical_scenarios
 from circuits_abm.environments import build_environments
+from circuits_abm.model import CircuitsModel
 from circuits_abm.schedule import stationary_distribution
 from circuits_abm.theory import (
+    Problem,
     Rule,
     critical_environments,
+    fitness_valley,
     leaf_statistics,
     predict,
     recency_bias,
     routing,
     schedule_chain,
     set_partitions,
+    split_path,
 )
 
 ETA, NOISE = 0.3, 0.3
@@ -167,3 +171,50 @@ def test_separation_costs_lower_the_critical_number_of_environments():
     ]
     assert all(n is not None for n in counts)
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
+
+
+def test_the_engine_frozen_in_structure_earns_what_the_theory_says():
+    # Cross-check against the real model: no selection, no variation, no extinction, so each
+    # circuit just learns on the schedule; its mean fitness after a burn-in must match the
+    # moment equations (one shared mechanism of each rule, sharing 0.1).
+    spec = make_scenario(
+        4, steps=4000, geometry={"sharing": 0.1, "distinguishability": 0.9},
+        population={"initial": ["n", "g", "w"]}, variation={"rate": 0.0},
+        selection={"strength": 0.0, "extinction_floor": 0.0},
+    )
+    model = CircuitsModel(spec, seed=3)
+    total, steps = np.zeros(3), 0
+    while model.steps < spec.steps:
+        model.step()
+        if model.steps > 1000:
+            total += model.fitness
+            steps += 1
+    problem = Problem(spec, build_environments(spec))
+    theory = {
+        rule.name: leaf_statistics(problem.chain, rule, np.ones(4), problem.gram, problem.noise)
+        .reward - spec.costs.per_mechanism
+        for rule in problem.rules
+    }
+    measured = dict(zip(["naive", "generalist", "weighted"], total / steps, strict=True))
+    for rule, value in measured.items():
+        assert value == pytest.approx(theory[rule], abs=0.006), rule
+
+
+def test_fitness_valley_is_the_dip_below_the_start_before_the_path_recovers():
+    assert fitness_valley([0.30, 0.25, 0.20, 0.35, 0.10]) == pytest.approx(0.10)
+    assert fitness_valley([0.30, 0.31, 0.40]) == 0.0
+    assert fitness_valley([0.30, 0.29]) == pytest.approx(0.01)
+
+
+def test_the_split_path_runs_from_one_mechanism_to_the_router_and_deepens_with_more_parts():
+    valleys = []
+    for n in (4, 6, 8):
+        spec = make_scenario(n, geometry={"sharing": 0.1, "distinguishability": 0.9})
+        blocks = tuple((e,) for e in range(n))
+        path = split_path(spec, blocks)
+        problem = Problem(spec, build_environments(spec))
+        assert len(path) == n
+        assert path[0] == pytest.approx(problem.candidate((tuple(range(n)),)).fitness)
+        assert path[-1] == pytest.approx(problem.candidate(blocks).fitness)
+        valleys.append(fitness_valley(path))
+    assert valleys == sorted(valleys) and valleys[-1] > 10 * valleys[0]
