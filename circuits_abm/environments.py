@@ -1,6 +1,6 @@
 """Environments: the graph of training objectives and the geometry derived from it.
 
-Two Gram matrices over environments carry the science (MODEL.md §2):
+Two Gram matrices over environments carry the science (docs/MODEL.md):
 
 * demand overlap ``G[e, f] = <d_e, d_f>``: how much skill one objective shares with another
   (negative when objectives conflict);

@@ -5,7 +5,7 @@ environments active in the current step (``A`` of them: one for an ordinary phas
 for a mixture phase, all of them when measuring retention).  Arrays shaped ``(rows, A)``
 hold one column per active environment.
 
-The maths (MODEL.md §2):
+The maths (docs/MODEL.md):
 
 * routing: child ``j`` of a router gets ``softmax_j(beta * <k_j, q_e>)``; a node's *path*
   probability is the product down from its root;

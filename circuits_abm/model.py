@@ -1,6 +1,6 @@
 """The Mesa model: circuits competing for share while training phases switch.
 
-One step, in order (MODEL.md §2):
+One step, in order (docs/MODEL.md):
 
 1. apply interventions scheduled for this step (they change the environment geometry);
 2. fitness of every circuit in the current objective mix (reward minus structural cost);

@@ -1,4 +1,4 @@
-"""The behavioural-selection model of seed 004: reductions, approximations and its claims."""
+"""The behavioural-selection model of reward seeking: reductions, approximations and its claims."""
 
 from __future__ import annotations
 

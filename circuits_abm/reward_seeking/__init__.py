@@ -1,1 +1,1 @@
-"""The behavioural-selection model of seed 004: when does reward seeking win?"""
+"""The behavioural-selection model of reward seeking: when does reward seeking win?"""

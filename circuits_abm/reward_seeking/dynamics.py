@@ -1,6 +1,7 @@
 """The coupled gradient flow of reward-seeking propensity, reward-seeking skill and local skill.
 
-Per environment ``e`` (MODEL.md §4, a reconstruction: the essay's formulas were lost):
+Per environment ``e`` (a reconstruction of the behavioural-selection essay, whose formulas
+were lost; see the README, "Reward seeking and critical diversity"):
 propensity ``p_e = σ(z_e)``, reward-seeking skill ``S_e = σ(a_e)``, local skill
 ``L_e = σ(b_e)``, expected reward ``R_e = p_e S_e + (1 - p_e) L_e``, and::
 
