@@ -165,13 +165,20 @@ def _homogeneous(**overrides) -> HomogeneousExperiment:
 
 
 def test_homogeneous_critical_diversity_falls_as_the_prior_rises():
+    """N* falls with the prior close to N* ~ 1/p0 (README: log-log slope near -1, about 30
+    environments at p0 = 0.01 when both skills learn equally fast)."""
     spec = _homogeneous()
     summary = critical_diversities(run_homogeneous(spec), ["ratio", "prior"], spec.threshold)
-    for _, rows in summary.groupby("ratio"):
-        by_prior = rows.sort_values("prior")["critical_n"].to_numpy(dtype=float)
+    for ratio, rows in summary.groupby("ratio"):
+        rows = rows.sort_values("prior")
+        by_prior = rows["critical_n"].to_numpy(dtype=float)
         assert np.all(np.isfinite(by_prior))
         assert np.all(np.diff(by_prior) <= 0)
         assert by_prior[0] > 10 * by_prior[-1]
+        slope = np.polyfit(np.log(rows["prior"].to_numpy(float)), np.log(by_prior), 1)[0]
+        assert -1.15 < slope < -0.85, (ratio, slope)
+    at_one_percent = summary[(summary.ratio == 1.0) & np.isclose(summary.prior, 0.01)]
+    assert 20 <= float(at_one_percent.critical_n.iloc[0]) <= 45
 
 
 def test_homogeneous_critical_diversity_falls_as_reward_seeking_skill_learns_faster():
