@@ -9,7 +9,7 @@ LATEST := .venv-latest
 LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock test-latest demo figures test lint bench catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo figures mutation test lint bench catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
@@ -18,6 +18,7 @@ help:
 	@echo "              with the theory's boundaries and write the agreement table into README"
 	@echo "make test-latest  the test suite against the newest versions pyproject.toml allows"
 	@echo "make lock   re-resolve requirements-dev.lock from pyproject.toml"
+	@echo "make mutation  mutation score of the fast tests (mutmut; not part of make test)"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
@@ -110,6 +111,15 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Mutation testing, not part of `make test`: mutmut mutates the modules listed under
+# [tool.mutmut] in pyproject.toml and runs the fast tests (-m "not slow") against each
+# mutant, two at a time.  The Numba kernels run as plain Python (NUMBA_DISABLE_JIT=1) so
+# that they can be mutated too.  Results stay in mutants/ (mutmut browse, mutmut show).
+mutation: $(STAMP)
+	rm -rf mutants
+	NUMBA_DISABLE_JIT=1 $(VENV)/bin/mutmut run > /dev/null || true
+	$(PY) .ci/mutation-report
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
 	$(PY) benchmarks/bench_sweep.py
@@ -120,4 +130,4 @@ catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md
 
 clean:
-	rm -rf $(VENV) $(LATEST) runs .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) runs mutants .pytest_cache .ruff_cache .hypothesis

@@ -79,7 +79,6 @@ def learn(
 # --------------------------------------------------------------------------- kernels
 
 
-@njit(cache=True)
 def _dot(x, y):
     total = 0.0
     for k in range(x.shape[0]):
@@ -87,7 +86,6 @@ def _dot(x, y):
     return total
 
 
-@njit(cache=True)
 def _routing(n_circuits, parent, sharpness, keys, cues):
     """Softmax over each router's children, then path = product of probabilities from the
     root.  Keys and cues are unit vectors and sharpness is capped, so a logit is at most
@@ -107,7 +105,6 @@ def _routing(n_circuits, parent, sharpness, keys, cues):
     return prob, path
 
 
-@njit(cache=True)
 def _leaf_rewards(theta, demands):
     out = np.empty((theta.shape[0], demands.shape[0]))
     for m in range(theta.shape[0]):
@@ -117,7 +114,6 @@ def _leaf_rewards(theta, demands):
     return out
 
 
-@njit(cache=True)
 def _subtree_values(n_circuits, parent, leaf_rows, prob, rewards):
     """Leaves hold their reward; each router sums its children's values weighted by their
     routing probability, deepest rows first."""
@@ -130,7 +126,6 @@ def _subtree_values(n_circuits, parent, leaf_rows, prob, rewards):
     return values
 
 
-@njit(cache=True)
 def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
                 circuit_weight):
     """Policy-gradient step on every routing key, then back to unit length.
@@ -150,7 +145,6 @@ def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, m
             keys[j, k] /= norm
 
 
-@njit(cache=True)
 def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_weighted, theta,
                       path, mix, demands, weighted_target, circuit_weight, noise):
     """One noisy, routed gradient step for every mechanism: ``theta += eta * w * sum_e mix_e
@@ -170,3 +164,14 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_we
                     target += path[leaf_rows[m], e] * mix[e] * demands[e, k]
             theta[m, k] += step * (target + exposure * (noise[m, k] - theta[m, k]))
             theta[m, k] -= consolidation[m] * weight * theta[m, k]
+
+
+# Compiled here rather than with a decorator: the mutation test (make mutation) skips
+# decorated functions, and these kernels are the model's arithmetic.  It runs them as
+# plain Python (NUMBA_DISABLE_JIT=1, where njit returns the function unchanged).
+_dot = njit(cache=True)(_dot)
+_routing = njit(cache=True)(_routing)
+_leaf_rewards = njit(cache=True)(_leaf_rewards)
+_subtree_values = njit(cache=True)(_subtree_values)
+_learn_keys = njit(cache=True)(_learn_keys)
+_learn_mechanisms = njit(cache=True)(_learn_mechanisms)
