@@ -95,6 +95,11 @@ figures: $(STAMP)
 	    --out figures/phase_$$name.png; \
 	done
 	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme README.md
+	$(VENV)/bin/circuits-abm sweep sweeps/monitor_angle.toml --out runs/sweeps/monitor_angle \
+	  --workers 2
+	$(VENV)/bin/circuits-abm figures curve runs/sweeps/monitor_angle --x monitor.angle \
+	  --group monitor.rule --y motivation_held_out --out figures/monitor_angle.png \
+	  --title "Reward seeking left in deployment after training, against the monitor's angle"
 
 # The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
 reward-seeking: $(STAMP)

@@ -13,17 +13,20 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from circuits_abm.circuits import mechanisms, routers
-from circuits_abm.classification import classify
+from circuits_abm.classification import classify, end_window
 from circuits_abm.model import CircuitsModel
+from circuits_abm.monitoring import attribution
+from circuits_abm.records import QUARANTINE_COLUMNS
 from circuits_abm.scenario import Scenario, load_scenario
 from circuits_abm.schedule import Phase
 from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
@@ -31,22 +34,29 @@ from circuits_abm.theory import predict
 
 TIMESERIES = "timeseries.parquet"
 PHASES = "phases.parquet"
+QUARANTINE = "quarantine.parquet"
 SUMMARY = "summary.json"
 
 
 @dataclass
 class RunResult:
-    """Everything a run produced: two tidy tables and a JSON-able summary."""
+    """Everything a run produced: tidy tables and a JSON-able summary.  ``quarantine`` has
+    a row per phase when the scenario declares motivations (empty otherwise)."""
 
     timeseries: pd.DataFrame
     phases: pd.DataFrame
     summary: dict[str, Any]
+    quarantine: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write the three files atomically (the summary last: its presence marks completion)."""
+        """Write the files atomically (the summary last: its presence marks completion)."""
         out = Path(out_dir)
         write_parquet(out / TIMESERIES, self.timeseries)
         write_parquet(out / PHASES, self.phases)
+        if "monitoring" in self.summary:  # only scenarios with motivations have a monitor
+            write_parquet(out / QUARANTINE, self.quarantine)
         write_json(out / SUMMARY, self.summary)
         return out
 
@@ -67,11 +77,46 @@ def run(
     model = CircuitsModel(spec, seed=seed, steps=steps)
     model.run(progress)
     wall = time.perf_counter() - started
-    timeseries, phases = model.recorder.tables()
+    timeseries, phases, quarantine = model.recorder.tables()
     summary = summarise(model, wall)
     summary.update(classification_fields(phases))
     summary.update(prediction_fields(spec))
-    return RunResult(timeseries, phases, summary)
+    if spec.motivations:
+        summary["monitoring"] = monitoring_fields(model, phases, quarantine)
+    return RunResult(timeseries, phases, summary, quarantine)
+
+
+def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
+                      quarantine: pd.DataFrame) -> dict[str, Any]:
+    """What the monitor saw and what the run ended with: the update rule, the step the
+    alarm fired (if it did) and whether the run halted there, which environments pushed the
+    quarantine, the population's motivation in every environment at the last phase end
+    (after any discard), its mean over training, held-out and evaluation environments, and
+    the population's capability (reward on the capability demands alone) over the window."""
+    spec = model.spec
+    column = f"motivation_{spec.monitored}"
+    last = phases[phases.phase == phases.phase.max()].set_index("environment")
+    final = {env: round(float(v), 6) for env, v in last[column].items()}
+    kinds = {e.name: e for e in spec.environments}
+    groups = {
+        "training": [n for n in final if not kinds[n].held_out],
+        "held_out": [n for n in final if kinds[n].held_out and kinds[n].kind != "eval"],
+        "evaluation": [n for n in final if kinds[n].kind == "eval"],
+    }
+    window = end_window(phases)
+    return {
+        "rule": model.update_rule,
+        "monitored": spec.monitored,
+        "alarm_step": model.alarm_step,
+        "halted": model.halted,
+        "attribution": attribution(quarantine, spec),
+        "final_motivation": final,
+        "motivation": {
+            group: (round(float(np.mean([final[n] for n in names])), 6) if names else None)
+            for group, names in groups.items()
+        },
+        "capability": float(window[~window.held_out].population_capability.mean()),
+    }
 
 
 def prediction_fields(spec: Scenario) -> dict[str, Any]:
@@ -127,6 +172,8 @@ def summarise(model: CircuitsModel, wall_time: float) -> dict[str, Any]:
                 "label": iv.label,
                 "nodes": iv.nodes,
                 "edges": [list(e) for e in iv.edges],
+                "rule": iv.rule,
+                "discard": iv.discard,
             }
             for iv in model.spec.interventions
         ],
@@ -166,8 +213,11 @@ def load_run(run_dir: str | Path) -> RunResult:
     missing = [name for name in (TIMESERIES, PHASES, SUMMARY) if not (run_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir} is not a complete run: missing {', '.join(missing)}")
-    return RunResult(
+    result = RunResult(
         read_parquet(run_dir / TIMESERIES),
         read_parquet(run_dir / PHASES),
         read_json(run_dir / SUMMARY),
     )
+    if (run_dir / QUARANTINE).is_file():  # runs saved before motivations existed have none
+        result.quarantine = read_parquet(run_dir / QUARANTINE)
+    return result

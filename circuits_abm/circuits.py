@@ -33,14 +33,20 @@ KINDS = (*RULES, "router")
 
 
 class Mechanism:
-    """A leaf: parameters ``theta`` in demand space, learned by ``rule``."""
+    """A leaf: parameters ``theta`` in demand space, learned by ``rule``.
 
-    __slots__ = ("rule", "theta", "key")
+    ``quarantine`` is the mechanism's quarantine module (zeros unless the ``route`` update
+    rule moves monitored updates there): it adds to ``theta`` wherever the mechanism is
+    scored, and is emptied when the scenario discards it."""
 
-    def __init__(self, rule: str, theta: np.ndarray, key: np.ndarray):
+    __slots__ = ("rule", "theta", "key", "quarantine")
+
+    def __init__(self, rule: str, theta: np.ndarray, key: np.ndarray,
+                 quarantine: np.ndarray | None = None):
         self.rule = rule
         self.theta = theta
         self.key = key
+        self.quarantine = np.zeros_like(theta) if quarantine is None else quarantine
 
 
 class Router:
@@ -92,7 +98,8 @@ def routers(node: Node) -> list[Router]:
 def copy_tree(node: Node) -> Node:
     """Deep copy with fresh arrays (an offspring must not share its parent's memory)."""
     if isinstance(node, Mechanism):
-        return Mechanism(node.rule, np.array(node.theta), np.array(node.key))
+        return Mechanism(node.rule, np.array(node.theta), np.array(node.key),
+                         np.array(node.quarantine))
     return Router(node.sharpness, [copy_tree(c) for c in node.children], np.array(node.key))
 
 

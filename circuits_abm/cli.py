@@ -234,6 +234,36 @@ def figures_phase_diagram(
     typer.echo(f"wrote {path}")
 
 
+@figures_app.command("curve")
+def figures_curve(
+    sweep_dir: Annotated[Path, typer.Argument(help="A folder written by `circuits-abm sweep`.")],
+    x: Annotated[str, typer.Option(help="The swept axis across.")],
+    y: Annotated[str, typer.Option(help="A column of results.parquet (e.g. a metric).")],
+    group: Annotated[str | None, typer.Option(help="A swept axis: one line per value.")] = None,
+    title: Annotated[str, typer.Option(help="Figure title.")] = "",
+    out: Annotated[
+        Path | None, typer.Option(help="Output file (default: SWEEP_DIR/curve.png).")
+    ] = None,
+) -> None:
+    """A metric against one swept axis, one line per value of another, 95% intervals."""
+    from circuits_abm.figures import save_figure, sweep_curve  # noqa: PLC0415
+    from circuits_abm.sweeps import load_results  # noqa: PLC0415
+
+    with exit_on(FileNotFoundError):
+        results, _, echo = load_results(sweep_dir)
+    for name in (x, group):
+        if name is not None and name not in echo["axes"]:
+            typer.echo(f"error: {name!r} is not a swept axis; axes: {', '.join(echo['axes'])}",
+                       err=True)
+            raise typer.Exit(code=2)
+    if y not in results:
+        typer.echo(f"error: {y!r} is not a column of the results", err=True)
+        raise typer.Exit(code=2)
+    path = save_figure(sweep_curve(results, x, y, group, title),
+                       Path(out) if out else Path(sweep_dir) / "curve.png")
+    typer.echo(f"wrote {path}")
+
+
 @app.command()
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML file (see sweeps/).")],

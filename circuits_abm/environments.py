@@ -11,6 +11,17 @@ Both are factored into vectors (one row per environment) by eigendecomposition. 
 parameters live in demand space and a router's keys in cue space, so when an intervention
 changes the geometry the new vectors are rotated (orthogonal Procrustes) to stay as close as
 possible to the old ones: a circuit trained before the intervention keeps its meaning.
+
+Declared motivations (e.g. reward seeking) add two demand dimensions each after the
+factorised ones: two *pathways* through which a mechanism can express the same behaviour,
+``mu = theta_a + theta_b``.  Environment ``e`` demands ``m_e`` on both, where ``m_e`` is how
+much it rewards the motivation.  The reward treats the behaviour, not each pathway, as what
+saturates (docs/MODEL.md): ``R_e = <theta, d_e> - theta^T A_e theta / 2`` with ``A_e``
+the identity on capability and ``[[1 + upkeep, 1], [1, 1 + upkeep]]`` on each pathway pair
+of a motivation the environment names, so ``m_e mu - mu^2 / 2`` up to a small upkeep per
+pathway.  An environment that does not name a motivation gives the behaviour no chance to
+matter: no reward and no cost (``relevance`` 0 on its pathways), so training there leaves
+the motivation where it is.  The requested sharing geometry is untouched.
 """
 
 from __future__ import annotations
@@ -39,14 +50,38 @@ class Environments:
     clusters: tuple[str | None, ...]
     held_out: np.ndarray
     graph: nx.Graph
-    demand_overlap: np.ndarray
+    demand_overlap: np.ndarray  # the requested sharing (capability part)
     cue_similarity: np.ndarray
-    demands: np.ndarray
+    demands: np.ndarray  # (environments, capability dimensions + 2 per motivation)
     cues: np.ndarray
+    motivations: tuple[str, ...] = ()
+    partner: np.ndarray | None = None  # per demand dimension: its other pathway, or -1
+    upkeep: np.ndarray | None = None  # per demand dimension: the pathway's own upkeep
+    relevance: np.ndarray | None = None  # (environments, dimensions): 1 where it counts
 
     @property
     def size(self) -> int:
         return len(self.names)
+
+    @property
+    def width(self) -> int:
+        """Number of capability dimensions (the factorised demand vectors)."""
+        return self.demands.shape[1] - 2 * len(self.motivations)
+
+    @property
+    def capability(self) -> np.ndarray:
+        """The factorised demand vectors without the motivation pathways."""
+        return self.demands[:, : self.width]
+
+    @property
+    def motive(self) -> np.ndarray:
+        """How much each environment rewards each motivation, ``(environments, motivations)``."""
+        return self.demands[:, self.width :: 2]
+
+    def pathways(self, name: str) -> tuple[int, int]:
+        """The two demand dimensions through which motivation ``name`` is expressed."""
+        first = self.width + 2 * self.motivations.index(name)
+        return first, first + 1
 
     @property
     def training(self) -> np.ndarray:
@@ -161,6 +196,14 @@ def build_environments(scenario: Scenario) -> Environments:
     names = tuple(e.name for e in scenario.environments)
     sharing, disting = pair_matrices(scenario, graph)
     demand_overlap, cue_similarity, demands, cues = _geometry_from_pairs(names, sharing, disting)
+    motive = np.array(
+        [[e.motivations.get(m, 0.0) for m in scenario.motivation_names]
+         for e in scenario.environments]
+    ).reshape(len(names), len(scenario.motivations))
+    partner, upkeep = pathway_metric(demands.shape[1], scenario)
+    named = np.array([[m in e.motivations for m in scenario.motivation_names]
+                      for e in scenario.environments], dtype=float).reshape(motive.shape)
+    relevance = np.hstack([np.ones_like(demands), np.repeat(named, 2, axis=1)])
     return Environments(
         names=names,
         kinds=tuple(e.kind for e in scenario.environments),
@@ -169,9 +212,25 @@ def build_environments(scenario: Scenario) -> Environments:
         graph=graph,
         demand_overlap=demand_overlap,
         cue_similarity=cue_similarity,
-        demands=demands,
+        demands=np.ascontiguousarray(np.hstack([demands, np.repeat(motive, 2, axis=1)])),
         cues=cues,
+        motivations=tuple(scenario.motivation_names),
+        partner=partner,
+        upkeep=upkeep,
+        relevance=np.ascontiguousarray(relevance),
     )
+
+
+def pathway_metric(width: int, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """The reward metric ``A`` in compact form: for every demand dimension its partner
+    pathway (-1 for capability) and its upkeep (0 for capability)."""
+    partner = np.full(width + 2 * len(scenario.motivations), -1, dtype=np.intp)
+    upkeep = np.zeros(len(partner))
+    for k, motivation in enumerate(scenario.motivations):
+        a, b = width + 2 * k, width + 2 * k + 1
+        partner[a], partner[b] = b, a
+        upkeep[a] = upkeep[b] = motivation.upkeep
+    return partner, upkeep
 
 
 def intervention_pairs(envs: Environments, intervention: InterventionSpec) -> list[tuple[int, int]]:
@@ -187,7 +246,10 @@ def intervention_pairs(envs: Environments, intervention: InterventionSpec) -> li
 
 
 def apply_intervention(envs: Environments, intervention: InterventionSpec) -> Environments:
-    """New geometry after an intervention, rotated to stay closest to the old vectors."""
+    """New geometry after an intervention, rotated to stay closest to the old vectors (the
+    same geometry for an intervention that only switches the update rule or discards)."""
+    if not intervention.changes_geometry:
+        return envs
     sharing = envs.demand_overlap.copy()
     disting = 1.0 - envs.cue_similarity
     for i, j in intervention_pairs(envs, intervention):
@@ -195,11 +257,12 @@ def apply_intervention(envs: Environments, intervention: InterventionSpec) -> En
     demand_overlap, cue_similarity, demands, cues = _geometry_from_pairs(
         envs.names, sharing, disting
     )
+    capability = align(demands, envs.capability)
     return replace(
         envs,
         demand_overlap=demand_overlap,
         cue_similarity=cue_similarity,
-        demands=align(demands, envs.demands),
+        demands=np.ascontiguousarray(np.hstack([capability, envs.demands[:, envs.width :]])),
         cues=align(cues, envs.cues),
     )
 

@@ -10,7 +10,14 @@
   schedule moved along each pair;
 * :func:`structure_diagram`: the dominant circuit's tree at the end, with each mechanism's
   routed environments and the regime classified for each node;
-* :func:`summary_figure`: the four on one page, titled with the scenario and its structure.
+* :func:`motivation_plot` (scenarios with motivations): the population's motivation over time
+  in training, held-out and evaluation environments, with what sits in quarantine;
+* :func:`quarantine_plot` (scenarios with motivations): which environments pushed the
+  quarantine (hackable ones marked) and the modules' norm over time;
+* :func:`summary_figure`: the four on one page (six with motivations), titled with the
+  scenario and its structure;
+* :func:`sweep_curve`: a sweep's metric against one axis, one line per value of another,
+  with 95% intervals over seeds (e.g. residual motivation against the monitor's angle).
 
 All use one colour-blind-safe palette (Okabe and Ito) for circuit kinds and regimes.  The
 functions return :class:`matplotlib.figure.Figure` objects (no pyplot state), so they work
@@ -444,19 +451,98 @@ def _regime_by_path(tree: dict | None) -> dict[str, str]:
     return out
 
 
+# --------------------------------------------------------------------------- motivations
+
+GROUP_STYLES = {"training": "-", "held out": "--", "evaluation": ":"}
+
+
+def _environment_group(spec: dict, name: str) -> str:
+    env = next(e for e in spec["environments"] if e["name"] == name)
+    if env.get("kind") == "eval":
+        return "evaluation"
+    return "held out" if env.get("held_out") else "training"
+
+
+def motivation_plot(run: RunResult, ax: Axes | None = None) -> Figure:
+    """The population's monitored motivation in every environment at each phase end:
+    solid for training, dashed for held-out, dotted for evaluation environments; the grey
+    band is what sits in quarantine (averaged over environments)."""
+    fig, ax = _figure_and_axes(ax, (10, 3.6))
+    monitoring = run.summary["monitoring"]
+    name = monitoring["monitored"]
+    phases = run.phases
+    colours = environment_colours(list(dict.fromkeys(phases.environment)))
+    for env, rows in phases.groupby("environment", sort=False):
+        group = _environment_group(run.summary["scenario"], env)
+        ax.plot(rows.end, rows[f"motivation_{name}"], GROUP_STYLES[group], lw=1.2,
+                color=colours[env], label=f"{env} ({group})")
+    quarantined = phases.groupby("end")[f"quarantined_{name}"].mean()
+    ax.fill_between(quarantined.index, 0, quarantined.to_numpy(), color="0.6", alpha=0.3,
+                    label="in quarantine (mean)", lw=0)
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"motivation: {name.replace('_', ' ')}")
+    ax.set_title(f"Motivation by environment (rule: {monitoring['rule']})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    return fig
+
+
+def quarantine_plot(run: RunResult, ax: Axes | None = None) -> Figure:
+    """What the monitor saw: how much each training environment pushed the monitored
+    motivation over the settled second half of the run (hackable ones hatched, flagged
+    ones outlined)."""
+    fig, ax = _figure_and_axes(ax, (7, 3.6))
+    if run.quarantine.empty or (run.quarantine.rule == "plain").all():
+        ax.text(0.5, 0.5, "no monitor: the update rule was plain throughout,\n"
+                "so nothing was routed or blocked", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title("Attribution")
+        return fig
+    attribution = run.summary["monitoring"]["attribution"]
+    names = list(attribution["pushed"])
+    values = [attribution["pushed"][n] for n in names]
+    colours = environment_colours(list(dict.fromkeys(run.phases.environment)))
+    bars = ax.bar(range(len(names)), values, color=[colours[n] for n in names])
+    for bar, name in zip(bars, names, strict=True):
+        if name in attribution["hackable"]:
+            bar.set_hatch("///")
+        if name in attribution["flagged"]:
+            bar.set_edgecolor("black")
+            bar.set_linewidth(1.5)
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+    ax.set_ylabel("pushed toward the motivation")
+    precision, recall = attribution["precision"], attribution["recall"]
+    score = ("" if precision is None or recall is None
+             else f": precision {precision:.2f}, recall {recall:.2f}")
+    ax.set_title(f"Attribution (hatched: hackable, outlined: flagged){score}")
+    return fig
+
+
+def has_motivations(run: RunResult) -> bool:
+    return "monitoring" in run.summary
+
+
 # --------------------------------------------------------------------------- one page
 
 
 def summary_figure(run: RunResult) -> Figure:
-    """Muller plot, retention heatmap, environment graph and structure on one page."""
+    """Muller plot, retention heatmap, environment graph and structure on one page, and
+    with motivations a row for the motivation over time and the monitor's attribution."""
+    motivations = has_motivations(run)
     with _style():
-        fig = Figure(figsize=(16, 11), layout="constrained")
-        grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.1])
+        fig = Figure(figsize=(16, 15 if motivations else 11), layout="constrained")
+        rows = [1, 1.1, 0.8] if motivations else [1, 1.1]
+        grid = fig.add_gridspec(len(rows), 2, height_ratios=rows)
         muller_plot(run, fig.add_subplot(grid[0, :]))
         retention_heatmap(run, fig.add_subplot(grid[1, 0]))
         bottom = grid[1, 1].subgridspec(2, 1, height_ratios=[1, 1])
         environment_graph(run, fig.add_subplot(bottom[0]))
         structure_diagram(run, fig.add_subplot(bottom[1]))
+        if motivations:
+            motivation_plot(run, fig.add_subplot(grid[2, 0]))
+            quarantine_plot(run, fig.add_subplot(grid[2, 1]))
         name = run.summary["scenario"]["name"]
         fig.suptitle(
             f"{name} (seed {run.summary['seed']}): {run.summary.get('structure', '')}",
@@ -485,11 +571,41 @@ def write_run_figures(
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in FIGURES.items():
+    figures = dict(FIGURES)
+    if has_motivations(run):
+        figures.update(motivation=motivation_plot, quarantine=quarantine_plot)
+    for name, draw in figures.items():
         with _style():
             fig = draw(run)
         written.append(save_figure(fig, out / f"{name}.{fmt}", dpi=130))
     return written
+
+
+def sweep_curve(results: pd.DataFrame, x: str, y: str, group: str | None = None,
+                title: str = "") -> Figure:
+    """Mean of metric ``y`` over the seeds of each point against axis ``x``, one line per
+    value of ``group``, with 95% intervals (mean +- 1.96 standard errors)."""
+    ok = results[results.status == "ok"]
+    with _style():
+        fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+        groups = [None] if group is None else sorted(ok[group].unique())
+        palette = colormaps["tab10"]
+        for i, value in enumerate(groups):
+            rows = ok if value is None else ok[ok[group] == value]
+            stats = rows.groupby(x)[y].agg(["mean", "std", "count"])
+            half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            colour = palette(i)
+            label = None if value is None else f"{_axis_name(group)} = {_tick(value)}"
+            ax.plot(stats.index, stats["mean"], "o-", color=colour, label=label, gid="curve")
+            ax.fill_between(stats.index, stats["mean"] - half, stats["mean"] + half,
+                            color=colour, alpha=0.2, lw=0)
+        ax.set_xlabel(_axis_name(x))
+        ax.set_ylabel(y.replace("_", " "))
+        if group is not None:
+            ax.legend()
+        ax.set_title(title or f"{y.replace('_', ' ')} against {_axis_name(x)} (95% intervals)")
+    return fig
 
 
 def _figure_and_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:

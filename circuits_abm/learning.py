@@ -9,12 +9,17 @@ The maths (docs/MODEL.md):
 
 * routing: child ``j`` of a router gets ``softmax_j(beta * <k_j, q_e>)``; a node's *path*
   probability is the product down from its root;
-* reward of a mechanism: ``R_e(theta) = <theta, d_e> - |theta|^2 / 2`` (best 1/2 at ``d_e``);
+* reward of a mechanism: ``R_e(theta) = <theta, d_e> - theta^T A theta / 2`` (best 1/2 at
+  ``d_e`` without motivations), where ``A`` is the identity except on the two pathways of
+  each motivation (:mod:`circuits_abm.environments`), which share one saturating behaviour;
   a router earns the routing-weighted reward of its children;
 * mechanisms learn ``theta += eta * w * p * (target + noise - theta)`` where ``p`` is the
   path probability (gradient routing: a misrouted update interferes), the target is
   ``d_e`` (naive, generalist) or a fixed weighted sum of demands (weighted optimiser), and
-  generalists also decay by their consolidation rate;
+  generalists also decay by their consolidation rate.  Under the ``block`` update rule the
+  component of each update along the monitored direction ``u`` is dropped; under ``route``
+  it goes into the mechanism's quarantine module ``q`` instead, and the mechanism is
+  scored (and its gradient taken) with ``theta + q``;
 * keys follow the policy gradient of their router's expected reward and stay unit length,
   so that a router's sharpness (which is paid for) is its real power to tell contexts apart.
 
@@ -40,14 +45,20 @@ def routing(layout: Layout, cues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _routing(layout.n_circuits, layout.parent, layout.sharpness, layout.keys, cues)
 
 
-def leaf_rewards(theta: np.ndarray, demands: np.ndarray) -> np.ndarray:
-    """``R_e(theta)`` for every mechanism and active environment, ``(leaves, A)``."""
-    return _leaf_rewards(theta, demands)
+def leaf_rewards(theta: np.ndarray, demands: np.ndarray, partner: np.ndarray,
+                 upkeep: np.ndarray, relevance: np.ndarray) -> np.ndarray:
+    """``R_e(theta)`` for every mechanism and active environment, ``(leaves, A)``;
+    ``partner``, ``upkeep`` and ``relevance`` (per active environment and dimension) describe
+    the reward metric (see the module docstring)."""
+    return _leaf_rewards(theta, demands, partner, upkeep, relevance)
 
 
 def subtree_values(layout: Layout, prob: np.ndarray, rewards: np.ndarray) -> np.ndarray:
     """Expected reward of every node's subtree, ``(rows, A)``; rows ``:n_circuits`` are circuits."""
     return _subtree_values(layout.n_circuits, layout.parent, layout.leaf_rows, prob, rewards)
+
+
+UPDATE_RULES = {"plain": 0, "block": 1, "route": 2}
 
 
 def learn(
@@ -61,19 +72,29 @@ def learn(
     weighted_target: np.ndarray,
     circuit_weight: np.ndarray,
     noise: np.ndarray,
-) -> None:
+    monitor: np.ndarray,
+    partner: np.ndarray,
+    upkeep: np.ndarray,
+    relevance: np.ndarray,
+    rule: str = "plain",
+) -> np.ndarray:
     """One learning step for every key and every mechanism (in place on the layout).
 
     ``prob``, ``path`` and ``values`` are this step's, from before learning; ``mix`` weights
     the active environments; ``circuit_weight`` is ``share**gamma`` per circuit (ones when
     gamma = 0: every circuit learns fully); ``noise`` is already scaled by the noise level,
-    one row per mechanism.
+    one row per mechanism; ``monitor`` is the unit monitored direction that the ``block``
+    and ``route`` rules act on; ``partner``, ``upkeep`` and ``relevance`` (per active
+    environment) give the reward metric.  Returns each mechanism's update along ``monitor``
+    (zeros under ``plain``).
     """
     _learn_keys(layout.n_circuits, layout.parent, layout.owner, layout.key_step, layout.keys,
                 prob, path, values, mix, cues, circuit_weight)
-    _learn_mechanisms(layout.leaf_rows, layout.leaf_owner, layout.learning_rate,
-                      layout.consolidation, layout.is_weighted, layout.theta, path, mix,
-                      demands, weighted_target, circuit_weight, noise)
+    return _learn_mechanisms(layout.leaf_rows, layout.leaf_owner, layout.learning_rate,
+                             layout.consolidation, layout.is_weighted, layout.theta,
+                             layout.quarantine, path, mix, demands, weighted_target,
+                             circuit_weight, noise, monitor, partner, upkeep, relevance,
+                             UPDATE_RULES[rule])
 
 
 # --------------------------------------------------------------------------- kernels
@@ -105,12 +126,26 @@ def _routing(n_circuits, parent, sharpness, keys, cues):
     return prob, path
 
 
-def _leaf_rewards(theta, demands):
+def _metric_times(theta, k, partner, upkeep):
+    """``(A theta)_k``: ``theta_k`` on capability, plus the partner pathway and the upkeep on
+    a motivation pathway."""
+    value = theta[k]
+    if partner[k] >= 0:
+        value = value * (1.0 + upkeep[k]) + theta[partner[k]]
+    return value
+
+
+def _leaf_rewards(theta, demands, partner, upkeep, relevance):
     out = np.empty((theta.shape[0], demands.shape[0]))
+    pulled = np.empty(theta.shape[1])
     for m in range(theta.shape[0]):
-        half_norm = 0.5 * _dot(theta[m], theta[m])
+        for k in range(theta.shape[1]):
+            pulled[k] = theta[m, k] * _metric_times(theta[m], k, partner, upkeep)
         for e in range(demands.shape[0]):
-            out[m, e] = _dot(theta[m], demands[e]) - half_norm
+            quadratic = 0.0
+            for k in range(theta.shape[1]):
+                quadratic += pulled[k] * relevance[e, k]
+            out[m, e] = _dot(theta[m], demands[e]) - 0.5 * quadratic
     return out
 
 
@@ -146,9 +181,16 @@ def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, m
 
 
 def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_weighted, theta,
-                      path, mix, demands, weighted_target, circuit_weight, noise):
-    """One noisy, routed gradient step for every mechanism: ``theta += eta * w * sum_e mix_e
-    p_e (target_e + noise - theta)``, then a generalist's consolidation decay."""
+                      quarantine, path, mix, demands, weighted_target, circuit_weight, noise,
+                      monitor, partner, upkeep, relevance, rule):
+    """One noisy, routed gradient step for every mechanism: ``delta = eta * w * sum_e mix_e
+    p_e (target_e + noise - A_e (theta + q))``.  Rule 1 (block) drops the part of ``delta``
+    along ``monitor``, rule 2 (route) adds that part to the quarantine module ``q``; then
+    ``theta += delta`` and a generalist's consolidation decay.  Returns each update's
+    component along ``monitor`` (zeros for rule 0, plain)."""
+    routed = np.zeros(theta.shape[0])
+    delta = np.empty(theta.shape[1])
+    current = np.empty(theta.shape[1])
     for m in range(theta.shape[0]):
         weight = circuit_weight[leaf_owner[m]]
         step = learning_rate[m] * weight
@@ -156,20 +198,40 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_we
         for e in range(mix.shape[0]):
             exposure += path[leaf_rows[m], e] * mix[e]
         for k in range(theta.shape[1]):
+            current[k] = theta[m, k] + quarantine[m, k]
+        for k in range(theta.shape[1]):
             if is_weighted[m]:
                 target = exposure * weighted_target[k]
             else:
                 target = 0.0
                 for e in range(mix.shape[0]):
                     target += path[leaf_rows[m], e] * mix[e] * demands[e, k]
-            theta[m, k] += step * (target + exposure * (noise[m, k] - theta[m, k]))
+            pull = _metric_times(current, k, partner, upkeep)
+            counted = 0.0  # routed weight of the environments where dimension k counts
+            for e in range(mix.shape[0]):
+                counted += path[leaf_rows[m], e] * mix[e] * relevance[e, k]
+            if counted == exposure:
+                delta[k] = step * (target + exposure * (noise[m, k] - pull))
+            else:
+                delta[k] = step * (target + exposure * noise[m, k] - counted * pull)
+        if rule != 0:
+            along = _dot(delta, monitor)
+            routed[m] = along
+            for k in range(theta.shape[1]):
+                delta[k] -= along * monitor[k]
+                if rule == 2:
+                    quarantine[m, k] += along * monitor[k]
+        for k in range(theta.shape[1]):
+            theta[m, k] += delta[k]
             theta[m, k] -= consolidation[m] * weight * theta[m, k]
+    return routed
 
 
 # Compiled here rather than with a decorator: the mutation test (make mutation) skips
 # decorated functions, and these kernels are the model's arithmetic.  It runs them as
 # plain Python (NUMBA_DISABLE_JIT=1, where njit returns the function unchanged).
 _dot = njit(cache=True)(_dot)
+_metric_times = njit(cache=True)(_metric_times)
 _routing = njit(cache=True)(_routing)
 _leaf_rewards = njit(cache=True)(_leaf_rewards)
 _subtree_values = njit(cache=True)(_subtree_values)

@@ -2,14 +2,16 @@
 
 One step, in order (docs/MODEL.md):
 
-1. apply interventions scheduled for this step (they change the environment geometry);
+1. apply interventions scheduled for this step (they change the environment geometry, the
+   motivation update rule, or discard the quarantine modules);
 2. fitness of every circuit in the current objective mix (reward minus structural cost);
 3. exponential-replicator selection;
 4. learning, weighted by ``share**gamma``: mechanisms take routed noisy gradient steps,
    router keys take policy-gradient steps;
 5. variation: a Poisson number of offspring, parents drawn by share;
 6. extinction below the share floor;
-7. records.
+7. records (after discarding the quarantine modules, on the last step, when the scenario
+   discards them at the end).
 
 Steps 2-4 run over the whole population at once (:mod:`circuits_abm.learning`); the Mesa
 agents (:class:`~circuits_abm.circuits.Circuit`) carry identity, lineage and structure.
@@ -23,6 +25,7 @@ import numpy as np
 from circuits_abm import learning, selection
 from circuits_abm.circuits import Circuit, parse_structure
 from circuits_abm.environments import Environments, apply_intervention, build_environments
+from circuits_abm.monitoring import monitor_direction
 from circuits_abm.population import Layout, compile_population
 from circuits_abm.records import Recorder
 from circuits_abm.scenario import Scenario
@@ -64,12 +67,17 @@ class CircuitsModel(mesa.Model):
         for iv in spec.interventions:
             self.interventions.setdefault(iv.step, []).append(iv)
         self.weighted_target = weighted_target(spec, self.environments)
+        self.update_rule = spec.monitor.rule
+        self.monitor = monitor_direction(spec, self.environments)
+        self.routed_mass = 0.0  # this step's share-weighted update along the monitor (signed)
+        self.alarm_step: int | None = None
+        self.halted = False
         self._inputs: tuple | None = None
         self._lineages = 0
-        dim = self.environments.size
+        demand_dim, cue_dim = self.environments.demands.shape[1], self.environments.cues.shape[1]
         sharpness = spec.circuits.router.initial_sharpness
         self.circuits: list[Circuit] = [
-            Circuit(self, parse_structure(text, dim, dim, sharpness, self.rng))
+            Circuit(self, parse_structure(text, demand_dim, cue_dim, sharpness, self.rng))
             for text in spec.population.initial or default_population(spec)
         ]
         self.shares = np.full(len(self.circuits), 1.0 / len(self.circuits))
@@ -96,8 +104,9 @@ class CircuitsModel(mesa.Model):
         """Rebuild the flat arrays after the population's structure changed."""
         self.layout = compile_population([c.root for c in self.circuits], self.spec)
 
-    def phase_inputs(self, phase: Phase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mix weights, demands, cues) of the phase's active environments, cached per phase."""
+    def phase_inputs(self, phase: Phase) -> tuple[np.ndarray, ...]:
+        """(mix weights, demands, cues, relevance) of the phase's active environments,
+        cached per phase."""
         if self._inputs is None or self._inputs[0] != phase.index:
             active = phase.active
             envs = self.environments
@@ -106,6 +115,7 @@ class CircuitsModel(mesa.Model):
                 phase.weights[active],
                 envs.demands[active],
                 envs.cues[active],
+                envs.relevance[active],
             )
         return self._inputs[1:]
 
@@ -115,15 +125,52 @@ class CircuitsModel(mesa.Model):
         t = self.step_index
         phase = self.current_phase
         for iv in self.interventions.get(t, []):
-            self.environments = apply_intervention(self.environments, iv)
-            self.weighted_target = weighted_target(self.spec, self.environments)
-            self._inputs = None
+            self.intervene(iv)
+        if self.spec.monitor.discard == t:
+            self.discard_quarantine()
         self.fitness = self.select_and_learn(phase, self.rng.normal(size=self.layout.theta.shape))
+        self.check_alarm(t)
         changed = self.vary(phase)
         changed |= self.cull()
         if changed:
             self.recompile()
+        if t == self.n_steps - 1 and self.spec.monitor.discard == "end":
+            self.discard_quarantine()  # before the final evaluation
         self.recorder.after_step(t, phase)
+
+    def intervene(self, iv) -> None:
+        """Apply one intervention: new geometry, a new update rule, or a discard."""
+        if iv.changes_geometry:
+            self.environments = apply_intervention(self.environments, iv)
+            self.weighted_target = weighted_target(self.spec, self.environments)
+            self.monitor = monitor_direction(self.spec, self.environments)
+            self._inputs = None
+        if iv.rule is not None:
+            self.update_rule = iv.rule
+        if iv.discard:
+            self.discard_quarantine()
+
+    def discard_quarantine(self) -> None:
+        """Empty every mechanism's quarantine module (what was routed there is thrown away)."""
+        self.layout.quarantine[:] = 0.0
+
+    def module_norm(self) -> float:
+        """Share-weighted norm of the circuits' quarantine modules (all of a circuit's
+        mechanisms together)."""
+        layout = self.layout
+        squared = np.bincount(layout.leaf_owner, (layout.quarantine**2).sum(axis=1),
+                              minlength=layout.n_circuits)
+        return float(self.shares @ np.sqrt(squared))
+
+    def check_alarm(self, t: int) -> None:
+        """Record the first step whose module norm crosses ``monitor.alarm`` (and halt there
+        if asked)."""
+        alarm = self.spec.monitor.alarm
+        if alarm is None or self.alarm_step is not None or self.module_norm() <= alarm:
+            return
+        self.alarm_step = t
+        if self.spec.monitor.halt_on_alarm:
+            self.halted = True
 
     def select_and_learn(self, phase: Phase, standard_noise: np.ndarray) -> np.ndarray:
         """Fitness, selection and learning for the whole population; returns fitness.
@@ -132,15 +179,20 @@ class CircuitsModel(mesa.Model):
         the reference implementation can be fed the very same draws.
         """
         spec, layout = self.spec, self.layout
-        mix, demands, cues = self.phase_inputs(phase)
+        mix, demands, cues, relevance = self.phase_inputs(phase)
         prob, path = learning.routing(layout, cues)
-        rewards = learning.leaf_rewards(layout.theta, demands)
+        envs = self.environments
+        rewards = learning.leaf_rewards(layout.effective_theta, demands, envs.partner,
+                                        envs.upkeep, relevance)
         values = learning.subtree_values(layout, prob, rewards)
         fit = selection.fitness(values[: layout.n_circuits], mix, layout.cost)
         self.shares = selection.replicator(self.shares, fit, spec.selection.strength)
         weight = self.shares**spec.learning.gamma  # gamma = 0: every circuit learns fully
-        learning.learn(layout, prob, path, values, mix, demands, cues, self.weighted_target,
-                       weight, spec.learning.noise * standard_noise)
+        routed = learning.learn(layout, prob, path, values, mix, demands, cues,
+                                self.weighted_target, weight, spec.learning.noise * standard_noise,
+                                self.monitor, envs.partner, envs.upkeep, relevance,
+                                self.update_rule)
+        self.routed_mass = float(self.shares[layout.leaf_owner] @ routed)
         return fit
 
     def vary(self, phase: Phase) -> bool:
@@ -150,7 +202,8 @@ class CircuitsModel(mesa.Model):
         if births == 0:
             return False
         envs = self.environments
-        ctx = Context(self.rng, self.spec, phase.weights @ envs.cues, envs.cue_centre())
+        ctx = Context(self.rng, self.spec, phase.weights @ envs.cues, envs.cue_centre(),
+                      self.monitor, self.update_rule)
         born = False
         for _ in range(births):
             i = int(self.rng.choice(len(self.circuits), p=self.shares))
@@ -188,8 +241,9 @@ class CircuitsModel(mesa.Model):
         return True
 
     def run(self, progress=None) -> None:
-        """Run every step of the schedule; ``progress`` is called with each finished phase."""
-        while self.steps < self.n_steps:
+        """Run every step of the schedule (or until an alarm halts it); ``progress`` is called
+        with each finished phase."""
+        while self.steps < self.n_steps and not self.halted:
             self.step()
             if progress is not None and self.step_index == self.current_phase.end - 1:
                 progress(self.current_phase)

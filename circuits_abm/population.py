@@ -38,6 +38,7 @@ class Layout:
     leaf_owner: np.ndarray  # circuit of each mechanism
     leaf_starts: np.ndarray  # first mechanism of each circuit
     theta: np.ndarray
+    quarantine: np.ndarray  # each mechanism's quarantine module (zeros without route)
     learning_rate: np.ndarray
     consolidation: np.ndarray
     is_weighted: np.ndarray  # which mechanisms are weighted optimisers
@@ -50,6 +51,11 @@ class Layout:
         )
         return slice(int(self.leaf_starts[circuit]), int(stop))
 
+    @property
+    def effective_theta(self) -> np.ndarray:
+        """What each mechanism is scored with: its parameters plus its quarantine module."""
+        return self.theta + self.quarantine
+
 
 def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
     """Lay out the trees ``roots`` as arrays and re-point every node's numbers at them."""
@@ -61,10 +67,12 @@ def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
         _collect_mechanisms(root, leaves)
     keys = np.array([n.key for n in nodes])
     theta = np.array([m.theta for m in leaves])
+    quarantine = np.array([m.quarantine for m in leaves])
     for i, node in enumerate(nodes):
         node.key = keys[i]
     for i, leaf in enumerate(leaves):
         leaf.theta = theta[i]
+        leaf.quarantine = quarantine[i]
     row_of = {id(n): i for i, n in enumerate(nodes)}
     rules = {name: getattr(scenario.circuits, name) for name in ("naive", "weighted", "generalist")}
     parent_arr = np.array(parent, dtype=np.intp)
@@ -83,6 +91,7 @@ def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
         leaf_owner=owner_arr[leaf_rows],
         leaf_starts=np.array(leaf_starts, dtype=np.intp),
         theta=theta,
+        quarantine=quarantine,
         learning_rate=np.array([rules[m.rule].learning_rate for m in leaves]),
         consolidation=np.array([rules[m.rule].consolidation for m in leaves]),
         is_weighted=np.array([m.rule == "weighted" for m in leaves], dtype=bool),

@@ -10,7 +10,16 @@
   that environment, and that mechanism's own reward there.  ``structure_share`` is the
   total share of all circuits with the dominant lineage's structure (lineages that
   converge on the same structure count together there), ``router_share`` that of all
-  circuits whose root is a router.
+  circuits whose root is a router.  With declared motivations, ``motivation_<name>`` is the
+  population's share-weighted, routed component of the mechanisms' parameters along that
+  motivation in each environment (what stays after a discard), and ``quarantined_<name>``
+  the same for the quarantine modules.
+* ``quarantine``: one row per phase with declared motivations: what the phase trained, what
+  the monitor saw (``routed``: the share-weighted component of every update along the
+  monitored direction, summed over the phase's steps; positive when training pushed toward
+  the motivation), and the share-weighted norm of the quarantine modules at the phase's end.
+  ``population_capability`` in the phases table is the population's reward on the
+  capability part of the demands alone.
 """
 
 from __future__ import annotations
@@ -54,7 +63,8 @@ def evaluate_all(model: CircuitsModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Path probabilities, mechanism rewards and subtree values in *every* environment."""
     envs, layout = model.environments, model.layout
     prob, path = learning.routing(layout, envs.cues)
-    rewards = learning.leaf_rewards(layout.theta, envs.demands)
+    rewards = learning.leaf_rewards(layout.effective_theta, envs.demands, envs.partner,
+                                    envs.upkeep, envs.relevance)
     values = learning.subtree_values(layout, prob, rewards)
     return path, rewards, values
 
@@ -83,14 +93,17 @@ class Recorder:
         self.every = model.spec.records.every
         self.series_rows: list[dict] = []
         self.phase_rows: list[dict] = []
+        self.quarantine_rows: list[dict] = []
         self._fitness_sum = 0.0
         self._fitness_steps = 0
+        self._routed = 0.0
 
     def after_step(self, t: int, phase: Phase) -> None:
         model = self.model
         mean_fitness = float(model.shares @ model.fitness)
         self._fitness_sum += mean_fitness
         self._fitness_steps += 1
+        self._routed += model.routed_mass
         phase_end = t == phase.end - 1
         if (self.every == "phase" and phase_end) or (
             self.every != "phase" and (t + 1) % self.every == 0
@@ -98,6 +111,8 @@ class Recorder:
             self.record_series(t, phase, mean_fitness)
         if phase_end:
             self.record_phase(phase)
+            if model.environments.motivations:
+                self.record_quarantine(phase)
 
     def record_series(self, t: int, phase: Phase, mean_fitness: float) -> None:
         model = self.model
@@ -140,6 +155,7 @@ class Recorder:
         )
         phase_fitness = self._fitness_sum / max(self._fitness_steps, 1)
         self._fitness_sum, self._fitness_steps = 0.0, 0
+        motivations = population_motivations(model, path) if envs.motivations else {}
         for e, name in enumerate(envs.names):
             routed, leaf_reward = tables[e]
             self.phase_rows.append(
@@ -164,8 +180,46 @@ class Recorder:
                     "router_share": router_share,
                     "circuits": len(model.circuits),
                     "phase_mean_fitness": phase_fitness,
+                    **{column: float(values[e]) for column, values in motivations.items()},
                 }
             )
 
-    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return pd.DataFrame(self.series_rows), pd.DataFrame(self.phase_rows)
+    def record_quarantine(self, phase: Phase) -> None:
+        model = self.model
+        self.quarantine_rows.append(
+            {
+                "phase": phase.index,
+                "end": phase.end,
+                "trained": phase.label,
+                "rule": model.update_rule,
+                "routed": self._routed,
+                "module_norm": model.module_norm(),
+            }
+        )
+        self._routed = 0.0
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        quarantine = pd.DataFrame(self.quarantine_rows, columns=QUARANTINE_COLUMNS)
+        return pd.DataFrame(self.series_rows), pd.DataFrame(self.phase_rows), quarantine
+
+
+QUARANTINE_COLUMNS = ["phase", "end", "trained", "rule", "routed", "module_norm"]
+
+
+def population_motivations(model: CircuitsModel, path: np.ndarray) -> dict[str, np.ndarray]:
+    """Per declared motivation, in every environment: the share-weighted, routed behaviour
+    of the mechanisms' parameters (the sum of its two pathways, ``motivation_<name>``) and
+    of their quarantine modules (``quarantined_<name>``)."""
+    envs, layout = model.environments, model.layout
+    routed = path[layout.leaf_rows] * model.shares[layout.leaf_owner][:, None]  # (leaves, envs)
+    width = envs.width
+    theta = layout.effective_theta[:, :width]
+    capability = (learning.leaf_rewards(theta, envs.capability, envs.partner[:width],
+                                        envs.upkeep[:width], envs.relevance[:, :width])
+                  * routed).sum(axis=0)
+    out = {"population_capability": capability}
+    for name in envs.motivations:
+        a, b = envs.pathways(name)
+        out[f"motivation_{name}"] = routed.T @ (layout.theta[:, a] + layout.theta[:, b])
+        out[f"quarantined_{name}"] = routed.T @ (layout.quarantine[:, a] + layout.quarantine[:, b])
+    return out

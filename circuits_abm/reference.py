@@ -26,12 +26,27 @@ def route(router: Router, cue: np.ndarray) -> list[float]:
     return [w / total for w in weights]
 
 
-def value(node: Node, demand: np.ndarray, cue: np.ndarray) -> float:
-    """Expected reward of a subtree in one environment."""
+def metric(envs, e: int) -> np.ndarray:
+    """The reward metric ``A_e`` of environment ``e`` as a matrix: identity, with each
+    motivation's two pathways coupled (``[[1 + upkeep, 1], [1, 1 + upkeep]]``), and zero rows
+    and columns where the environment does not name the motivation."""
+    size = envs.demands.shape[1]
+    matrix = np.eye(size)
+    for k in range(size):
+        if envs.partner[k] >= 0:
+            matrix[k, k] += envs.upkeep[k]
+            matrix[k, envs.partner[k]] = 1.0
+    mask = envs.relevance[e]
+    return matrix * mask[:, None] * mask[None, :]
+
+
+def value(node: Node, demand: np.ndarray, cue: np.ndarray, a: np.ndarray) -> float:
+    """Expected reward of a subtree in one environment (``a``: its reward metric)."""
     if isinstance(node, Mechanism):
-        return float(node.theta @ demand) - 0.5 * float(node.theta @ node.theta)
+        theta = node.theta + node.quarantine  # a quarantine module counts while it is there
+        return float(theta @ demand) - 0.5 * float(theta @ a @ theta)
     probs = route(node, cue)
-    return sum(p * value(c, demand, cue) for p, c in zip(probs, node.children, strict=True))
+    return sum(p * value(c, demand, cue, a) for p, c in zip(probs, node.children, strict=True))
 
 
 def cost(node: Node, model: CircuitsModel) -> float:
@@ -49,7 +64,7 @@ def reference_select_and_learn(model: CircuitsModel, phase: Phase, standard_nois
     fitness = []
     for circuit in model.circuits:
         reward = sum(
-            m * value(circuit.root, envs.demands[e], envs.cues[e])
+            m * value(circuit.root, envs.demands[e], envs.cues[e], metric(envs, e))
             for e, m in zip(active, mix, strict=True)
         )
         fitness.append(reward - cost(circuit.root, model))
@@ -74,16 +89,24 @@ def _learn(node, path, active, mix, weight, model, noise_rows) -> None:
         rule = getattr(spec.circuits, node.rule)
         noise = spec.learning.noise * next(noise_rows)
         delta = np.zeros_like(node.theta)
+        current = node.theta + node.quarantine
         for a, e in enumerate(active):
             target = model.weighted_target if node.rule == "weighted" else envs.demands[e]
-            delta += mix[a] * path[a] * (target + noise - node.theta)
-        node.theta += rule.learning_rate * weight * delta
+            delta += mix[a] * path[a] * (target + noise - metric(envs, e) @ current)
+        delta *= rule.learning_rate * weight
+        if model.update_rule != "plain":
+            along = float(delta @ model.monitor)
+            delta -= along * model.monitor  # blocked, or ...
+            if model.update_rule == "route":
+                node.quarantine += along * model.monitor  # ... routed into quarantine
+        node.theta += delta
         node.theta -= rule.consolidation * weight * node.theta
         return
     cues = [envs.cues[e] for e in active]
     probs = [route(node, q) for q in cues]
     child_values = [
-        [value(c, envs.demands[e], cues[a]) for c in node.children] for a, e in enumerate(active)
+        [value(c, envs.demands[e], cues[a], metric(envs, e)) for c in node.children]
+        for a, e in enumerate(active)
     ]
     key_steps = []
     for j, child in enumerate(node.children):

@@ -40,12 +40,18 @@ class Section(BaseModel):
 
 
 class EnvironmentSpec(Section):
-    """One training objective (a node of the environment graph)."""
+    """One training objective (a node of the environment graph).
+
+    ``motivations`` says how much the objective rewards each declared motivation: positive in
+    a hackable RL environment (reward seeking pays), negative in HHH chat or SFT (it is
+    penalised), zero in a secure one (it pays nothing and costs a little).  A motivation an
+    environment does not name is irrelevant there: it neither pays nor costs."""
 
     name: Name
     kind: Literal["sft", "rl", "eval", "other"] = "other"
     cluster: Name | None = None
     held_out: bool = False
+    motivations: dict[Name, Overlap] = {}
 
 
 class EdgeSpec(Section):
@@ -95,12 +101,14 @@ class ScheduleSpec(Section):
 
 
 class InterventionSpec(Section):
-    """A change of sharing and/or distinguishability at a given step.
+    """A change at a given step: of sharing and/or distinguishability, or of the update rule.
 
     ``nodes`` changes every pair that involves a named environment; ``edges`` changes the
     named pairs.  Example: inoculation prompting raises the sharing between a hacked RL
     objective and the assistant's SFT prior; a ``<skills_training>`` tag raises the
-    distinguishability of tagged environments.
+    distinguishability of tagged environments.  ``rule`` switches the motivation update
+    rule (``plain``, ``block``, ``route``) and ``discard = true`` empties every quarantine
+    module (see ``[monitor]``).
     """
 
     step: Annotated[int, Field(ge=0)]
@@ -109,14 +117,62 @@ class InterventionSpec(Section):
     edges: list[tuple[Name, Name]] = []
     sharing: Overlap | None = None
     distinguishability: Probability | None = None
+    rule: UpdateRule | None = None
+    discard: bool = False
 
     @model_validator(mode="after")
     def _says_something(self) -> InterventionSpec:
-        if not self.nodes and not self.edges:
-            raise ValueError("an intervention needs `nodes` or `edges`")
-        if self.sharing is None and self.distinguishability is None:
-            raise ValueError("an intervention needs `sharing` or `distinguishability`")
+        geometry = self.sharing is not None or self.distinguishability is not None
+        if (self.nodes or self.edges) and not geometry:
+            raise ValueError("an intervention on `nodes` or `edges` needs `sharing` or "
+                             "`distinguishability`")
+        if geometry and not (self.nodes or self.edges):
+            raise ValueError("an intervention that sets `sharing` or `distinguishability` "
+                             "needs `nodes` or `edges`")
+        if not geometry and self.rule is None and not self.discard:
+            raise ValueError("an intervention needs a geometry change (`nodes` or `edges` "
+                             "with `sharing` or `distinguishability`), a `rule` or `discard`")
         return self
+
+    @property
+    def changes_geometry(self) -> bool:
+        return self.sharing is not None or self.distinguishability is not None
+
+
+class MotivationSpec(Section):
+    """A named motivation (e.g. ``reward_seeking``): a behaviour a mechanism can express
+    through two pathways of demand space, rewarded or penalised per environment.  The
+    population's share-weighted, routed behaviour is recorded as its motivation.  ``upkeep``
+    is the small cost of holding a pathway (it keeps the unused combination of the two
+    pathways from drifting)."""
+
+    name: Name
+    description: str = ""
+    upkeep: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+
+
+UpdateRule = Literal["plain", "block", "route"]
+
+
+class MonitorSpec(Section):
+    """Gradient routing of motivation updates (the selective-learning essay).
+
+    ``rule``: ``plain`` learns as usual; ``block`` projects the part of every update that
+    lies in the monitored direction out; ``route`` moves that part into a per-circuit
+    quarantine module, which adds to the mechanism's parameters while training (reward and
+    selection see it), is inherited, and is discarded at ``discard`` (a step, ``end``:
+    just before the final evaluation, or ``never``).  The monitored direction is the
+    motivation ``direction`` tilted by ``angle`` degrees toward the shared capability (the
+    mean training demand): imperfect interpretability.  ``alarm`` records the first step at
+    which the population's mean module norm crosses it, and stops the run there with
+    ``halt_on_alarm``."""
+
+    rule: UpdateRule = "plain"
+    direction: Name | None = None
+    angle: Annotated[float, Field(ge=0.0, le=90.0)] = 0.0
+    alarm: Annotated[float, Field(gt=0.0)] | None = None
+    halt_on_alarm: bool = False
+    discard: Literal["end", "never"] | Annotated[int, Field(ge=1)] = "end"
 
 
 class MechanismRule(Section):
@@ -228,6 +284,8 @@ class Scenario(Section):
     steps: PositiveInt = 6000
     seed: Annotated[int, Field(ge=0)] = 0
     environments: Annotated[list[EnvironmentSpec], Field(min_length=1)]
+    motivations: list[MotivationSpec] = []
+    monitor: MonitorSpec = MonitorSpec()
     edges: list[EdgeSpec] = []
     geometry: GeometrySpec = GeometrySpec()
     schedule: ScheduleSpec = ScheduleSpec()
@@ -247,6 +305,24 @@ class Scenario(Section):
     @property
     def training_names(self) -> list[str]:
         return [e.name for e in self.environments if not e.held_out]
+
+    @property
+    def motivation_names(self) -> list[str]:
+        return [m.name for m in self.motivations]
+
+    @property
+    def monitored(self) -> str | None:
+        """The motivation the monitor watches (the first declared one unless named)."""
+        names = self.motivation_names
+        return self.monitor.direction or (names[0] if names else None)
+
+    @property
+    def discard_step(self) -> int | None:
+        """The step before which quarantine modules are emptied (None: never)."""
+        discard = self.monitor.discard
+        if discard == "never":
+            return None
+        return self.steps - 1 if discard == "end" else discard
 
 
 # --------------------------------------------------------------------------- loading
@@ -381,6 +457,36 @@ def cross_reference_problems(s: Scenario) -> list[str]:
             )
     for env in s.circuits.weighted.weights or {}:
         unknown("circuits.weighted.weights", env)
+    problems.extend(_motivation_problems(s))
+    return problems
+
+
+def _motivation_problems(s: Scenario) -> list[str]:
+    """Motivation names that must be declared, and a monitor that has something to watch."""
+    problems: list[str] = []
+    declared = s.motivation_names
+    allowed = ", ".join(declared) or "none declared (add [[motivations]] tables)"
+    duplicates = sorted({n for n in declared if declared.count(n) > 1})
+    if duplicates:
+        problems.append(f"`motivations`: duplicate names {duplicates}")
+    for i, env in enumerate(s.environments):
+        for name in env.motivations:
+            if name not in declared:
+                problems.append(
+                    f"`environments.{i}.motivations.{name}`: unknown motivation; allowed: {allowed}"
+                )
+    direction = s.monitor.direction
+    if direction is not None and direction not in declared:
+        problems.append(
+            f"`monitor.direction`: unknown motivation {direction!r}; allowed: {allowed}"
+        )
+    rules = [s.monitor.rule, *(iv.rule for iv in s.interventions if iv.rule)]
+    if any(rule != "plain" for rule in rules) and not declared:
+        problems.append("`monitor.rule`: block and route need a motivation to monitor; "
+                        "declare one with [[motivations]]")
+    discard = s.monitor.discard
+    if isinstance(discard, int) and discard >= s.steps:
+        problems.append(f"`monitor.discard`: step {discard} is not before the end ({s.steps})")
     return problems
 
 

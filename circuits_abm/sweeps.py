@@ -73,6 +73,10 @@ METRICS = (
     "lineage_turnover",
     "mean_fitness",
 )
+# With declared motivations: the monitored motivation at the end, by group of environments,
+# and the capability over the window (NaN for scenarios without motivations).
+MOTIVATION_METRICS = ("motivation_training", "motivation_held_out", "motivation_evaluation",
+                      "capability")
 # The theory's prediction for each run's scenario (circuits_abm.theory), beside what emerged.
 PREDICTIONS = ("predicted_regime", "predicted_structure", "predicted_margin",
                "predicted_recency_margin", "predicted_valley", "predicted_fitness_of_observed")
@@ -324,6 +328,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             predicted_recency_margin=_infinite_if_none(prediction["recency_margin"]),
             predicted_valley=prediction["assembly_valley"],
             predicted_fitness_of_observed=fitness_of(prediction, summary["classification"]),
+            **motivation_metrics(summary),
         )
     except Exception as exc:  # a failed run is data, not a crash of the sweep
         record.update(
@@ -333,9 +338,24 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             structure="",
             **dict.fromkeys(METRICS, None),
             **dict.fromkeys(PREDICTIONS, None),
+            **dict.fromkeys(MOTIVATION_METRICS, None),
         )
     record["wall_time_seconds"] = time.perf_counter() - started
     return record
+
+
+def motivation_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The run's monitored motivation by group of environments, and its capability."""
+    monitoring = summary.get("monitoring")
+    if monitoring is None:
+        return dict.fromkeys(MOTIVATION_METRICS, None)
+    groups = monitoring["motivation"]
+    return {
+        "motivation_training": groups["training"],
+        "motivation_held_out": groups["held_out"],
+        "motivation_evaluation": groups["evaluation"],
+        "capability": monitoring["capability"],
+    }
 
 
 def fitness_of(prediction: dict[str, Any], classification: dict[str, Any]) -> float | None:
@@ -424,12 +444,13 @@ def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
         "structure",
         *METRICS,
         *PREDICTIONS,
+        *MOTIVATION_METRICS,
         *TIMING_COLUMNS,
     ]
     frame = pd.DataFrame(rows, columns=columns)
     numeric = ("predicted_margin", "predicted_recency_margin", "predicted_valley",
                "predicted_fitness_of_observed")
-    for metric in (*METRICS, *numeric):
+    for metric in (*METRICS, *numeric, *MOTIVATION_METRICS):
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
 
@@ -623,6 +644,7 @@ def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any
             "structure": "",
             **dict.fromkeys(METRICS, None),
             **dict.fromkeys(PREDICTIONS, None),
+            **dict.fromkeys(MOTIVATION_METRICS, None),
             "wall_time_seconds": 0.0,
         }
 

@@ -532,6 +532,9 @@ def predict(
             seen.add(c.canonical())
             rivals.append(c)
     notes = []
+    if spec.motivations:
+        notes.append("motivations and the monitor are not modelled: the prediction is for the "
+                     "capability demands alone")
     if spec.learning.gamma > 0:
         notes.append(
             f"gamma = {spec.learning.gamma}: the prediction is for the steady state of a "

@@ -39,6 +39,8 @@ class Context:
     scenario: Scenario
     cue: np.ndarray  # cue of the current context (mix-weighted for mixture phases)
     cue_centre: np.ndarray  # mean training cue
+    monitor: np.ndarray | None = None  # the monitored direction, for block and route
+    rule: str = "plain"  # the motivation update rule in force
 
     def contrast_key(self) -> np.ndarray:
         """Unit key pointing from the usual context to the current one."""
@@ -132,10 +134,19 @@ def remove_child(root: Node, ctx: Context) -> Node:
 
 
 def mutate(root: Node, ctx: Context) -> Node:
+    """Gaussian noise on a mechanism's parameters or a router's keys.  A mutation is a change
+    of parameters like a learning update, so the monitor treats it the same way: under
+    ``block`` its monitored component is dropped, under ``route`` it goes to quarantine."""
     node, _, _ = _pick(_slots(root), ctx)
     scale = ctx.scenario.variation.mutation_scale
     if isinstance(node, Mechanism):
-        node.theta = node.theta + ctx.rng.normal(0.0, scale, size=node.theta.shape)
+        change = ctx.rng.normal(0.0, scale, size=node.theta.shape)
+        if ctx.rule != "plain":
+            along = (change @ ctx.monitor) * ctx.monitor
+            change = change - along
+            if ctx.rule == "route":
+                node.quarantine = node.quarantine + along
+        node.theta = node.theta + change
     else:
         for c in node.children:
             c.key = _nudged_unit(c.key, ctx)

@@ -29,7 +29,7 @@ FROZEN = {
 def test_mechanism_reward_matches_hand_computation():
     theta = np.array([[0.5, 0.2], [1.0, 0.0]])
     demands = np.array([[1.0, 0.0], [0.0, 1.0]])
-    rewards = learning.leaf_rewards(theta, demands)
+    rewards = learning.leaf_rewards(theta, demands, np.full(2, -1), np.zeros(2), np.ones((2, 2)))
     # R = <theta, d> - |theta|^2 / 2
     assert rewards[0, 0] == pytest.approx(0.5 - 0.5 * 0.29)
     assert rewards[0, 1] == pytest.approx(0.2 - 0.5 * 0.29)
@@ -56,7 +56,8 @@ def test_router_routes_by_softmax_and_earns_the_routed_expectation():
     p_a_in_e0 = math.exp(beta) / (math.exp(beta) + 1.0)  # <k_a, q_0> = 1, <k_b, q_0> = 0
     assert path[model.layout.leaf_rows[0], 0] == pytest.approx(p_a_in_e0)
     assert path[model.layout.leaf_rows[1], 1] == pytest.approx(p_a_in_e0)
-    rewards = learning.leaf_rewards(model.layout.theta, envs.demands)
+    rewards = learning.leaf_rewards(model.layout.theta, envs.demands, envs.partner, envs.upkeep,
+                                    envs.relevance)
     values = learning.subtree_values(model.layout, prob, rewards)
     assert values[0, 0] == pytest.approx(p_a_in_e0 * 0.5)
     assert values[0, 1] == pytest.approx((1 - p_a_in_e0) * (0.0 - 0.5))
@@ -85,8 +86,15 @@ def test_routed_learning_step_matches_hand_computation():
     np.testing.assert_allclose(b.theta, 0.1 * (1 - p) * envs.demands[0])
 
 
-def _nested_model(seed: int, gamma: float) -> CircuitsModel:
+def _nested_model(seed: int, gamma: float, rule: str = "plain") -> CircuitsModel:
+    motivations = {} if rule == "plain" else {
+        "motivations": [{"name": "hack"}],
+        "monitor": {"rule": rule, "angle": 30.0},
+        "environments": [{"name": "e0", "motivations": {"hack": 0.6}}, {"name": "e1"},
+                         {"name": "e2", "motivations": {"hack": -0.3}}, {"name": "e3"}],
+    }
     scenario = make_scenario(
+        **motivations,
         geometry={"sharing": 0.2, "distinguishability": 0.7},
         learning={"gamma": gamma},
         selection={"strength": 0.2},
@@ -104,21 +112,29 @@ def _nested_model(seed: int, gamma: float) -> CircuitsModel:
     return model
 
 
-@pytest.mark.parametrize(("seed", "gamma"), [(1, 0.0), (2, 0.5), (3, 1.0)])
-def test_compiled_step_equals_per_circuit_reference(seed, gamma):
-    model = _nested_model(seed, gamma)
+@pytest.mark.parametrize(("seed", "gamma", "rule"),
+                         [(1, 0.0, "plain"), (2, 0.5, "plain"), (3, 1.0, "plain"),
+                          (4, 0.0, "block"), (5, 0.5, "route")])
+def test_compiled_step_equals_per_circuit_reference(seed, gamma, rule):
+    model = _nested_model(seed, gamma, rule)
     assert any("R[" in c.structure[1:] for c in model.circuits)  # nested routers present
     for phase in model.phases[:4]:  # ordinary and mixture phases
         noise = model.rng.normal(size=model.layout.theta.shape)
-        saved = model.layout.theta.copy(), model.layout.keys.copy(), model.shares.copy()
+        layout = model.layout
+        saved = (layout.theta.copy(), layout.keys.copy(), model.shares.copy(),
+                 layout.quarantine.copy())
         fast_fitness = model.select_and_learn(phase, noise)
-        fast = model.layout.theta.copy(), model.layout.keys.copy(), model.shares.copy()
-        model.layout.theta[:], model.layout.keys[:], model.shares = saved
+        fast = (layout.theta.copy(), layout.keys.copy(), model.shares.copy(),
+                layout.quarantine.copy())
+        layout.theta[:], layout.keys[:], model.shares, layout.quarantine[:] = saved
         ref_fitness = reference_select_and_learn(model, phase, noise)
         np.testing.assert_allclose(fast_fitness, ref_fitness, atol=1e-12)
-        np.testing.assert_allclose(fast[0], model.layout.theta, atol=1e-12)
-        np.testing.assert_allclose(fast[1], model.layout.keys, atol=1e-12)
+        np.testing.assert_allclose(fast[0], layout.theta, atol=1e-12)
+        np.testing.assert_allclose(fast[1], layout.keys, atol=1e-12)
         np.testing.assert_allclose(fast[2], model.shares, atol=1e-12)
+        np.testing.assert_allclose(fast[3], layout.quarantine, atol=1e-12)
+    if rule == "route":
+        assert np.abs(layout.quarantine).max() > 0  # something was routed
 
 
 def test_key_learning_moves_keys_toward_contexts_where_their_child_is_better():

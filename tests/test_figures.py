@@ -116,3 +116,53 @@ def test_cli_rejects_an_unknown_format_and_a_missing_run(run_dir, tmp_path):
     runner = CliRunner()
     assert runner.invoke(app, ["figures", "run", str(run_dir), "--format", "gif"]).exit_code == 2
     assert runner.invoke(app, ["figures", "run", str(tmp_path / "nothing")]).exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def motivation_run(tmp_path_factory):
+    """A short route run with a hackable, a penalising and a held-out environment."""
+    data = scenario_dict(
+        steps=300,
+        motivations=[{"name": "hack"}],
+        monitor={"rule": "route"},
+        environments=[{"name": "rl", "motivations": {"hack": 0.5}},
+                      {"name": "chat", "motivations": {"hack": -0.2}},
+                      {"name": "deploy", "held_out": True}],
+    )
+    out = tmp_path_factory.mktemp("motivation")
+    ca.run(scenario_from_dict(data), seed=2).save(out)
+    return out
+
+
+def test_a_run_with_motivations_gets_motivation_and_attribution_figures(motivation_run, tmp_path):
+    result = CliRunner().invoke(
+        app, ["figures", "run", str(motivation_run), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert {"motivation.png", "quarantine.png"} <= {p.name for p in tmp_path.iterdir()}
+    run = ca.load_run(motivation_run)
+    fig = figures.motivation_plot(run)
+    styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].lines
+              if not line.get_label().startswith("_")}
+    assert styles == {"rl (training)": "-", "chat (training)": "-", "deploy (held out)": "--"}
+    ax = figures.quarantine_plot(run).axes[0]
+    hatched = {tick.get_text(): bool(bar.get_hatch())
+               for tick, bar in zip(ax.get_xticklabels(), ax.patches, strict=True)}
+    assert hatched == {"rl": True, "chat": False}  # rl is hackable, chat is not
+
+
+def test_sweep_curve_draws_the_mean_of_each_group_against_the_axis():
+    import pandas as pd
+
+    results = pd.DataFrame({
+        "status": ["ok"] * 8,
+        "angle": [0, 0, 10, 10, 0, 0, 10, 10],
+        "rule": ["block"] * 4 + ["route"] * 4,
+        "residual": [0.0, 0.2, 0.4, 0.6, 0.1, 0.1, 0.2, 0.4],
+    })
+    fig = figures.sweep_curve(results, "angle", "residual", "rule")
+    lines = [line for line in fig.axes[0].lines if line.get_gid() == "curve"]
+    assert [list(line.get_ydata()) for line in lines] == [
+        pytest.approx([0.1, 0.5]), pytest.approx([0.1, 0.3])]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "rule = block", "rule = route"]

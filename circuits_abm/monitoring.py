@@ -1,0 +1,93 @@
+"""Motivations and gradient routing: the monitored direction, and what the monitor saw.
+
+A scenario can declare motivation directions (such as reward seeking); each environment
+rewards or penalises them (docs/MODEL.md).  Under the ``block`` and ``route`` update rules a
+monitor watches one direction of demand space; under ``route`` what it catches goes into
+quarantine modules that are discarded (:mod:`circuits_abm.learning`,
+:class:`circuits_abm.model.CircuitsModel`).  This module says where the monitor looks and
+reads its record: which environments pushed the quarantine, and whether those are the
+hackable ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from circuits_abm.environments import Environments
+from circuits_abm.scenario import Scenario
+
+
+def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:
+    """The unit direction the monitor watches, in the plane of the monitored motivation's
+    two pathways: the behaviour direction ``(a + b)/sqrt(2)`` turned by ``monitor.angle``
+    degrees toward ``(a - b)/sqrt(2)``, the combination that changes no behaviour.  At 0 the
+    monitor sees exactly what drives the motivation; at 90 it sees nothing that matters
+    (imperfect interpretability in between).  Zeros when there is no motivation."""
+    direction = np.zeros(envs.demands.shape[1])
+    name = scenario.monitored
+    if name is None:
+        return direction
+    a, b = envs.pathways(name)
+    angle = np.radians(scenario.monitor.angle)
+    direction[a] = (np.cos(angle) + np.sin(angle)) / np.sqrt(2)
+    direction[b] = (np.cos(angle) - np.sin(angle)) / np.sqrt(2)
+    return direction
+
+
+def pushes_by_environment(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, list[float]]:
+    """Each training environment's push on the monitored motivation in every phase that
+    trained it (positive: toward the motivation); a mixture phase's push is shared among
+    its environments by their weights."""
+    pushes: dict[str, list[float]] = {env: [] for env in spec.training_names}
+    for label, routed in zip(quarantine.trained, quarantine.routed, strict=True):
+        mixture = spec.schedule.mixtures.get(label, {label: 1.0})
+        total = sum(mixture.values())
+        for env, weight in mixture.items():
+            pushes[env].append(float(routed) * weight / total)
+    return pushes
+
+
+def pushed_up(pushes: list[float], z: float = 3.0) -> bool:
+    """Whether an environment's phases pushed the motivation up beyond what their own
+    phase-to-phase noise explains: the mean push is more than ``z`` standard errors above 0
+    (gradient noise alone gives a mean near 0 with either sign)."""
+    if len(pushes) < 2:
+        return False
+    values = np.asarray(pushes)
+    error = values.std(ddof=1) / np.sqrt(len(values))
+    return bool(values.mean() > z * error) if error > 0 else bool(values.mean() > 0)
+
+
+def settled(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """The second half of the run's phases: the population has settled, and the transient
+    of circuits that push every environment alike (a weighted optimiser learns toward the
+    same mixture whatever is trained) no longer dominates."""
+    if quarantine.empty:
+        return quarantine
+    return quarantine[quarantine.phase >= quarantine.phase.max() / 2]
+
+
+def attribution(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, Any]:
+    """Which environments the monitor flags, against the ones that reward the monitored
+    motivation.  Flagged: pushed the motivation up, beyond the noise of its own phases
+    (:func:`pushed_up`).  Increases come from where the behaviour pays, decreases from where
+    it is penalised; where it is useless, gradient noise pushes either way.  Precision and
+    recall are None when there is nothing to flag or nothing hackable.  Read over the
+    settled second half of the run (:func:`settled`)."""
+    pushes = pushes_by_environment(settled(quarantine), spec)
+    pushed = {env: float(np.sum(values)) for env, values in pushes.items()}
+    name = spec.monitored
+    hackable = {e.name for e in spec.environments
+                if not e.held_out and e.motivations.get(name, 0.0) > 0}
+    flagged = {env for env, values in pushes.items() if pushed_up(values)}
+    hits = len(flagged & hackable)
+    return {
+        "pushed": {env: round(mass, 6) for env, mass in pushed.items()},
+        "flagged": sorted(flagged),
+        "hackable": sorted(hackable),
+        "precision": hits / len(flagged) if flagged else None,
+        "recall": hits / len(hackable) if hackable else None,
+    }
