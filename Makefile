@@ -80,6 +80,10 @@ demo: $(STAMP)
 	done
 	$(VENV)/bin/circuits-abm sweep sweeps/taxonomy.toml --out runs/taxonomy --workers 2
 	$(VENV)/bin/circuits-abm figures phase-diagram runs/taxonomy --out figures/phase_diagram.png
+	$(VENV)/bin/circuits-abm sweep sweeps/monitor_angle.toml --out runs/monitor_angle --workers 2
+	$(VENV)/bin/circuits-abm figures curve runs/monitor_angle --x monitor.angle \
+	  --group monitor.rule --y motivation_held_out --out figures/monitor_angle.png \
+	  --title "Reward seeking left in deployment after training, against the monitor's angle"
 	$(call run_reward_seeking,single homogeneous crosscheck,--quiet)
 	@echo "figures written to figures/ (a summary page per scenario, the phase diagram, the"
 	@echo "reward-seeking experiments; 'make reward-seeking' adds the 3-minute heterogeneous one)"
@@ -95,11 +99,6 @@ figures: $(STAMP)
 	    --out figures/phase_$$name.png; \
 	done
 	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme README.md
-	$(VENV)/bin/circuits-abm sweep sweeps/monitor_angle.toml --out runs/sweeps/monitor_angle \
-	  --workers 2
-	$(VENV)/bin/circuits-abm figures curve runs/sweeps/monitor_angle --x monitor.angle \
-	  --group monitor.rule --y motivation_held_out --out figures/monitor_angle.png \
-	  --title "Reward seeking left in deployment after training, against the monitor's angle"
 
 # The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
 reward-seeking: $(STAMP)
