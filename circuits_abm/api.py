@@ -29,7 +29,14 @@ from circuits_abm.monitoring import attribution
 from circuits_abm.records import QUARANTINE_COLUMNS
 from circuits_abm.scenario import Scenario, load_scenario
 from circuits_abm.schedule import Phase
-from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
+from circuits_abm.storage import (
+    OutputError,
+    ensure_writable,
+    read_json,
+    read_parquet,
+    write_json,
+    write_parquet,
+)
 from circuits_abm.theory import predict
 
 TIMESERIES = "timeseries.parquet"
@@ -148,10 +155,18 @@ def classification_fields(phases: pd.DataFrame) -> dict[str, Any]:
 def reclassify(run_dir: str | Path, write: bool = True) -> dict[str, Any]:
     """Classify a stored run again (e.g. after the classifier changed); update its summary."""
     run = load_run(run_dir)
-    fields = classification_fields(run.phases)
+    try:
+        fields = classification_fields(run.phases)
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise RunFolderError(
+            f"cannot classify {Path(run_dir) / PHASES}: not a phases table of this package "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     if write:
-        run.summary.update(fields)
-        write_json(Path(run_dir) / SUMMARY, run.summary)
+        try:
+            write_json(Path(run_dir) / SUMMARY, {**run.summary, **fields})
+        except OSError as exc:
+            raise OutputError(f"cannot update {Path(run_dir) / SUMMARY}: {exc.strerror}") from None
     return fields
 
 
@@ -207,17 +222,57 @@ def final_population(model: CircuitsModel) -> list[dict[str, Any]]:
     return rows
 
 
+class RunFolderError(ValueError):
+    """A run folder whose files cannot be read (damaged or not written by this package)."""
+
+
 def load_run(run_dir: str | Path) -> RunResult:
-    """Reload a saved run."""
+    """Reload a saved run; :class:`FileNotFoundError` if files are missing,
+    :class:`RunFolderError` if one cannot be read."""
     run_dir = Path(run_dir)
     missing = [name for name in (TIMESERIES, PHASES, SUMMARY) if not (run_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir} is not a complete run: missing {', '.join(missing)}")
     result = RunResult(
-        read_parquet(run_dir / TIMESERIES),
-        read_parquet(run_dir / PHASES),
-        read_json(run_dir / SUMMARY),
+        _read(run_dir / TIMESERIES, read_parquet),
+        _read(run_dir / PHASES, read_parquet),
+        _read(run_dir / SUMMARY, read_json),
     )
+    if not isinstance(result.summary, dict) or "scenario" not in result.summary:
+        raise RunFolderError(f"cannot read {run_dir / SUMMARY}: not a run summary")
     if (run_dir / QUARANTINE).is_file():  # runs saved before motivations existed have none
-        result.quarantine = read_parquet(run_dir / QUARANTINE)
+        result.quarantine = _read(run_dir / QUARANTINE, read_parquet)
     return result
+
+
+def _read(path: Path, reader):
+    try:
+        return reader(path)
+    except (OSError, ValueError) as exc:  # pyarrow and json errors are ValueErrors
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFolderError(f"cannot read {path}: {reason}") from None
+
+
+def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
+                     overwrite: bool = False) -> Path:
+    """Check, before a run starts, that ``out`` can take its files: it is writable, and it
+    is empty, or holds this very run (same scenario, seed and steps: running again gives
+    the same files), or ``overwrite`` is set.  :class:`OutputError` otherwise."""
+    out = ensure_writable(Path(out))
+    present = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    if not present or overwrite:
+        return out
+    if (out / SUMMARY).is_file():
+        try:
+            old = read_json(out / SUMMARY)
+        except ValueError:
+            old = {}
+        same = (old.get("scenario") == spec.model_dump(mode="json")
+                and old.get("seed") == seed and old.get("steps") == steps)
+        if same:
+            return out
+        what = f"another run ({old.get('scenario', {}).get('name', '?')} seed {old.get('seed')})"
+    else:
+        what = f"other files ({', '.join(present[:3])}{', ...' if len(present) > 3 else ''})"
+    raise OutputError(f"{out} holds {what}; pass --overwrite to replace it, or choose "
+                      "another --out")

@@ -20,7 +20,7 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from circuits_abm.api import reclassify
+from circuits_abm.api import RunFolderError, claim_run_folder, reclassify
 from circuits_abm.api import run as run_scenario
 from circuits_abm.catalogue import (
     DEFAULT_ROOT_SEED,
@@ -31,9 +31,15 @@ from circuits_abm.catalogue import (
     markdown_table,
     run_catalogue,
 )
-from circuits_abm.scenario import ScenarioError, load_scenario
-from circuits_abm.storage import splice_between_markers
-from circuits_abm.sweeps import EXECUTORS, agreement_table, load_sweep, run_sweep
+from circuits_abm.scenario import MAX_STEPS, ScenarioError, load_scenario
+from circuits_abm.storage import OutputError, folder_lock, splice_between_markers
+from circuits_abm.sweeps import (
+    EXECUTORS,
+    SchedulerError,
+    agreement_table,
+    load_sweep,
+    run_sweep,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -72,13 +78,19 @@ def validate(scenario: ScenarioArg) -> None:
 @app.command()
 def run(
     scenario: ScenarioArg,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(min=0, max=2**63 - 1, help="Random seed (default: the scenario's)."),
+    ] = None,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Steps (default: the scenario's).")
+        int | None, typer.Option(min=1, max=MAX_STEPS, help="Steps (default: the scenario's).")
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: runs/<name>-seed<N>).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace what OUT holds (otherwise only the same run may).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and write timeseries.parquet, phases.parquet and summary.json."""
@@ -86,10 +98,19 @@ def run(
     seed = spec.seed if seed is None else seed
     total = steps or spec.steps
     out = out or Path("runs") / f"{spec.name}-seed{seed}"
+    with exit_on(OutputError):
+        claim_run_folder(out, spec, seed, total, overwrite)
     bar = tqdm(total=total, unit="step", desc=spec.name, disable=quiet or not sys.stderr.isatty())
-    result = run_scenario(spec, seed=seed, steps=steps, progress=lambda p: bar.update(p.length))
-    bar.close()
-    result.save(out)
+    with exit_on(OutputError), folder_lock(out):
+        try:
+            result = run_scenario(spec, seed=seed, steps=steps,
+                                  progress=lambda p: bar.update(p.length))
+        except KeyboardInterrupt:
+            bar.close()
+            typer.echo(f"interrupted: nothing was written to {out}", err=True)
+            raise typer.Exit(code=130) from None
+        bar.close()
+        result.save(out)
     summary = result.summary
     final = summary["final_population"][0]
     typer.echo(
@@ -113,7 +134,7 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole tree as JSON.")] = False,
 ) -> None:
     """Classify a stored run from its trajectory and update its summary.json."""
-    with exit_on(FileNotFoundError):
+    with exit_on(FileNotFoundError, RunFolderError, OutputError):
         fields = reclassify(run_dir, write=not dry_run)
     if as_json:
         typer.echo(json.dumps(fields["classification"], indent=2))
@@ -204,7 +225,7 @@ def figures_run(
     if fmt not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
         raise typer.Exit(code=2)
-    with exit_on(FileNotFoundError):
+    with exit_on(FileNotFoundError, RunFolderError, OutputError, KeyError):
         written = write_run_figures(run_dir, out, fmt)
     for path in written:
         typer.echo(f"wrote {path}")
@@ -283,6 +304,10 @@ def sweep(
             f"error: --executor must be one of {', '.join(EXECUTORS)} (got {executor!r})", err=True
         )
         raise typer.Exit(code=2)
+    if scheduler is not None and executor != "dask":
+        typer.echo(f"error: --scheduler needs --executor dask (got --executor {executor})",
+                   err=True)
+        raise typer.Exit(code=2)
     with exit_on(ScenarioError):
         spec = load_sweep(sweep_file)
     bar = tqdm(
@@ -292,9 +317,11 @@ def sweep(
         disable=quiet or not sys.stderr.isatty(),
     )
     failed = 0
+    counts = {"finished": 0}
 
     def progress(done: int, total: int, record: dict | None) -> None:
         nonlocal failed
+        counts["finished"] = done
         if record is None:
             bar.update(done)
             if done:
@@ -305,15 +332,25 @@ def sweep(
         bar.set_postfix(failed=failed)
 
     kill_after = os.environ.get("CIRCUITS_ABM_TEST_KILL_AFTER")
-    table = run_sweep(
-        spec,
-        out,
-        executor,
-        workers,
-        scheduler,
-        progress=progress,
-        stop_after=int(kill_after) if kill_after else None,
-    )
+    try:
+        with exit_on(OutputError, SchedulerError):
+            table = run_sweep(
+                spec,
+                out,
+                executor,
+                workers,
+                scheduler,
+                progress=progress,
+                stop_after=int(kill_after) if kill_after else None,
+            )
+    except KeyboardInterrupt:
+        bar.close()
+        typer.echo(
+            f"interrupted after {counts['finished']} of {len(spec.tasks)} runs; every finished "
+            f"run is kept in {out}/runs.jsonl. Run the same command again to resume.",
+            err=True,
+        )
+        raise typer.Exit(code=130) from None
     bar.close()
     ok = table[table.status == "ok"]
     typer.echo(

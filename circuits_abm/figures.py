@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from itertools import combinations
 from pathlib import Path
 
@@ -63,6 +64,10 @@ REGIME_COLOURS = {
 # blue-to-yellow family that cannot be mistaken for the circuit kinds).
 ENVIRONMENT_MAP = "cividis"
 FORMATS = ("png", "svg", "pdf")
+# Above this many environments figures summarise instead of naming everything: the strongest
+# pairs only in the graph, counts instead of name lists, every k-th tick.
+MANY = 20
+TITLE_LENGTH = 110  # a structure longer than this is written with environment counts
 FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8}
 
 
@@ -145,7 +150,11 @@ def _phase_band(run: RunResult, ax: Axes) -> list[Patch]:
     band.set_yticks([])
     band.tick_params(labelbottom=False, bottom=False)
     band.set_gid("phase-band")
-    return [Patch(color=colours[lab], label=lab) for lab in colours if lab in set(phases.trained)]
+    trained = [lab for lab in colours if lab in set(phases.trained)]
+    if len(trained) > MANY:  # a legend of every environment would be taller than the plot
+        return [Patch(color=colours[trained[0]], label=f"{trained[0]} ... {trained[-1]}"),
+                Patch(color="white", label=f"({len(trained)} environments, cividis order)")]
+    return [Patch(color=colours[lab], label=lab) for lab in trained]
 
 
 def _intervention_marks(run: RunResult, ax: Axes) -> None:
@@ -185,9 +194,11 @@ def retention_heatmap(run: RunResult, ax: Axes | None = None, last: int | None =
         ax.scatter(xs, ys, s=14, color="black", edgecolors="white", linewidths=0.6, gid="trained")
     if held:
         ax.axvline(len(columns) - len(held) - 0.5, color="black", linewidth=3)
+    every = max(1, int(np.ceil(len(columns) / MANY)))
+    ticks = list(range(0, len(columns), every))
     ax.set_xticks(
-        range(len(columns)),
-        [f"{c}\n(held out)" if c in held else c for c in columns],
+        ticks,
+        [f"{columns[k]}\n(held out)" if columns[k] in held else columns[k] for k in ticks],
         rotation=30,
         ha="right",
     )
@@ -222,7 +233,10 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
     layout = (
         nx.circular_layout(graph) if len(names) > 2 else {n: (i, 0) for i, n in enumerate(names)}
     )
-    for a, b, data in graph.edges(data=True):
+    edges = list(graph.edges(data=True))
+    if len(names) > MANY:  # only the strongest pairs, or the page is a hairball
+        edges = sorted(edges, key=lambda e: -abs(e[2]["overlap"]))[: 2 * len(names)]
+    for a, b, data in edges:
         overlap, disting = data["overlap"], data["distinguishability"]
         (xa, ya), (xb, yb) = layout[a], layout[b]
         ax.plot(
@@ -236,7 +250,7 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
             gid="edge",
         )
         count = walked.get(frozenset((a, b)), 0)
-        if count:
+        if count and len(names) <= MANY:
             ax.annotate(
                 f"{count}×",
                 ((xa + xb) / 2, (ya + yb) / 2),
@@ -252,7 +266,7 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
         ax.scatter(
             [x],
             [y],
-            s=900,
+            s=900 if len(names) <= MANY else max(40, 18000 / len(names)),
             color=cluster_colour.get(cluster, "#BBBBBB"),
             zorder=2,
             edgecolors="black",
@@ -260,15 +274,16 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
             linestyle="--" if held else "-",
             gid="node",
         )
-        ax.annotate(
-            name + ("\n(held out)" if held else ""),
-            (x, y),
-            xytext=(0, -24),
-            textcoords="offset points",
-            ha="center",
-            va="top",
-            fontsize=9,
-        )
+        if len(names) <= MANY:
+            ax.annotate(
+                name + ("\n(held out)" if held else ""),
+                (x, y),
+                xytext=(0, -24),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=9,
+            )
     handles = [Patch(color=cluster_colour[c], label=f"cluster {c}") for c in clusters] + [
         _line("#555555", "-", "distinguishable (≥ 0.5)"),
         _line("#555555", ":", "hard to tell apart (< 0.5)"),
@@ -277,7 +292,8 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="width = demand overlap"
     )
-    ax.set_title("Environments (labels: times the schedule switched along a pair)")
+    many = f"; the {2 * len(names)} strongest pairs of {len(names)}" if len(names) > MANY else ""
+    ax.set_title(f"Environments (labels: times the schedule switched along a pair{many})")
     ax.set_axis_off()
     ax.margins(0.25)
     return fig
@@ -357,8 +373,9 @@ def structure_diagram(run: RunResult, ax: Axes | None = None) -> Figure:
             )
         if kind != "R":
             envs = served.get(path, [])
+            listed = envs if len(envs) <= 4 else [*envs[:3], f"+{len(envs) - 3} more"]
             ax.annotate(
-                "\n".join(envs) if envs else "(unused)",
+                "\n".join(listed) if envs else "(unused)",
                 (x, y),
                 xytext=(0, -18),
                 textcoords="offset points",
@@ -372,10 +389,50 @@ def structure_diagram(run: RunResult, ax: Axes | None = None) -> Figure:
         for r in dict.fromkeys(labels.values())
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="kind / regime")
-    ax.set_title(f"Dominant circuit at the end: {structure}")
+    ax.set_title(f"Dominant circuit at the end: {compact(structure, 60)}")
     ax.set_axis_off()
     ax.margins(0.2, 0.3)
     return fig
+
+
+def compact(structure: str, length: int) -> str:
+    """``structure`` as is if it fits in ``length`` characters; otherwise every environment
+    list becomes its count (``specialist{3 envs}``) and identical neighbours are merged
+    (``8× specialist{1 env}``), cut at ``length``."""
+    if len(structure) <= length:
+        return structure
+
+    def count(match: re.Match) -> str:
+        n = match.group(1).count(",") + 1
+        return "{" + f"{n} env" + ("s" if n > 1 else "") + "}"
+
+    text = re.sub(r"\{([^{}]*)\}", count, structure)
+    if text.endswith("]") and "[" in text:
+        head, inner = text[:-1].split("[", 1)
+        merged: list[list] = []  # [child, times]
+        for child in _top_level_parts(inner):
+            if merged and merged[-1][0] == child:
+                merged[-1][1] += 1
+            else:
+                merged.append([child, 1])
+        text = head + "[" + ", ".join(
+            child if times == 1 else f"{times}× {child}" for child, times in merged) + "]"
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _top_level_parts(inner: str) -> list[str]:
+    """Split a structure's child list at the commas that are not inside brackets."""
+    parts, depth, current = [], 0, ""
+    for ch in inner:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return parts
 
 
 def _parse_tree(text: str):
@@ -545,7 +602,8 @@ def summary_figure(run: RunResult) -> Figure:
             quarantine_plot(run, fig.add_subplot(grid[2, 1]))
         name = run.summary["scenario"]["name"]
         fig.suptitle(
-            f"{name} (seed {run.summary['seed']}): {run.summary.get('structure', '')}",
+            f"{name} (seed {run.summary['seed']}): "
+            f"{compact(run.summary.get('structure', ''), TITLE_LENGTH)}",
             fontsize=13,
             fontweight="bold",
         )
@@ -644,17 +702,7 @@ def nested_label(structure: str) -> str:
         and "churn" not in structure
     ):
         return ""
-    inner = structure[len("conditional_policy[") : -1]
-    parts, depth, current = [], 0, ""
-    for ch in inner:
-        depth += ch in "[{"
-        depth -= ch in "]}"
-        if ch == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    parts.append(current.strip())
+    parts = _top_level_parts(structure[len("conditional_policy[") : -1])
     names = [REGIME_ABBREVIATIONS.get(p.split("{")[0].split("[")[0], "?") for p in parts]
     return "CP[" + ",".join(sorted(names)) + "]"
 

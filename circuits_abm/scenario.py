@@ -34,9 +34,32 @@ class ScenarioError(ValueError):
 
 
 class Section(BaseModel):
-    """Base for every table of a scenario: unknown fields are errors, not silently ignored."""
+    """Base for every table of a scenario: unknown fields are errors, not silently ignored,
+    and no number may be infinite or NaN."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Upper bounds, each with its reason (a value past them is a typo or a resource blow-up):
+MAX_STEPS = 10_000_000  # ~16 bytes of schedule per step; ~20 minutes of simulation
+MAX_ENVIRONMENTS = 500  # geometry is factorised in O(N^3); every step is O(N^2) per circuit
+MAX_RATE = 10.0  # offspring per step: each birth rebuilds the population's arrays
+MAX_STRENGTH = 100.0  # at 100 a fitness gap of 0.01 already multiplies a share by e per step
+MAX_COST = 10.0  # a mechanism earns at most 1/2 a step, so costs beyond this mean nothing
+MAX_SCALE = 10.0  # noise, mutation and learning scales: demands have unit length
+BOUND_REASONS = {
+    "steps": "a longer run needs ~16 bytes of schedule per step and hours of simulation",
+    "phase_length": "no run is longer than this",
+    "environments": "the geometry is factorised in O(N^3) and every step costs O(N^2)",
+    "rate": "every offspring rebuilds the population's arrays",
+    "strength": "beyond this selection is instantaneous",
+    "per_mechanism": "a mechanism earns at most 1/2 a step",
+    "per_sharpness": "a mechanism earns at most 1/2 a step",
+    "noise": "demands have unit length",
+    "mutation_scale": "demands have unit length",
+    "sharpness_scale": "a log-normal factor of e^10 is no perturbation",
+    "key_learning_rate": "keys are unit vectors",
+}
 
 
 class EnvironmentSpec(Section):
@@ -93,7 +116,7 @@ class ScheduleSpec(Section):
     """How training phases follow each other."""
 
     order: Literal["cycle", "walk", "sequence", "uniform"] = "cycle"
-    phase_length: PositiveInt = 10
+    phase_length: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 10
     phase_length_distribution: Literal["fixed", "geometric"] = "fixed"
     sequence: list[Name] | None = None
     start: Name | None = None
@@ -175,17 +198,31 @@ class MonitorSpec(Section):
     discard: Literal["end", "never"] | Annotated[int, Field(ge=1)] = "end"
 
 
-class MechanismRule(Section):
-    """Constants of one mechanism learning rule."""
-
-    learning_rate: Annotated[float, Field(ge=0.0, le=1.0)]
-    consolidation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+LearningRate = Annotated[float, Field(ge=0.0, le=1.0)]
+Consolidation = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
-class WeightedRule(MechanismRule):
+class NaiveRule(Section):
+    """The naive optimiser: learns the current objective fast.  A table sets only the fields
+    it names; the others keep these defaults."""
+
+    learning_rate: LearningRate = 0.3
+    consolidation: Consolidation = 0.0
+
+
+class WeightedRule(Section):
     """The weighted optimiser learns toward a fixed weighted sum of the training objectives."""
 
+    learning_rate: LearningRate = 0.1
+    consolidation: Consolidation = 0.0
     weights: dict[Name, Annotated[float, Field(ge=0.0)]] | None = None
+
+
+class GeneralistRule(Section):
+    """The generalist learns slowly and consolidates (decays what the phases fight over)."""
+
+    learning_rate: LearningRate = 0.03
+    consolidation: Consolidation = 0.001
 
 
 class RouterRule(Section):
@@ -193,28 +230,37 @@ class RouterRule(Section):
 
     initial_sharpness: Annotated[float, Field(ge=0.0, le=500.0)] = 5.0
     max_sharpness: Annotated[float, Field(gt=0.0, le=500.0)] = 50.0
-    key_learning_rate: Annotated[float, Field(ge=0.0)] = 0.5
+    key_learning_rate: Annotated[float, Field(ge=0.0, le=100.0)] = 0.5
+
+    @model_validator(mode="after")
+    def _cap_above_start(self) -> RouterRule:
+        if self.max_sharpness < self.initial_sharpness:
+            raise ValueError(
+                f"max_sharpness ({self.max_sharpness}) is below initial_sharpness "
+                f"({self.initial_sharpness}); the cap must allow the sharpness routers start with"
+            )
+        return self
 
 
 class CircuitsSpec(Section):
-    naive: MechanismRule = MechanismRule(learning_rate=0.3)
-    weighted: WeightedRule = WeightedRule(learning_rate=0.1)
-    generalist: MechanismRule = MechanismRule(learning_rate=0.03, consolidation=0.001)
+    naive: NaiveRule = NaiveRule()
+    weighted: WeightedRule = WeightedRule()
+    generalist: GeneralistRule = GeneralistRule()
     router: RouterRule = RouterRule()
 
 
 class CostsSpec(Section):
-    per_mechanism: Annotated[float, Field(ge=0.0)] = 0.01
-    per_sharpness: Annotated[float, Field(ge=0.0)] = 0.002
+    per_mechanism: Annotated[float, Field(ge=0.0, le=MAX_COST)] = 0.01
+    per_sharpness: Annotated[float, Field(ge=0.0, le=MAX_COST)] = 0.002
 
 
 class LearningSpec(Section):
-    noise: Annotated[float, Field(ge=0.0)] = 0.3
+    noise: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.3
     gamma: Probability = 0.0
 
 
 class SelectionSpec(Section):
-    strength: Annotated[float, Field(ge=0.0)] = 5.0
+    strength: Annotated[float, Field(ge=0.0, le=MAX_STRENGTH)] = 5.0
     extinction_floor: Annotated[float, Field(ge=0.0, lt=0.5)] = 1e-4
 
 
@@ -241,10 +287,10 @@ DEFAULT_OPERATOR_WEIGHTS = {
 
 
 class VariationSpec(Section):
-    rate: Annotated[float, Field(ge=0.0)] = 0.05
+    rate: Annotated[float, Field(ge=0.0, le=MAX_RATE)] = 0.05
     offspring_share: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
-    mutation_scale: Annotated[float, Field(ge=0.0)] = 0.1
-    sharpness_scale: Annotated[float, Field(ge=0.0)] = 0.3
+    mutation_scale: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.1
+    sharpness_scale: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.3
     operators: dict[Literal[OPERATORS], Annotated[float, Field(ge=0.0)]] = DEFAULT_OPERATOR_WEIGHTS
 
 
@@ -255,7 +301,7 @@ class PopulationSpec(Section):
     training environment, beside one naive, one weighted and one generalist mechanism.
     """
 
-    initial: list[str] | None = None
+    initial: Annotated[list[str], Field(min_length=1)] | None = None
 
 
 class RecordsSpec(Section):
@@ -281,9 +327,10 @@ class Scenario(Section):
     expected: str | None = None
     expected_before_interventions: str | None = None
     expected_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
-    steps: PositiveInt = 6000
-    seed: Annotated[int, Field(ge=0)] = 0
-    environments: Annotated[list[EnvironmentSpec], Field(min_length=1)]
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 6000
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    environments: Annotated[list[EnvironmentSpec],
+                            Field(min_length=1, max_length=MAX_ENVIRONMENTS)]
     motivations: list[MotivationSpec] = []
     monitor: MonitorSpec = MonitorSpec()
     edges: list[EdgeSpec] = []
@@ -337,6 +384,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), [f"not UTF-8 text (byte {exc.start}): save it as UTF-8"]
+                            ) from None
+    except OSError as exc:
+        raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -368,7 +420,16 @@ def describe_validation_error(err: dict[str, Any], root: type[BaseModel] | None 
         return f"`{loc}`: unknown field{hint}"
     if err["type"] == "missing":
         return f"`{loc}`: required field is missing"
-    return f"`{loc}`: {err['msg']} (got {err.get('input')!r})"
+    reason = ""
+    leaf = next((str(p) for p in reversed(err["loc"]) if not isinstance(p, int)), "")
+    if err["type"] in ("less_than_equal", "less_than", "too_long") and leaf in BOUND_REASONS:
+        reason = f": {BOUND_REASONS[leaf]}"
+    return f"`{loc}`: {err['msg']}{reason} (got {_short(err.get('input'))})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:

@@ -1,21 +1,43 @@
-"""Atomic file output: a reader never sees a half-written file, a crash never leaves one.
+"""Output files and folders: atomic writes, readable permissions, one writer at a time.
 
 Every file is written to a temporary name in the same folder and renamed into place
-(``os.replace`` is atomic on POSIX and Windows).  Parquet is written through pyarrow with
-fixed options so that the same data gives the same bytes.
+(``os.replace`` is atomic on POSIX and Windows), so a reader never sees a half-written file
+and a crash never leaves one.  Files get the permissions the user's umask gives a new file
+(``mkstemp`` alone would make them private).  Parquet is written through pyarrow with fixed
+options so that the same data gives the same bytes.  An output folder can be checked for
+writability before any work starts, and locked (an advisory ``flock``) against a second
+process writing into it at the same time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+LOCK = ".circuits_abm.lock"
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be used, with a message naming it and what to do."""
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -26,10 +48,45 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before any work is
+    done; :class:`OutputError` otherwise."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--out {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe."):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``folder`` while writing into it; a second writer gets a
+    clear :class:`OutputError` instead of interleaving its files with ours."""
+    path = Path(folder) / LOCK
+    handle = path.open("a")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"another circuits-abm process is writing to {folder}; wait for it to finish "
+                "or choose another --out"
+            ) from None
+        yield
+    finally:
+        handle.close()
 
 
 def splice_between_markers(path: Path, marker: str, text: str) -> None:
@@ -53,8 +110,13 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def write_parquet(path: Path, frame: pd.DataFrame, metadata: dict[str, str] | None = None) -> None:
+    """Write ``frame`` as Parquet (zstd), with optional key-value ``metadata`` in the schema."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): v.encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
@@ -62,3 +124,9 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 
 def read_parquet(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
+
+
+def parquet_metadata(path: Path) -> dict[str, str]:
+    """The key-value metadata stored in a Parquet file's schema."""
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"pandas")}

@@ -56,7 +56,16 @@ from circuits_abm.scenario import (
     read_toml,
     scenario_from_dict,
 )
-from circuits_abm.storage import atomic_write_bytes, write_json, write_parquet
+from circuits_abm.storage import (
+    OutputError,
+    atomic_write_bytes,
+    ensure_writable,
+    folder_lock,
+    parquet_metadata,
+    read_json,
+    write_json,
+    write_parquet,
+)
 
 JOURNAL = "runs.jsonl"
 RESULTS = "results.parquet"
@@ -85,6 +94,11 @@ TIMING_COLUMNS = ("wall_time_seconds",)
 # interchangeable ones named e00, e01, ... (for sweeps over the number of environments).
 COUNT_AXIS = "environments.count"
 EXECUTORS = ("serial", "processes", "dask")
+CONNECT_TIMEOUT = "10s"  # how long to try a --scheduler address before giving up
+
+
+class SchedulerError(ValueError):
+    """A Dask scheduler address that cannot be reached."""
 
 
 # --------------------------------------------------------------------------- the file
@@ -93,7 +107,7 @@ EXECUTORS = ("serial", "processes", "dask")
 class AxisSpec(Section):
     """One swept field: exactly one of ``values``, ``linspace``, ``logspace`` or ``range``."""
 
-    values: list[float | int | str | bool] | None = None
+    values: Annotated[list[float | int | str | bool], Field(min_length=1)] | None = None
     linspace: tuple[float, float, PositiveInt] | None = None
     logspace: (
         tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], PositiveInt] | None
@@ -147,6 +161,13 @@ class SweepSpec(Section):
     axes: Annotated[dict[str, AxisSpec], Field(min_length=1)]
 
     @model_validator(mode="after")
+    def _axes_and_overrides_differ(self) -> SweepSpec:
+        both = sorted(set(self.axes) & set(self.overrides))
+        if both:
+            raise ValueError(f"{both} are both swept (axes) and fixed (overrides); keep one")
+        return self
+
+    @model_validator(mode="after")
     def _design_fits_axes(self) -> SweepSpec:
         if self.design == "grid":
             ranged = [k for k, a in self.axes.items() if a.range is not None]
@@ -182,6 +203,13 @@ class Sweep:
     @property
     def axes(self) -> list[str]:
         return list(self.spec.axes)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of every run the sweep consists of (scenario, seed, steps, version): the
+        identity an output folder is bound to."""
+        ids = "".join(sorted(t["run_id"] for t in self.tasks))
+        return hashlib.sha256(ids.encode()).hexdigest()[:20]
 
     def _tasks(self) -> list[dict[str, Any]]:
         tasks, problems = [], []
@@ -386,8 +414,30 @@ class SweepStore:
 
     def __init__(self, out_dir: str | Path):
         self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.journal = self.dir / JOURNAL
+
+    def claim(self, sweep: Sweep) -> None:
+        """Check the folder can hold ``sweep``: writable, and empty or holding this very
+        sweep (which then resumes).  A different sweep's folder, or any other non-empty
+        folder, is refused with :class:`OutputError` before anything is written."""
+        ensure_writable(self.dir)
+        echo_path = self.dir / SWEEP_ECHO
+        if echo_path.is_file():
+            try:
+                old = read_json(echo_path)
+            except ValueError:
+                old = {}
+            if old.get("fingerprint") != sweep.fingerprint:
+                raise OutputError(
+                    f"{self.dir} holds a different sweep ({old.get('sweep', {}).get('name', '?')}"
+                    f"); choose another --out (the same sweep file and package version resume)"
+                )
+            return
+        present = sorted(p.name for p in self.dir.iterdir() if not p.name.startswith("."))
+        if present:
+            listed = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
+            raise OutputError(f"{self.dir} is not empty and holds no sweep ({listed}); "
+                              "choose another --out")
 
     def finished(self) -> dict[str, dict[str, Any]]:
         """Records in the journal by run id (a torn last line from a kill is skipped)."""
@@ -422,12 +472,15 @@ class SweepStore:
         atomic_write_bytes(self.journal, text[: text.rfind(b"\n") + 1])
 
     def write_tables(self, sweep: Sweep) -> pd.DataFrame:
-        """Rewrite results.parquet and aggregate.parquet from the journal (task order)."""
+        """Rewrite results.parquet and aggregate.parquet from the journal (task order).
+        Both carry ``partial = true`` in their metadata until every run has finished."""
         records = self.finished()
         rows = [records[t["run_id"]] for t in sweep.tasks if t["run_id"] in records]
         table = results_frame(rows, sweep.axes)
-        write_parquet(self.dir / RESULTS, table)
-        write_parquet(self.dir / AGGREGATE, aggregate(table, sweep.axes))
+        partial = {"partial": str(len(rows) < len(sweep.tasks)).lower(),
+                   "finished_runs": str(len(rows)), "runs": str(len(sweep.tasks))}
+        write_parquet(self.dir / RESULTS, table, partial)
+        write_parquet(self.dir / AGGREGATE, aggregate(table, sweep.axes), partial)
         return table
 
 
@@ -525,7 +578,7 @@ class SerialExecutor(cf.Executor):
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
+        except Exception as exc:  # an interrupt (KeyboardInterrupt) is not a result
             future.set_exception(exc)
         return future
 
@@ -550,7 +603,14 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         except ImportError:
             raise RuntimeError("the dask executor needs `pip install circuits_abm[dask]`") from None
         if scheduler:
-            with Client(scheduler) as client:
+            try:
+                client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                raise SchedulerError(
+                    f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                ) from None
+            with client:
                 yield client.get_executor()
         else:
             with (
@@ -595,26 +655,30 @@ def run_sweep(
     were journaled: a hook for the tests of interrupted sweeps, not for users.
     """
     store = SweepStore(out_dir)
+    store.claim(sweep)
     echo = {
         "sweep": sweep.spec.model_dump(mode="json"),
         "axes": sweep.axes,
         "source": sweep.source,
         "tasks": len(sweep.tasks),
         "package_version": package_version(),
+        "fingerprint": sweep.fingerprint,
     }
-    write_json(store.dir / SWEEP_ECHO, echo)
-    done = store.finished()
-    pending = [t for t in sweep.tasks if t["run_id"] not in done]
-    total = len(sweep.tasks)
-    finished = total - len(pending)
-    if progress:
-        progress(finished, total, None)
-    new = 0
-    if pending:
+    with folder_lock(store.dir):
+        done = store.finished()
+        pending = [t for t in sweep.tasks if t["run_id"] not in done]
+        total = len(sweep.tasks)
+        finished = total - len(pending)
+        if progress:
+            progress(finished, total, None)
+        if not pending:
+            write_json(store.dir / SWEEP_ECHO, echo)
+            return store.write_tables(sweep)
+        new = 0
+        window = 1 if executor == "serial" else 2 * (workers or os.cpu_count() or 1)
         with make_executor(executor, workers, scheduler) as pool:
-            futures = {pool.submit(run_task, task): task for task in pending}
-            for future in cf.as_completed(futures):
-                record = _result_or_failure(future, futures[future])
+            write_json(store.dir / SWEEP_ECHO, echo)  # only once the executor is up
+            for record in _rolling(pool, pending, window):
                 store.append(record)
                 new += 1
                 finished += 1
@@ -624,7 +688,26 @@ def run_sweep(
                     progress(finished, total, record)
                 if new % batch_size == 0:
                     store.write_tables(sweep)
-    return store.write_tables(sweep)
+        return store.write_tables(sweep)
+
+
+def _rolling(pool: cf.Executor, tasks: list[dict[str, Any]], window: int):
+    """Run ``tasks`` with at most ``window`` in flight, yielding each record as it finishes:
+    every finished run is journaled before the next is submitted, so an interrupt (even of
+    the serial executor, which runs at submission) loses at most the runs in flight."""
+    queue = iter(tasks)
+    in_flight: dict[cf.Future, dict[str, Any]] = {}
+
+    def top_up() -> None:
+        while len(in_flight) < window and (task := next(queue, None)) is not None:
+            in_flight[pool.submit(run_task, task)] = task
+
+    top_up()
+    while in_flight:
+        done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            yield _result_or_failure(future, in_flight.pop(future))
+        top_up()
 
 
 def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any]:
@@ -718,10 +801,16 @@ def agreement_table(sweep_dirs: list[str | Path]) -> str:
 
 
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """(results, aggregate, sweep echo) of a sweep folder."""
+    """(results, aggregate, sweep echo) of a sweep folder.  The echo's ``partial`` says
+    whether the tables are a checkpoint of an unfinished sweep."""
     out = Path(out_dir)
     missing = [n for n in (RESULTS, AGGREGATE, SWEEP_ECHO) if not (out / n).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} is not a sweep folder: missing {', '.join(missing)}")
-    echo = json.loads((out / SWEEP_ECHO).read_text(encoding="utf-8"))
-    return pd.read_parquet(out / RESULTS), pd.read_parquet(out / AGGREGATE), echo
+    try:
+        echo = read_json(out / SWEEP_ECHO)
+        results, aggregated = pd.read_parquet(out / RESULTS), pd.read_parquet(out / AGGREGATE)
+        echo["partial"] = parquet_metadata(out / RESULTS).get("partial") == "true"
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the sweep in {out}: {str(exc).splitlines()[0]}") from None
+    return results, aggregated, echo

@@ -39,7 +39,7 @@ over a finer partition stands in for them).  ``docs/THEORY.md`` compares it with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -67,48 +67,73 @@ MAX_ASSEMBLY_PARTS = 8  # the split path is traced for predicted routers up to t
 
 @dataclass(frozen=True)
 class ScheduleChain:
-    """The schedule as a stationary Markov chain over step states.
+    """The schedule as a stationary Markov chain.
 
     ``mix[i]`` is what slot ``i`` trains (weights over environments, summing to 1);
-    ``slot[s]`` the slot of state ``s``; ``transition[s, s']`` the step-to-step transition;
-    ``stationary[s]`` how often the chain is in ``s``; ``end[s]`` the probability that a phase
-    ends after a step in ``s`` (where the classifier measures).
+    ``slot_transition[i, j]`` the probability that a phase of slot ``j`` follows one of
+    ``i``, ``slot_stationary`` how often each slot is trained; phases last ``tau`` steps, or
+    a geometric number of steps with mean ``tau`` when ``geometric``.  The step-level chain
+    (:attr:`slot`, :attr:`transition`, :attr:`stationary`, :attr:`end`) is built on demand.
     """
 
     labels: tuple[str, ...]
     mix: np.ndarray
-    slot: np.ndarray
-    transition: np.ndarray
-    stationary: np.ndarray
-    end: np.ndarray
+    slot_transition: np.ndarray
+    slot_stationary: np.ndarray
+    tau: int
+    geometric: bool
 
     @property
     def slot_frequency(self) -> np.ndarray:
         """Share of phases (hence of classifier measurements) in each slot."""
-        weights = self.stationary * self.end
-        return np.bincount(self.slot, weights, minlength=len(self.labels)) / weights.sum()
+        return self.slot_stationary
+
+    @cached_property
+    def _steps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        k, tau = len(self.labels), self.tau
+        if self.geometric:
+            switch = 1.0 / tau
+            transition = (1.0 - switch) * np.eye(k) + switch * self.slot_transition
+            return np.arange(k), transition, self.slot_stationary, np.full(k, switch)
+        states = k * tau
+        transition = np.zeros((states, states))
+        for i in range(k):
+            for u in range(tau - 1):
+                transition[i * tau + u, i * tau + u + 1] = 1.0
+            transition[i * tau + tau - 1, np.arange(k) * tau] = self.slot_transition[i]
+        end = np.tile((np.arange(tau) == tau - 1).astype(float), k)
+        return (np.repeat(np.arange(k), tau), transition,
+                np.repeat(self.slot_stationary / tau, tau), end)
+
+    @property
+    def slot(self) -> np.ndarray:
+        """Slot of each step state: ``(slot, step in phase)`` for fixed phases."""
+        return self._steps[0]
+
+    @property
+    def transition(self) -> np.ndarray:
+        """Step-to-step transition matrix between step states."""
+        return self._steps[1]
+
+    @property
+    def stationary(self) -> np.ndarray:
+        """How often the chain is in each step state."""
+        return self._steps[2]
+
+    @property
+    def end(self) -> np.ndarray:
+        """Probability that a phase ends after a step in each state (where the classifier
+        measures)."""
+        return self._steps[3]
 
 
 def schedule_chain(spec: Scenario, envs: Environments) -> ScheduleChain:
     """The stationary chain of ``spec``'s schedule (a ``sequence`` holds its last phase)."""
     labels, slot_transition, slot_stationary = _slots(spec, envs)
     mix = np.array([_slot_weights(spec, envs, label) for label in labels])
-    tau = spec.schedule.phase_length
-    k = len(labels)
-    if spec.schedule.phase_length_distribution == "geometric":
-        switch = 1.0 / tau
-        transition = (1.0 - switch) * np.eye(k) + switch * slot_transition
-        return ScheduleChain(labels, mix, np.arange(k), transition, slot_stationary,
-                             np.full(k, switch))
-    states = k * tau
-    transition = np.zeros((states, states))
-    for i in range(k):
-        for u in range(tau - 1):
-            transition[i * tau + u, i * tau + u + 1] = 1.0
-        transition[i * tau + tau - 1, np.arange(k) * tau] = slot_transition[i]
-    end = np.tile((np.arange(tau) == tau - 1).astype(float), k)
-    return ScheduleChain(labels, mix, np.repeat(np.arange(k), tau), transition,
-                         np.repeat(slot_stationary / tau, tau), end)
+    geometric = spec.schedule.phase_length_distribution == "geometric"
+    return ScheduleChain(tuple(labels), mix, slot_transition, slot_stationary,
+                         spec.schedule.phase_length, geometric)
 
 
 def _slots(spec: Scenario, envs: Environments) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -177,20 +202,35 @@ def leaf_statistics(
     """Solve the mechanism's moment equations (see the module docstring).
 
     ``routed[e]`` is the probability that the mechanism is routed to in environment ``e``
-    (1 for a lone mechanism).  With ``mu_s = E[theta 1{state s}]`` and
-    ``q_s = E[|theta|^2 1{state s}]`` before a step's learning:
+    (1 for a lone mechanism).  Fixed phase lengths are solved slot by slot
+    (:func:`phase_statistics`, a system the size of the number of slots), geometric ones
+    on the step-level chain (:func:`step_statistics`); the two agree where both apply.
+    """
+    if chain.geometric:
+        return step_statistics(chain, rule, routed, gram, noise)
+    return phase_statistics(chain, rule, routed, gram, noise)
+
+
+def _inputs(mix: np.ndarray, rule: Rule, routed: np.ndarray):
+    """Per row of ``mix``: the routed demand ``r``, the exposure ``x`` and the target ``v``."""
+    reward_vec = mix * routed[None, :]
+    exposure = reward_vec.sum(axis=1)
+    fixed = rule.target is not None  # a weighted optimiser learns toward its fixed target
+    target = exposure[:, None] * rule.target[None, :] if fixed else reward_vec
+    return reward_vec, exposure, target
+
+
+def step_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram: np.ndarray,
+                    noise: float) -> LeafStatistics:
+    """The moment equations on the step-level chain.  With ``mu_s = E[theta 1{state s}]``
+    and ``q_s = E[|theta|^2 1{state s}]`` before a step's learning:
 
     ``mu = P^T (A mu + b Pi V)`` and
     ``q = P^T (A^2 q + 2 A b <mu, V> + Pi b^2 (|V|^2 + D x^2 sigma^2))``,
 
     and the mean reward is ``sum_s <mu_s, r_s> - x_s q_s / 2`` with ``r_s`` the routed
-    demand of state ``s``.  ``D`` (noise dimensions) is the number of environments.
-    """
-    slot_reward = chain.mix * routed[None, :]  # (slots, N): routed demand coefficients
-    reward_vec = slot_reward[chain.slot]
-    exposure = reward_vec.sum(axis=1)
-    fixed = rule.target is not None  # a weighted optimiser learns toward its fixed target
-    target = exposure[:, None] * rule.target[None, :] if fixed else reward_vec
+    demand of state ``s``.  ``D`` (noise dimensions) is the number of environments."""
+    reward_vec, exposure, target = _inputs(chain.mix[chain.slot], rule, routed)
     c, eta = rule.consolidation, rule.learning_rate
     a = (1.0 - c) * (1.0 - eta * exposure)
     b = (1.0 - c) * eta
@@ -211,6 +251,61 @@ def leaf_statistics(
     np.add.at(end_mean, chain.slot, chain.end[:, None] * after)
     norm = np.bincount(chain.slot, weight, minlength=slots)
     return LeafStatistics(reward, end_mean / np.maximum(norm, 1e-300)[:, None])
+
+
+def phase_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram: np.ndarray,
+                     noise: float) -> LeafStatistics:
+    """The moment equations for fixed phases of ``tau`` steps, one unknown per slot.
+
+    Within a phase of slot ``i`` the conditional mean follows ``m_{u+1} = a_i m_u + b v_i``,
+    so ``m_u = a_i^u m_0 + g_u v_i`` with ``g_{u+1} = a_i g_u + b``.  A phase of ``j`` starts
+    from the end of the phase before it, drawn by the reversed chain
+    ``R_ji = pi_i T_ij / pi_j``: ``m_0 = R (a^tau m_0 + g_tau v)``, one ``slots x slots``
+    solve.  Second moments follow the same way with ``a^2`` and the cross and noise terms,
+    and the per-step sums over a phase are accumulated along ``u``."""
+    reward_vec, exposure, target = _inputs(chain.mix, rule, routed)
+    c, eta = rule.consolidation, rule.learning_rate
+    a = (1.0 - c) * (1.0 - eta * exposure)  # (slots,)
+    b = (1.0 - c) * eta
+    pi = chain.slot_stationary
+    reverse = (chain.slot_transition * pi[:, None]).T / np.maximum(pi[:, None], 1e-300)
+    tau, slots = chain.tau, len(pi)
+    # per-slot sums along the phase of a^u, g_u, a^(2u) and the second-moment drive h_u
+    power, g = np.ones(slots), np.zeros(slots)
+    sum_power, sum_g = np.zeros(slots), np.zeros(slots)
+    for _ in range(tau):
+        sum_power += power
+        sum_g += g
+        power, g = power * a, a * g + b
+    end_power, end_g = power, g  # a^tau and g_tau
+    eye = np.eye(slots)
+    m0 = _solve(eye - reverse * end_power[None, :], reverse @ (end_g[:, None] * target))
+    m_end = end_power[:, None] * m0 + end_g[:, None] * target
+    m0_target = np.einsum("kn,nm,km->k", m0, gram, target)
+    m0_reward = np.einsum("kn,nm,km->k", m0, gram, reward_vec)
+    target_norm = np.einsum("kn,nm,km->k", target, gram, target)
+    target_reward = np.einsum("kn,nm,km->k", target, gram, reward_vec)
+    drive = b**2 * (target_norm + gram.shape[0] * exposure**2 * noise**2)
+    power, g, h = np.ones(slots), np.zeros(slots), np.zeros(slots)
+    square_power, sum_square_power, sum_h = np.ones(slots), np.zeros(slots), np.zeros(slots)
+    for _ in range(tau):
+        sum_square_power += square_power
+        sum_h += h
+        h = a**2 * h + 2 * a * b * (power * m0_target + g * target_norm) + drive
+        power, g, square_power = power * a, a * g + b, square_power * a**2
+    q0 = _solve(eye - reverse * square_power[None, :], reverse @ h)
+    sum_mean_reward = m0_reward * sum_power + target_reward * sum_g
+    sum_square = q0 * sum_square_power + sum_h
+    reward = float(pi @ (sum_mean_reward - 0.5 * exposure * sum_square) / tau)
+    return LeafStatistics(reward, m_end)
+
+
+def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``matrix^-1 rhs``; least squares when a mechanism is never exposed (singular)."""
+    try:
+        return np.linalg.solve(matrix, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
 
 
 def recency_bias(chain: ScheduleChain, stats: LeafStatistics, gram: np.ndarray,

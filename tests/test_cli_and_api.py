@@ -22,7 +22,7 @@ def test_run_writes_three_loadable_files(tmp_path):
         app, ["run", STANDARD, "--seed", "3", "--steps", "400", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "phases.parquet",
         "summary.json",
         "timeseries.parquet",

@@ -166,3 +166,28 @@ def test_sweep_curve_draws_the_mean_of_each_group_against_the_axis():
         pytest.approx([0.1, 0.5]), pytest.approx([0.1, 0.3])]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "rule = block", "rule = route"]
+
+
+def test_figures_of_many_environments_summarise_instead_of_listing(tmp_path):
+    from PIL import Image
+
+    data = scenario_dict(30, steps=200, geometry={"sharing": 0.1, "distinguishability": 0.9})
+    out = tmp_path / "many"
+    ca.run(scenario_from_dict(data), seed=1).save(out)
+    written = figures.write_run_figures(out)
+    width, height = Image.open(next(p for p in written if p.stem == "summary")).size
+    assert width < 2500 and height < 2500
+    run = ca.load_run(out)
+    title = figures.summary_figure(run).get_suptitle()
+    assert "e29" not in title and len(title) < 150
+    edges = [line for line in figures.environment_graph(run).axes[0].lines
+             if line.get_gid() == "edge"]
+    assert len(edges) == 60  # the 2 N strongest of 435 pairs
+
+
+def test_compact_structures_count_environments_and_merge_repeats():
+    long = "conditional_policy[" + ", ".join(f"specialist{{e{i}}}" for i in range(12)) + \
+        ", strategy_churn{a,b,c}]"
+    assert figures.compact(long, 80) == \
+        "conditional_policy[12× specialist{1 env}, strategy_churn{3 envs}]"
+    assert figures.compact("strategy_churn{a,b}", 80) == "strategy_churn{a,b}"

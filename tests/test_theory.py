@@ -222,3 +222,24 @@ def test_the_split_path_runs_from_one_mechanism_to_the_router_and_deepens_with_m
         assert path[-1] == pytest.approx(problem.candidate(blocks).fitness)
         valleys.append(fitness_valley(path))
     assert valleys == sorted(valleys) and valleys[-1] > 10 * valleys[0]
+
+
+@pytest.mark.parametrize("order", ["cycle", "uniform", "walk"])
+def test_the_slot_level_solve_agrees_with_the_step_level_chain(order):
+    # A cross-check: the fixed-phase fast path against the general solve on the step chain,
+    # for routed (partial) exposure and every rule, including a weighted target.
+    from circuits_abm.theory import phase_statistics, step_statistics
+
+    edges = [{"source": f"e{i}", "target": f"e{(i + 1) % 4}", "weight": 1.0 + i}
+             for i in range(4)]
+    spec = make_scenario(4, geometry={"sharing": 0.3}, edges=edges,
+                         schedule={"order": order, "phase_length": 7})
+    envs = build_environments(spec)
+    chain = schedule_chain(spec, envs)
+    routed = np.array([0.9, 0.2, 0.6, 0.05])
+    for rule in (Rule("n", 0.3, 0.0), Rule("g", 0.03, 0.001),
+                 Rule("w", 0.1, 0.0, np.full(4, 0.25))):
+        fast = phase_statistics(chain, rule, routed, envs.demand_overlap, 0.3)
+        slow = step_statistics(chain, rule, routed, envs.demand_overlap, 0.3)
+        assert fast.reward == pytest.approx(slow.reward, rel=1e-9, abs=1e-12)
+        assert fast.end_mean == pytest.approx(slow.end_mean, rel=1e-9, abs=1e-12)
