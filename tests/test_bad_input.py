@@ -237,3 +237,12 @@ def test_a_phases_table_of_another_shape_cannot_be_classified(saved_run):
 
     write_parquet(saved_run / "phases.parquet", pd.DataFrame({"x": [1, 2]}))
     refused(["classify", saved_run], "not a phases table")
+
+
+def test_the_catalogue_fails_loudly_when_a_claim_does_not_hold_or_nothing_is_found(tmp_path):
+    refused(["catalogue", tmp_path], "no scenario with an `expected` regime")
+    (tmp_path / "standard.toml").write_text((ROOT / "scenarios" / "standard.toml").read_text()
+                                            .replace("steps = 6000", "steps = 300"))
+    one = runner.invoke(app, ["catalogue", str(tmp_path), "--runs", "1", "--workers", "1"])
+    # one run cannot support a rate: its Wilson interval reaches down to 0.21 < 0.7
+    assert one.exit_code == 1 and "FAIL standard: " in one.output
