@@ -125,6 +125,7 @@ mutation: $(STAMP)
 	$(PY) .ci/mutation-report
 
 bench: $(STAMP)
+	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_step.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_reward_seeking.py

@@ -23,11 +23,12 @@ from scipy.stats import binomtest
 
 from circuits_abm.api import run
 from circuits_abm.classification import classify
+from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
 from circuits_abm.scenario import Scenario, load_scenario
 from circuits_abm.sweeps import derive_seed, map_in_processes
 
-DEFAULT_RUNS = 40  # a claim true in 96% of runs passes 0.7 at 40 runs with 99.9% probability
-DEFAULT_ROOT_SEED = 2026
+DEFAULT_RUNS = CATALOGUE_RUNS
+DEFAULT_ROOT_SEED = CATALOGUE_ROOT_SEED
 CONFIDENCE = 0.95
 
 

@@ -1,7 +1,8 @@
 """Command line: ``circuits-abm run | validate | classify | predict | sweep | figures |
 catalogue | reward-seeking``.
 
-A thin layer over :mod:`circuits_abm.api`.
+A thin layer over :mod:`circuits_abm.api`.  Every command imports what it needs when it
+runs, so ``--help`` answers without loading numpy, Mesa, Numba or pandas.
 
 Invalid input exits with code 2 and one readable message, never a traceback.
 """
@@ -16,30 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
-from tqdm import tqdm
 
-from circuits_abm.api import RunFolderError, claim_run_folder, reclassify
-from circuits_abm.api import run as run_scenario
-from circuits_abm.catalogue import (
-    DEFAULT_ROOT_SEED,
-    DEFAULT_RUNS,
-    canonical_scenarios,
-    claim_holds,
-    claim_rate,
-    markdown_table,
-    run_catalogue,
-)
-from circuits_abm.scenario import MAX_STEPS, ScenarioError, load_scenario
-from circuits_abm.storage import OutputError, folder_lock, splice_between_markers
-from circuits_abm.sweeps import (
-    EXECUTORS,
-    SchedulerError,
-    agreement_table,
-    load_sweep,
-    run_sweep,
-)
+from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS, EXECUTORS, MAX_STEPS
 
 app = typer.Typer(
     add_completion=False,
@@ -61,6 +41,8 @@ def exit_on(*errors: type[Exception]) -> Iterator[None]:
 
 
 def _load(path: Path):
+    from circuits_abm.scenario import ScenarioError, load_scenario
+
     with exit_on(ScenarioError):
         return load_scenario(path)
 
@@ -94,6 +76,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and write timeseries.parquet, phases.parquet and summary.json."""
+    from tqdm import tqdm
+
+    from circuits_abm.api import claim_run_folder
+    from circuits_abm.api import run as run_scenario
+    from circuits_abm.storage import OutputError, folder_lock
+
     spec = _load(scenario)
     seed = spec.seed if seed is None else seed
     total = steps or spec.steps
@@ -134,6 +122,9 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole tree as JSON.")] = False,
 ) -> None:
     """Classify a stored run from its trajectory and update its summary.json."""
+    from circuits_abm.api import RunFolderError, reclassify
+    from circuits_abm.storage import OutputError
+
     with exit_on(FileNotFoundError, RunFolderError, OutputError):
         fields = reclassify(run_dir, write=not dry_run)
     if as_json:
@@ -152,7 +143,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON.")] = False,
 ) -> None:
     """Predict the regime from the scenario alone (the theory; nothing is simulated)."""
-    from circuits_abm.theory import predict as predict_regime  # noqa: PLC0415
+    from circuits_abm.theory import predict as predict_regime
 
     spec = _load(scenario)
     if sharpness not in ("birth", "optimal"):
@@ -172,6 +163,8 @@ def predict(
 
 
 def _describe_prediction(title: str, prediction, rivals: int) -> str:
+    import numpy as np
+
     best = prediction.best
     lines = [f"{title}: {prediction.structure}"]
     router = f" (a router at sharpness {best.sharpness:g})" if best.is_router else ""
@@ -220,7 +213,9 @@ def figures_run(
     ] = None,
 ) -> None:
     """Muller plot, retention heatmap, environment graph, structure diagram and a summary page."""
-    from circuits_abm.figures import FORMATS, write_run_figures  # matplotlib loads only here
+    from circuits_abm.api import RunFolderError
+    from circuits_abm.figures import FORMATS, write_run_figures
+    from circuits_abm.storage import OutputError
 
     if fmt not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
@@ -299,6 +294,12 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes."""
+    from tqdm import tqdm
+
+    from circuits_abm.scenario import ScenarioError
+    from circuits_abm.storage import OutputError
+    from circuits_abm.sweeps import SchedulerError, load_sweep, run_sweep
+
     if executor not in EXECUTORS:
         typer.echo(
             f"error: --executor must be one of {', '.join(EXECUTORS)} (got {executor!r})", err=True
@@ -371,6 +372,9 @@ def agreement(
 ) -> None:
     """How often the theory's prediction equals the simulated majority, per sweep: overall
     and away from the predicted boundary (margin above the seeds' fitness spread)."""
+    from circuits_abm.storage import splice_between_markers
+    from circuits_abm.sweeps import agreement_table
+
     with exit_on(FileNotFoundError, ValueError):
         table = agreement_table(sweep_dirs)
     typer.echo(table)
@@ -385,9 +389,9 @@ def catalogue(
     folder: Annotated[Path, typer.Argument(help="Folder of scenarios.")] = Path("scenarios"),
     runs: Annotated[
         int, typer.Option("--runs", min=1, help="Seeds per scenario, derived from the root seed.")
-    ] = DEFAULT_RUNS,
+    ] = CATALOGUE_RUNS,
     root_seed: Annotated[int, typer.Option(min=0, help="Root of the derived seeds.")] = (
-        DEFAULT_ROOT_SEED
+        CATALOGUE_ROOT_SEED
     ),
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default: cores).")
@@ -399,6 +403,16 @@ def catalogue(
 ) -> None:
     """Run every canonical scenario (one with `expected`) on many seeds; report each claim's
     rate with its 95% interval. Exit code 1 if a claim does not hold, 2 if none was found."""
+    from circuits_abm.catalogue import (
+        canonical_scenarios,
+        claim_holds,
+        claim_rate,
+        markdown_table,
+        run_catalogue,
+    )
+    from circuits_abm.scenario import ScenarioError
+    from circuits_abm.storage import splice_between_markers
+
     with exit_on(ScenarioError):
         found = canonical_scenarios(folder)
     if not found:
@@ -442,7 +456,8 @@ ExperimentArg = Annotated[
 @reward_app.command("validate")
 def reward_validate(experiment: ExperimentArg) -> None:
     """Check an experiment file without running it (exit code 2 if it cannot run)."""
-    from circuits_abm.reward_seeking.experiments import load_experiment  # noqa: PLC0415
+    from circuits_abm.reward_seeking.experiments import load_experiment
+    from circuits_abm.scenario import ScenarioError
 
     with exit_on(ScenarioError):
         spec = load_experiment(experiment)

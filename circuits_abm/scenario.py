@@ -17,6 +17,8 @@ import networkx as nx
 from numpy.random import default_rng as np_default_rng
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from circuits_abm.defaults import MAX_STEPS
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Overlap = Annotated[float, Field(ge=-1.0, le=1.0)]
@@ -41,7 +43,6 @@ class Section(BaseModel):
 
 
 # Upper bounds, each with its reason (a value past them is a typo or a resource blow-up):
-MAX_STEPS = 10_000_000  # ~16 bytes of schedule per step; ~20 minutes of simulation
 MAX_ENVIRONMENTS = 500  # geometry is factorised in O(N^3); every step is O(N^2) per circuit
 MAX_RATE = 10.0  # offspring per step: each birth rebuilds the population's arrays
 MAX_STRENGTH = 100.0  # at 100 a fitness gap of 0.01 already multiplies a share by e per step

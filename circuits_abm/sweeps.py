@@ -45,6 +45,7 @@ from tqdm import tqdm
 from circuits_abm.api import package_version
 from circuits_abm.api import run as run_scenario
 from circuits_abm.classification import REGIMES
+from circuits_abm.defaults import EXECUTORS
 from circuits_abm.scenario import (
     Name,
     PositiveInt,
@@ -93,7 +94,6 @@ TIMING_COLUMNS = ("wall_time_seconds",)
 # A derived axis: `environments.count = N` replaces the base's environments by N
 # interchangeable ones named e00, e01, ... (for sweeps over the number of environments).
 COUNT_AXIS = "environments.count"
-EXECUTORS = ("serial", "processes", "dask")
 CONNECT_TIMEOUT = "10s"  # how long to try a --scheduler address before giving up
 
 
