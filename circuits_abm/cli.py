@@ -27,7 +27,9 @@ app = typer.Typer(
     help="Agent-based simulation of circuits competing under switching training objectives.",
 )
 
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file (see scenarios/).")]
+ScenarioArg = Annotated[
+    Path, typer.Argument(help="Scenario TOML file, or a built-in name (`circuits-abm list`).")
+]
 
 
 @contextlib.contextmanager
@@ -45,6 +47,26 @@ def _load(path: Path):
 
     with exit_on(ScenarioError):
         return load_scenario(path)
+
+
+@app.command("list")
+def list_builtins() -> None:
+    """The built-in scenarios with their claims, the built-in sweeps and experiments."""
+    from circuits_abm import builtin
+    from circuits_abm.scenario import read_toml
+
+    titles = {"scenario": "scenarios (circuits-abm run NAME)",
+              "sweep": "sweeps (circuits-abm sweep NAME)",
+              "experiment": "reward-seeking experiments (circuits-abm reward-seeking run NAME)"}
+    for kind, title in titles.items():
+        typer.echo(f"{title}:")
+        for name in builtin.names(kind):
+            path = Path(str(builtin.find(kind, name)))
+            data = read_toml(path)
+            header = next((line.lstrip("# ").strip() for line in path.read_text().splitlines()
+                           if line.startswith("#")), "")
+            text = data.get("claim") or data.get("description") or header
+            typer.echo(f"  {name:28s} {text}")
 
 
 @app.command()
@@ -282,7 +304,9 @@ def figures_curve(
 
 @app.command()
 def sweep(
-    sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML file (see sweeps/).")],
+    sweep_file: Annotated[
+        Path, typer.Argument(help="Sweep TOML file, or a built-in name (`circuits-abm list`).")
+    ],
     out: Annotated[Path, typer.Option(help="Output folder; re-running resumes it.")],
     executor: Annotated[str, typer.Option(help="serial, processes or dask.")] = "processes",
     workers: Annotated[
@@ -386,7 +410,9 @@ def agreement(
 
 @app.command()
 def catalogue(
-    folder: Annotated[Path, typer.Argument(help="Folder of scenarios.")] = Path("scenarios"),
+    folder: Annotated[
+        Path | None, typer.Argument(help="Folder of scenarios (default: the built-in ones).")
+    ] = None,
     runs: Annotated[
         int, typer.Option("--runs", min=1, help="Seeds per scenario, derived from the root seed.")
     ] = CATALOGUE_RUNS,
@@ -413,6 +439,10 @@ def catalogue(
     from circuits_abm.scenario import ScenarioError
     from circuits_abm.storage import splice_between_markers
 
+    if folder is None:
+        from circuits_abm import builtin
+
+        folder = Path(str(builtin.folder("scenario")))
     with exit_on(ScenarioError):
         found = canonical_scenarios(folder)
     if not found:
@@ -449,7 +479,7 @@ reward_app = typer.Typer(
 )
 app.add_typer(reward_app, name="reward-seeking")
 ExperimentArg = Annotated[
-    Path, typer.Argument(help="Experiment TOML file (see scenarios/reward_seeking/).")
+    Path, typer.Argument(help="Experiment TOML file, or a built-in name (`circuits-abm list`).")
 ]
 
 

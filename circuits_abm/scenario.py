@@ -392,8 +392,35 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from None
 
 
+def resolve(path: str | Path, kind: str = "scenario") -> Path:
+    """A file path as given, or the built-in ``kind`` file of that name (``standard``, or
+    ``single`` for an experiment) when no such file exists.  :class:`ScenarioError` lists the
+    built-ins when neither is there."""
+    from circuits_abm import builtin  # noqa: PLC0415 (importlib.resources on demand)
+
+    path = Path(path)
+    if path.is_file() or path.suffix == ".toml":
+        return path
+    found = builtin.find(kind, str(path))
+    if found is None:
+        raise ScenarioError(str(path), [
+            f"no such file, and no built-in {kind} of that name; built-in: "
+            + ", ".join(builtin.names(kind))
+        ])
+    return Path(str(found))
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raise :class:`ScenarioError` if it cannot run."""
+    """Read and validate a scenario file, or a built-in scenario by name (``"standard"``);
+    raise :class:`ScenarioError` if it cannot run.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> ca.load_scenario("standard").geometry.sharing
+    0.1
+    """
+    path = resolve(path)
     data = read_toml(path)
     return scenario_from_dict(data, source=str(path))
 

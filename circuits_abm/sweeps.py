@@ -55,6 +55,7 @@ from circuits_abm.scenario import (
     cross_reference_problems,
     describe_validation_error,
     read_toml,
+    resolve,
     scenario_from_dict,
 )
 from circuits_abm.storage import (
@@ -249,8 +250,9 @@ class Sweep:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file and its base scenario; ScenarioError if it cannot run."""
-    path = Path(path)
+    """Read and validate a sweep file (or a built-in sweep by name, such as ``taxonomy``)
+    and its base scenario; ScenarioError if it cannot run."""
+    path = resolve(path, "sweep")
     data = read_toml(path)
     try:
         spec = SweepSpec.model_validate(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
@@ -89,3 +90,34 @@ def test_python_api_round_trip(tmp_path):
     pd.testing.assert_frame_equal(loaded.phases, result.phases)
     pd.testing.assert_frame_equal(loaded.timeseries, result.timeseries)
     assert loaded.summary["seed"] == 2
+
+
+def test_built_in_files_resolve_by_name_and_a_path_still_works():
+    from circuits_abm.reward_seeking.experiments import load_experiment
+    from circuits_abm.sweeps import load_sweep
+
+    assert ca.load_scenario("standard") == ca.load_scenario(STANDARD)
+    assert load_sweep("taxonomy").spec.name == "taxonomy"
+    assert load_experiment("single").kind == "single"
+    with pytest.raises(ca.ScenarioError, match="no built-in scenario of that name; built-in: "
+                                               "cell_generalist_distinct"):
+        ca.load_scenario("no_such_scenario")
+    with pytest.raises(ca.ScenarioError, match="file not found"):
+        ca.load_scenario("missing/elsewhere.toml")
+
+
+def test_list_shows_every_built_in_with_its_claim():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for name in ("standard", "quarantine", "taxonomy", "heterogeneous"):
+        assert f"  {name} " in result.output
+    assert "specialists under a thin routing layer" in result.output
+
+
+def test_python_dash_m_is_the_same_command_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "circuits_abm", "validate", "standard"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "standard: ok" in result.stdout

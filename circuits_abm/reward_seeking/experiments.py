@@ -42,7 +42,7 @@ from circuits_abm.reward_seeking.heterogeneous import (
     calibrate_scale,
     mean_propensities,
 )
-from circuits_abm.scenario import ScenarioError, describe_validation_error, read_toml
+from circuits_abm.scenario import ScenarioError, describe_validation_error, read_toml, resolve
 from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
 
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -174,8 +174,10 @@ KINDS: dict[str, type[BaseModel]] = {
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment file; :class:`ScenarioError` names file and field."""
-    path = Path(path)
+    """Read and validate an experiment file, or a built-in one by name (``single``,
+    ``homogeneous``, ``heterogeneous``, ``crosscheck``); :class:`ScenarioError` names file
+    and field."""
+    path = resolve(path, "experiment")
     data = read_toml(path)
     model = KINDS.get(data.get("kind"))
     if model is None:

@@ -1,0 +1,1 @@
+"""Built-in reward-seeking experiment files, shipped as package data (circuits_abm.builtin)."""

@@ -1,0 +1,1 @@
+"""Built-in sweep files, shipped as package data of circuits_abm (circuits_abm.builtin)."""
