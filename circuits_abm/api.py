@@ -11,6 +11,9 @@ The CLI (:mod:`circuits_abm.cli`) is a thin layer over these functions.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +30,7 @@ from circuits_abm.classification import classify, end_window
 from circuits_abm.model import CircuitsModel
 from circuits_abm.monitoring import attribution
 from circuits_abm.records import QUARANTINE_COLUMNS
-from circuits_abm.scenario import Scenario, load_scenario
+from circuits_abm.scenario import Scenario, load_scenario, revalidated
 from circuits_abm.schedule import Phase
 from circuits_abm.storage import (
     OutputError,
@@ -39,6 +42,7 @@ from circuits_abm.storage import (
 )
 from circuits_abm.theory import predict
 
+logger = logging.getLogger("circuits_abm")
 TIMESERIES = "timeseries.parquet"
 PHASES = "phases.parquet"
 QUARANTINE = "quarantine.parquet"
@@ -72,17 +76,92 @@ def package_version() -> str:
     return version("circuits_abm")
 
 
+DEPENDENCIES = ("mesa", "numpy", "numba", "networkx", "pandas", "pyarrow", "pydantic", "scipy",
+                "matplotlib")
+
+
+@lru_cache(maxsize=1)
+def environment_provenance() -> dict[str, Any]:
+    """What produced a result: package and dependency versions, Python, and the git commit
+    of the source checkout when there is one (``dirty`` if it has uncommitted changes)."""
+    import platform  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    here = Path(__file__).resolve().parent
+    commit = None
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5)
+        if head.returncode == 0:
+            status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--",
+                                     "."], capture_output=True, text=True, timeout=5)
+            commit = head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "package_version": package_version(),
+        "python": platform.python_version(),
+        "dependencies": {name: version(name) for name in DEPENDENCIES},
+        "git_commit": commit,
+    }
+
+
+def scenario_hash(scenario: dict[str, Any]) -> str:
+    """A short content hash of a resolved scenario (defaults filled in)."""
+    text = json.dumps(scenario, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def provenance(scenario: dict[str, Any]) -> dict[str, Any]:
+    """:func:`environment_provenance` and the scenario's hash."""
+    return {**environment_provenance(), "scenario_hash": scenario_hash(scenario)}
+
+
 def run(
     scenario: Scenario | str | Path,
     seed: int | None = None,
     steps: int | None = None,
-    progress: Callable[[Phase], None] | None = None,
+    progress: Callable[[Phase], None] | bool = True,
 ) -> RunResult:
-    """Run a scenario (object or file path) and return its records."""
-    spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    """Run a scenario and return its records.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`Scenario`, a scenario file, or the name of a built-in (``"standard"``).
+        A scenario object is validated again, so ``spec.model_copy(update=...)`` cannot
+        smuggle in a field that would fail later.
+    seed, steps
+        Override the scenario's seed and number of steps.
+    progress
+        ``True`` (default): a progress bar on a terminal or in a notebook; ``False``: none;
+        or a function called with every finished :class:`~circuits_abm.schedule.Phase`.
+
+    Returns
+    -------
+    RunResult
+        ``timeseries`` and ``phases`` DataFrames, the ``summary`` dict (classification,
+        prediction, provenance) and, with motivations, the ``quarantine`` table.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> result = ca.run("standard", seed=1, steps=600, progress=False)
+    >>> result.summary["regime"] in ("conditional_policy", "strategy_churn", "undetermined")
+    True
+    """
+    spec = revalidated(scenario) if isinstance(scenario, Scenario) else load_scenario(scenario)
+    total = spec.steps if steps is None else steps
+    logger.info("running %s, seed %s, %d steps", spec.name, seed, total)
     started = time.perf_counter()
     model = CircuitsModel(spec, seed=seed, steps=steps)
-    model.run(progress)
+    if progress is True:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        with tqdm(total=total, unit="step", desc=spec.name, disable=None) as bar:
+            model.run(lambda phase: bar.update(phase.length))
+    else:
+        model.run(progress or None)
     wall = time.perf_counter() - started
     timeseries, phases, quarantine = model.recorder.tables()
     summary = summarise(model, wall)
@@ -90,6 +169,7 @@ def run(
     summary.update(prediction_fields(spec))
     if spec.motivations:
         summary["monitoring"] = monitoring_fields(model, phases, quarantine)
+    logger.info("%s seed %s: %s in %.2f s", spec.name, model.seed, summary["structure"], wall)
     return RunResult(timeseries, phases, summary, quarantine)
 
 
@@ -171,10 +251,12 @@ def reclassify(run_dir: str | Path, write: bool = True) -> dict[str, Any]:
 
 
 def summarise(model: CircuitsModel, wall_time: float) -> dict[str, Any]:
-    """Scenario echo, seed, version, final population and wall time."""
+    """Scenario echo, seed, version and provenance, final population and wall time."""
     envs = model.environments
+    scenario = model.spec.model_dump(mode="json")
     return {
-        "scenario": model.spec.model_dump(mode="json"),
+        "scenario": scenario,
+        "provenance": provenance(scenario),
         "seed": model.seed,
         "steps": model.n_steps,
         "phases": len(model.phases),
@@ -276,3 +358,34 @@ def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
         what = f"other files ({', '.join(present[:3])}{', ...' if len(present) > 3 else ''})"
     raise OutputError(f"{out} holds {what}; pass --overwrite to replace it, or choose "
                       "another --out")
+
+
+def sweep(
+    sweep_file: str | Path,
+    out: str | Path,
+    executor: str = "processes",
+    workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run a sweep file (or a built-in sweep by name) into ``out`` and return its results.
+
+    An interrupted sweep resumes where it stopped when called again with the same ``out``.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> results = ca.sweep("taxonomy", "runs/taxonomy")      # doctest: +SKIP
+    >>> results.groupby("geometry.sharing").regime.value_counts()  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    from circuits_abm.sweeps import load_sweep, run_sweep  # noqa: PLC0415
+
+    spec = load_sweep(sweep_file)
+    with tqdm(total=len(spec.tasks), unit="run", desc=spec.spec.name,
+              disable=None if progress else True) as bar:
+
+        def advance(done: int, total: int, record: dict | None) -> None:
+            bar.update(done if record is None else 1)
+
+        return run_sweep(spec, out, executor, workers, progress=advance)

@@ -97,7 +97,7 @@ def canonical_scenarios(folder: str | Path) -> list[tuple[Path, Scenario]]:
 def run_canonical(spec: Scenario, seed: int, save_dir: Path | None = None) -> Outcome:
     """Run one canonical scenario and classify its end (and its pre-intervention stretch);
     with ``save_dir``, the run is also saved to ``save_dir/<name>-<seed>/``."""
-    result = run(spec, seed=seed)
+    result = run(spec, seed=seed, progress=False)
     if save_dir is not None:
         result.save(Path(save_dir) / f"{spec.name}-{seed}")
     return outcome_of(spec, seed, result.phases)

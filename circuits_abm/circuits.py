@@ -106,17 +106,35 @@ def copy_tree(node: Node) -> Node:
 _TOKEN = re.compile(r"\s*(R\[|\]|,|[nwg])\s*")
 
 
-def parse_structure(
-    text: str, demand_dim: int, cue_dim: int, sharpness: float, rng: np.random.Generator
-) -> Node:
-    """Build an untrained tree from a structure string (theta = 0, random unit keys)."""
-    tokens = _tokenise(text)
-    node, rest = _parse(tokens, text, demand_dim, cue_dim, sharpness, rng)
+Tree = str | list  # a parsed structure: a mechanism's letter, or a router's list of children
+
+
+def parse_tree(text: str) -> Tree:
+    """Parse a structure string into nested lists: ``"R[g,R[n,n]]"`` -> ``["g", ["n", "n"]]``.
+
+    The one parser of the structure grammar; :class:`ValueError` says what is wrong."""
+    tree, rest = _parse(_tokenise(text), text)
     if rest:
         raise ValueError(
             f"structure {text!r}: unexpected {''.join(rest)!r} after a complete circuit"
         )
-    return node
+    return tree
+
+
+def parse_structure(
+    text: str, demand_dim: int, cue_dim: int, sharpness: float, rng: np.random.Generator
+) -> Node:
+    """Build an untrained tree from a structure string (theta = 0, random unit keys drawn in
+    pre-order: a node's key before its children's)."""
+    return _build(parse_tree(text), demand_dim, cue_dim, sharpness, rng)
+
+
+def _build(tree: Tree, demand_dim, cue_dim, sharpness, rng) -> Node:
+    key = random_unit(cue_dim, rng)
+    if isinstance(tree, str):
+        return Mechanism(LETTER_RULES[tree], np.zeros(demand_dim), key)
+    children = [_build(child, demand_dim, cue_dim, sharpness, rng) for child in tree]
+    return Router(sharpness, children, key)
 
 
 def _tokenise(text: str) -> list[str]:
@@ -135,16 +153,17 @@ def _tokenise(text: str) -> list[str]:
     return tokens
 
 
-def _parse(tokens, text, demand_dim, cue_dim, sharpness, rng) -> tuple[Node, list[str]]:
-    key = random_unit(cue_dim, rng)
+def _parse(tokens: list[str], text: str) -> tuple[Tree, list[str]]:
     head, rest = tokens[0], tokens[1:]
     if head in LETTER_RULES:
-        return Mechanism(LETTER_RULES[head], np.zeros(demand_dim), key), rest
+        return head, rest
     if head != "R[":
         raise ValueError(f"structure {text!r}: expected n, w, g or R[ but found {head!r}")
     children = []
     while True:
-        child, rest = _parse(rest, text, demand_dim, cue_dim, sharpness, rng)
+        if not rest:
+            raise ValueError(f"structure {text!r}: missing ']'")
+        child, rest = _parse(rest, text)
         children.append(child)
         if not rest:
             raise ValueError(f"structure {text!r}: missing ']'")
@@ -155,7 +174,7 @@ def _parse(tokens, text, demand_dim, cue_dim, sharpness, rng) -> tuple[Node, lis
             raise ValueError(f"structure {text!r}: expected ',' or ']' but found {sep!r}")
     if len(children) < 2:
         raise ValueError(f"structure {text!r}: a router needs at least two children")
-    return Router(sharpness, children, key), rest
+    return children, rest
 
 
 def random_unit(dim: int, rng: np.random.Generator) -> np.ndarray:

@@ -181,45 +181,7 @@ def predict(
     for at, prediction in predictions.items():
         when = "" if len(times) == 1 else f" ({at}: {'before' if at == 'start' else 'after'} "
         when += "" if len(times) == 1 else "the interventions)"
-        typer.echo(_describe_prediction(spec.name + when, prediction, rivals))
-
-
-def _describe_prediction(title: str, prediction, rivals: int) -> str:
-    import numpy as np
-
-    best = prediction.best
-    lines = [f"{title}: {prediction.structure}"]
-    router = f" (a router at sharpness {best.sharpness:g})" if best.is_router else ""
-    lines.append(f"  long-run mean fitness {best.fitness:.4f} per step{router}")
-    for part in best.parts:
-        bias = "" if np.isnan(part.recency_bias) else f", recency bias {part.recency_bias:+.2f}"
-        lines.append(
-            f"    {{{','.join(part.environments)}}}: {part.rule} rule, "
-            f"reward {part.reward:.4f}/step{bias} -> {part.label}"
-        )
-    if prediction.rivals:
-        lines.append(f"  margin {prediction.margin:.4f} per step over the next structure")
-        lines.extend(
-            f"    {c.fitness:.4f}  {c.canonical()}" for c in prediction.rivals[:rivals]
-        )
-    if prediction.assembly_valley is not None:
-        valley = prediction.assembly_valley
-        lines.append(
-            "  assembly by splits: " + (
-                "uphill all the way" if valley == 0 else
-                f"through a fitness valley {valley:.4f} deep (the deeper, the rarer it is found)"
-            )
-        )
-    if np.isfinite(prediction.recency_margin):
-        lines.append(f"  nearest recency threshold: {prediction.recency_margin:.3f} away")
-    if prediction.critical_environments is not None:
-        lines.append(
-            "  critical number of environments at this global geometry: "
-            f"{prediction.critical_environments} (from there on, one mechanism beats one "
-            "specialist per environment)"
-        )
-    lines.extend(f"  note: {note}" for note in prediction.notes)
-    return "\n".join(lines)
+        typer.echo(prediction.describe(spec.name + when, rivals))
 
 
 figures_app = typer.Typer(no_args_is_help=True, help="Draw figures from stored results.")

@@ -38,13 +38,25 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as _MatplotlibFigure
 from matplotlib.patches import Patch, Rectangle
 
 from circuits_abm.api import RunResult, load_run
+from circuits_abm.circuits import parse_tree
 from circuits_abm.environments import Environments, apply_intervention, build_environments
 from circuits_abm.scenario import scenario_from_dict
 from circuits_abm.storage import atomic_write_bytes
+
+
+class Figure(_MatplotlibFigure):
+    """A matplotlib figure that shows itself in Jupyter without ``%matplotlib inline``
+    (these figures are built without pyplot, so no backend would display them)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
 
 # Okabe-Ito, colour-blind safe.
 KIND_COLOURS = {
@@ -325,7 +337,7 @@ def structure_diagram(run: RunResult, ax: Axes | None = None) -> Figure:
     last = run.phases[run.phases.phase == run.phases.phase.max()]
     routing = {e: json.loads(r) for e, r in zip(last.environment, last.routing, strict=True)}
     structure = last.dominant_structure.iloc[0]
-    tree = _parse_tree(structure)
+    tree = parse_tree(structure)
     served = _served(routing)
     labels = _regime_by_path(run.summary.get("classification", {}).get("tree"))
     positions = _tree_layout(tree)
@@ -433,22 +445,6 @@ def _top_level_parts(inner: str) -> list[str]:
             current += ch
     parts.append(current.strip())
     return parts
-
-
-def _parse_tree(text: str):
-    """Structure string -> nested lists (routers) of letters (mechanisms)."""
-    stack: list[list] = [[]]
-    for token in (
-        text.replace("R[", "[").replace(",", " ").replace("[", " [ ").replace("]", " ] ").split()
-    ):
-        if token == "[":
-            stack.append([])
-        elif token == "]":
-            node = stack.pop()
-            stack[-1].append(node)
-        else:
-            stack[-1].append(token)
-    return stack[0][0]
 
 
 def _node_at(tree, path: str):

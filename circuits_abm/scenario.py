@@ -346,6 +346,15 @@ class Scenario(Section):
     population: PopulationSpec = PopulationSpec()
     records: RecordsSpec = RecordsSpec()
 
+    @model_validator(mode="after")
+    def _names_refer_to_something(self) -> Scenario:
+        """Checks across fields (names that must exist, graphs a walk can use), however the
+        scenario is built: from a file, a dict, or by a keyword constructor."""
+        problems = cross_reference_problems(self)
+        if problems:
+            raise ValueError(CROSS_CHECK + "\n".join(problems))
+        return self
+
     @property
     def environment_names(self) -> list[str]:
         return [e.name for e in self.environments]
@@ -399,8 +408,8 @@ def resolve(path: str | Path, kind: str = "scenario") -> Path:
     from circuits_abm import builtin  # noqa: PLC0415 (importlib.resources on demand)
 
     path = Path(path)
-    if path.is_file() or path.suffix == ".toml":
-        return path
+    if path.exists() or path.suffix == ".toml" or len(path.parts) > 1:
+        return path  # a path (a name is one word without a suffix)
     found = builtin.find(kind, str(path))
     if found is None:
         raise ScenarioError(str(path), [
@@ -425,17 +434,90 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario_from_dict(data, source=str(path))
 
 
+CROSS_CHECK = "cross-field problems:\n"
+
+
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
-    """Validate a plain dict (as read from TOML) into a :class:`Scenario`."""
+    """Validate a plain dict (as read from TOML) into a :class:`Scenario`, geometry included."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = [describe_validation_error(err) for err in exc.errors()]
-        raise ScenarioError(source, problems) from None
-    problems = cross_reference_problems(scenario) or geometry_problems(scenario)
+        raise ScenarioError(source, describe_errors(exc)) from None
+    problems = geometry_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
+
+
+def describe_errors(exc: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
+    """Every problem of a validation error, one line each (see
+    :func:`describe_validation_error`); the cross-field checks come as their own lines."""
+    problems: list[str] = []
+    for err in exc.errors():
+        message = str(err.get("msg", ""))
+        if CROSS_CHECK in message:
+            problems.extend(message.split(CROSS_CHECK, 1)[1].splitlines())
+        else:
+            problems.append(describe_validation_error(err, root))
+    return problems
+
+
+def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``path = "a.b.c"`` (integers index lists)."""
+    parts = path.split(".")
+    node: Any = data
+    for depth, (part, following) in enumerate(zip(parts, parts[1:], strict=False)):
+        if isinstance(node, list):
+            node = node[_list_index(node, part, path, depth)]
+        else:
+            node = node.setdefault(part, [] if following.isdigit() else {})
+    if isinstance(node, list):
+        node[_list_index(node, parts[-1], path, len(parts) - 1)] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_index(items: list[Any], part: str, path: str, depth: int) -> int:
+    """``part`` as an index into ``items``, or a ScenarioError saying what fits there."""
+    where = ".".join(path.split(".")[:depth]) or path
+    if not part.isdigit():
+        raise ScenarioError(
+            path,
+            [f"`{path}`: `{where}` is a list, so the next part must be an index "
+             f"0..{len(items) - 1}, not `{part}`"],
+        )
+    if int(part) >= len(items):
+        raise ScenarioError(
+            path, [f"`{path}`: index {part} is past the end ({len(items)} items)"]
+        )
+    return int(part)
+
+
+def override(spec: Scenario, changes: dict[str, Any]) -> Scenario:
+    """A copy of ``spec`` with fields changed by dotted path, validated like a file.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> spec = ca.override(ca.load_scenario("standard"), {"geometry.sharing": 0.9})
+    >>> spec.geometry.sharing
+    0.9
+    """
+    data = spec.model_dump(mode="json")
+    for path, value in changes.items():
+        set_dotted(data, path, value)
+    return scenario_from_dict(data, source=f"{spec.name} with {', '.join(changes)}")
+
+
+def revalidated(spec: Scenario) -> Scenario:
+    """``spec`` checked again from its fields (``model_copy(update=...)`` skips validation, so
+    a copy can hold a plain dict where a table belongs, or an impossible combination)."""
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings():  # pydantic warns when it serialises such a dict
+        warnings.simplefilter("ignore")
+        data = spec.model_dump(mode="python")
+    return scenario_from_dict(data, source=f"scenario {spec.name}")
 
 
 def describe_validation_error(err: dict[str, Any], root: type[BaseModel] | None = None) -> str:
@@ -448,6 +530,8 @@ def describe_validation_error(err: dict[str, Any], root: type[BaseModel] | None 
         return f"`{loc}`: unknown field{hint}"
     if err["type"] == "missing":
         return f"`{loc}`: required field is missing"
+    if not loc:  # a check across fields of the whole table
+        return str(err["msg"]).removeprefix("Value error, ")
     reason = ""
     leaf = next((str(p) for p in reversed(err["loc"]) if not isinstance(p, int)), "")
     if err["type"] in ("less_than_equal", "less_than", "too_long") and leaf in BOUND_REASONS:

@@ -42,7 +42,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 from tqdm import tqdm
 
-from circuits_abm.api import package_version
+from circuits_abm.api import environment_provenance, package_version, scenario_hash
 from circuits_abm.api import run as run_scenario
 from circuits_abm.classification import REGIMES
 from circuits_abm.defaults import EXECUTORS
@@ -52,11 +52,12 @@ from circuits_abm.scenario import (
     Scenario,
     ScenarioError,
     Section,
-    cross_reference_problems,
+    describe_errors,
     describe_validation_error,
     read_toml,
     resolve,
     scenario_from_dict,
+    set_dotted,
 )
 from circuits_abm.storage import (
     OutputError,
@@ -225,17 +226,15 @@ class Sweep:
             try:
                 resolved = Scenario.model_validate(data)
             except ValidationError as exc:
-                problems.extend(
-                    f"point {point}: {describe_validation_error(e)}" for e in exc.errors()
-                )
+                problems.extend(f"point {point}: {p}" for p in describe_errors(exc))
                 continue
-            problems.extend(f"point {point}: {p}" for p in cross_reference_problems(resolved))
             scenario = resolved.model_dump(mode="json")
             for replicate in range(self.spec.seeds):
                 seed = derive_seed(self.spec.root_seed, point, replicate)
                 tasks.append(
                     {
                         "run_id": content_hash(scenario, seed, self.spec.steps, version),
+                        "scenario_hash": scenario_hash(scenario),
                         "point": index,
                         "replicate": replicate,
                         "seed": seed,
@@ -278,27 +277,6 @@ def interchangeable_environments(count: Any) -> list[dict[str, str]]:
     return [{"name": f"e{i:02d}"} for i in range(count)]
 
 
-def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``data[a][b][c] = value`` for ``path = "a.b.c"`` (integers index lists)."""
-    parts = path.split(".")
-    node: Any = data
-    for part, following in zip(parts, parts[1:], strict=False):
-        key: Any = int(part) if isinstance(node, list) else part
-        if isinstance(node, list):
-            if key >= len(node):
-                raise ScenarioError(
-                    path, [f"`{path}`: index {key} is past the end ({len(node)} items)"]
-                )
-            node = node[key]
-        else:
-            node = node.setdefault(key, [] if following.isdigit() else {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def design_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """The parameter points: a grid product, or a space-filling design scaled onto the ranges."""
     names = list(spec.axes)
@@ -336,6 +314,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     record: dict[str, Any] = {
         "run_id": task["run_id"],
+        "scenario_hash": task["scenario_hash"],
         "point": task["point"],
         "replicate": task["replicate"],
         "seed": task["seed"],
@@ -343,7 +322,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     }
     try:
         scenario = scenario_from_dict(task["scenario"], source=f"point {task['values']}")
-        summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"]).summary
+        summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"],
+                               progress=False).summary
         tree = summary["classification"]["tree"]
         prediction = summary["prediction"]
         record.update(
@@ -480,7 +460,8 @@ class SweepStore:
         rows = [records[t["run_id"]] for t in sweep.tasks if t["run_id"] in records]
         table = results_frame(rows, sweep.axes)
         partial = {"partial": str(len(rows) < len(sweep.tasks)).lower(),
-                   "finished_runs": str(len(rows)), "runs": str(len(sweep.tasks))}
+                   "finished_runs": str(len(rows)), "runs": str(len(sweep.tasks)),
+                   "provenance": json.dumps(environment_provenance(), sort_keys=True)}
         write_parquet(self.dir / RESULTS, table, partial)
         write_parquet(self.dir / AGGREGATE, aggregate(table, sweep.axes), partial)
         return table
@@ -489,6 +470,7 @@ class SweepStore:
 def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
     columns = [
         "run_id",
+        "scenario_hash",
         "point",
         "replicate",
         "seed",
@@ -665,6 +647,7 @@ def run_sweep(
         "tasks": len(sweep.tasks),
         "package_version": package_version(),
         "fingerprint": sweep.fingerprint,
+        "provenance": environment_provenance(),
     }
     with folder_lock(store.dir):
         done = store.finished()
@@ -719,6 +702,7 @@ def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any
     except Exception as exc:
         return {
             "run_id": task["run_id"],
+            "scenario_hash": task["scenario_hash"],
             "point": task["point"],
             "replicate": task["replicate"],
             "seed": task["seed"],

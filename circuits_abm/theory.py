@@ -436,6 +436,57 @@ class Prediction:
             "notes": list(self.notes),
         }
 
+    def describe(self, title: str = "", rivals: int = 4) -> str:
+        """A few readable lines: the structure, each part's rule, reward and label, the
+        margin over the next ``rivals`` structures, and the notes (what `predict` prints)."""
+        title = title or "predicted"
+        best = self.best
+        lines = [f"{title}: {self.structure}"]
+        router = f" (a router at sharpness {best.sharpness:g})" if best.is_router else ""
+        lines.append(f"  long-run mean fitness {best.fitness:.4f} per step{router}")
+        for part in best.parts:
+            bias = (
+                "" if np.isnan(part.recency_bias)
+                else f", recency bias {part.recency_bias:+.2f}"
+            )
+            lines.append(
+                f"    {{{','.join(part.environments)}}}: {part.rule} rule, "
+                f"reward {part.reward:.4f}/step{bias} -> {part.label}"
+            )
+        if self.rivals:
+            lines.append(f"  margin {self.margin:.4f} per step over the next structure")
+            lines.extend(
+                f"    {c.fitness:.4f}  {c.canonical()}" for c in self.rivals[:rivals]
+            )
+        if self.assembly_valley is not None:
+            valley = self.assembly_valley
+            lines.append(
+                "  assembly by splits: " + (
+                    "uphill all the way" if valley == 0 else
+                    f"through a fitness valley {valley:.4f} deep "
+                    "(the deeper, the rarer it is found)"
+                )
+            )
+        if np.isfinite(self.recency_margin):
+            lines.append(f"  nearest recency threshold: {self.recency_margin:.3f} away")
+        if self.critical_environments is not None:
+            lines.append(
+                "  critical number of environments at this global geometry: "
+                f"{self.critical_environments} (from there on, one mechanism beats one "
+                "specialist per environment)"
+            )
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def __repr__(self) -> str:
+        return (
+            f"Prediction({self.structure}, fitness={self.best.fitness:.4f}, "
+            f"margin={self.margin:.4f})"
+        )
+
 
 class Problem:
     """Everything the candidates of one scenario share: geometry, chain, rules, costs."""
@@ -488,7 +539,7 @@ class Problem:
             fitness = sum(p.reward for p in parts) - len(blocks) * costs.per_mechanism
             fitness -= costs.per_sharpness * beta
             if best is None or fitness > best.fitness:
-                best = Candidate(parts, float(beta), fitness)
+                best = Candidate(parts, float(beta), float(fitness))
         return best
 
 

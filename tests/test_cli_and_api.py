@@ -121,3 +121,57 @@ def test_python_dash_m_is_the_same_command_line():
     result = subprocess.run([sys.executable, "-m", "circuits_abm", "validate", "standard"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "standard: ok" in result.stdout
+
+
+def test_a_scenario_copied_with_a_raw_update_is_validated_again_when_run():
+    spec = ca.load_scenario("standard")
+    loose = spec.model_copy(update={"geometry": {"sharing": 0.9}})  # pydantic does not check
+    result = ca.run(loose, seed=1, steps=60, progress=False)
+    assert result.summary["scenario"]["geometry"]["sharing"] == 0.9
+    broken = spec.model_copy(update={"geometry": {"sharing": 7.0}})
+    with pytest.raises(ca.ScenarioError, match="geometry.sharing"):
+        ca.run(broken, seed=1, steps=60, progress=False)
+
+
+def test_override_changes_fields_by_dotted_path_and_validates_them():
+    spec = ca.override(ca.load_scenario("standard"),
+                       {"geometry.sharing": 0.9, "circuits.generalist.learning_rate": 0.05})
+    assert spec.geometry.sharing == 0.9 and spec.circuits.generalist.consolidation == 0.001
+    with pytest.raises(ca.ScenarioError, match="schedule.order"):
+        ca.override(spec, {"schedule.order": "spiral"})
+    with pytest.raises(ca.ScenarioError, match="`environments` is a list.*0..3, not `sharing`"):
+        ca.override(spec, {"environments.sharing": 0.5})
+    with pytest.raises(ca.ScenarioError, match="index 7 is past the end"):
+        ca.override(spec, {"environments.7.name": "x"})
+    assert ca.override(spec, {"environments.0.name": "first"}).environments[0].name == "first"
+
+
+def test_a_cross_field_check_runs_however_the_scenario_is_built():
+    with pytest.raises(Exception, match="unknown environment 'nowhere'"):
+        ca.Scenario(name="x", environments=[{"name": "a"}],
+                    schedule={"start": "nowhere"})
+
+
+def test_summaries_record_provenance():
+    summary = ca.run("standard", seed=1, steps=60, progress=False).summary
+    found = summary["provenance"]
+    assert found["package_version"] == api.package_version()
+    assert {"mesa", "numpy", "numba", "pandas"} <= set(found["dependencies"])
+    assert len(found["scenario_hash"]) == 16 and found["python"].startswith("3.")
+    assert found["git_commit"] is None or len(found["git_commit"].split("-")[0]) == 40
+
+
+def test_figures_show_themselves_in_a_notebook():
+    from circuits_abm import figures
+
+    run = ca.run("standard", seed=1, steps=200, progress=False)
+    png = figures.muller_plot(run)._repr_png_()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_a_prediction_prints_readably_in_a_notebook():
+    prediction = ca.predict(ca.load_scenario("standard"))
+    assert repr(prediction).startswith(f"Prediction({prediction.structure}, fitness=")
+    text = str(prediction)
+    assert text.splitlines()[0] == f"predicted: {prediction.structure}"
+    assert "margin" in text and len(repr(prediction)) < 200
