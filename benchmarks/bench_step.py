@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 import circuits_abm as ca
-from circuits_abm.circuits import Circuit
-from circuits_abm.reference import reference_select_and_learn
-from circuits_abm.scenario import scenario_from_dict
-from circuits_abm.variation import Context, make_offspring
+from circuits_abm.engine.circuits import Circuit
+from circuits_abm.engine.reference import reference_select_and_learn
+from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.engine.variation import Context, make_offspring
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from circuits_abm.sweeps import load_sweep, run_sweep
+from circuits_abm.experiments.sweeps import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

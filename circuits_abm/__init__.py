@@ -12,20 +12,20 @@ command line that only prints help never loads numpy, Mesa, Numba or pandas.
 from importlib import import_module
 
 _HOMES = {
-    "CircuitsModel": "circuits_abm.model",
-    "RunResult": "circuits_abm.api",
-    "load_run": "circuits_abm.api",
-    "run": "circuits_abm.api",
-    "sweep": "circuits_abm.api",
-    "Scenario": "circuits_abm.scenario",
-    "ScenarioError": "circuits_abm.scenario",
-    "load_scenario": "circuits_abm.scenario",
-    "override": "circuits_abm.scenario",
-    "load_sweep": "circuits_abm.sweeps",
-    "run_sweep": "circuits_abm.sweeps",
-    "load_results": "circuits_abm.sweeps",
-    "predict": "circuits_abm.theory",
-    "classify": "circuits_abm.classification",
+    "CircuitsModel": "circuits_abm.engine.model",
+    "RunResult": "circuits_abm.experiments.runs",
+    "load_run": "circuits_abm.experiments.runs",
+    "run": "circuits_abm.experiments.runs",
+    "sweep": "circuits_abm.experiments.sweeps",
+    "Scenario": "circuits_abm.engine.scenario",
+    "ScenarioError": "circuits_abm.engine.scenario",
+    "load_scenario": "circuits_abm.engine.scenario",
+    "override": "circuits_abm.engine.scenario",
+    "load_sweep": "circuits_abm.experiments.sweeps",
+    "run_sweep": "circuits_abm.experiments.sweeps",
+    "load_results": "circuits_abm.experiments.sweeps",
+    "predict": "circuits_abm.analysis.theory",
+    "classify": "circuits_abm.analysis.classification",
 }
 __all__ = sorted(_HOMES)
 

@@ -1,7 +1,7 @@
 """Command line: ``circuits-abm run | validate | classify | predict | sweep | figures |
 catalogue | reward-seeking``.
 
-A thin layer over :mod:`circuits_abm.api`.  Every command imports what it needs when it
+A thin layer over :mod:`circuits_abm.experiments.runs`.  Every command imports what it needs when it
 runs, so ``--help`` answers without loading numpy, Mesa, Numba or pandas.
 
 Invalid input exits with code 2 and one readable message, never a traceback.
@@ -43,7 +43,7 @@ def exit_on(*errors: type[Exception]) -> Iterator[None]:
 
 
 def _load(path: Path):
-    from circuits_abm.scenario import ScenarioError, load_scenario
+    from circuits_abm.engine.scenario import ScenarioError, load_scenario
 
     with exit_on(ScenarioError):
         return load_scenario(path)
@@ -53,7 +53,7 @@ def _load(path: Path):
 def list_builtins() -> None:
     """The built-in scenarios with their claims, the built-in sweeps and experiments."""
     from circuits_abm import builtin
-    from circuits_abm.scenario import read_toml
+    from circuits_abm.engine.scenario import read_toml
 
     titles = {"scenario": "scenarios (circuits-abm run NAME)",
               "sweep": "sweeps (circuits-abm sweep NAME)",
@@ -100,9 +100,9 @@ def run(
     """Run a scenario and write timeseries.parquet, phases.parquet and summary.json."""
     from tqdm import tqdm
 
-    from circuits_abm.api import claim_run_folder
-    from circuits_abm.api import run as run_scenario
-    from circuits_abm.storage import OutputError, folder_lock
+    from circuits_abm.experiments.runs import claim_run_folder
+    from circuits_abm.experiments.runs import run as run_scenario
+    from circuits_abm.experiments.storage import OutputError, folder_lock
 
     spec = _load(scenario)
     seed = spec.seed if seed is None else seed
@@ -144,8 +144,8 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole tree as JSON.")] = False,
 ) -> None:
     """Classify a stored run from its trajectory and update its summary.json."""
-    from circuits_abm.api import RunFolderError, reclassify
-    from circuits_abm.storage import OutputError
+    from circuits_abm.experiments.runs import RunFolderError, reclassify
+    from circuits_abm.experiments.storage import OutputError
 
     with exit_on(FileNotFoundError, RunFolderError, OutputError):
         fields = reclassify(run_dir, write=not dry_run)
@@ -165,7 +165,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON.")] = False,
 ) -> None:
     """Predict the regime from the scenario alone (the theory; nothing is simulated)."""
-    from circuits_abm.theory import predict as predict_regime
+    from circuits_abm.analysis.theory import predict as predict_regime
 
     spec = _load(scenario)
     if sharpness not in ("birth", "optimal"):
@@ -197,9 +197,9 @@ def figures_run(
     ] = None,
 ) -> None:
     """Muller plot, retention heatmap, environment graph, structure diagram and a summary page."""
-    from circuits_abm.api import RunFolderError
-    from circuits_abm.figures import FORMATS, write_run_figures
-    from circuits_abm.storage import OutputError
+    from circuits_abm.experiments.runs import RunFolderError
+    from circuits_abm.experiments.storage import OutputError
+    from circuits_abm.viz.figures import FORMATS, write_run_figures
 
     if fmt not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
@@ -224,7 +224,7 @@ def figures_phase_diagram(
     ] = None,
 ) -> None:
     """The regime map over two swept axes, seeds' agreement shown, nested structures labelled."""
-    from circuits_abm.figures import FORMATS, write_phase_diagram  # matplotlib loads only here
+    from circuits_abm.viz.figures import FORMATS, write_phase_diagram  # matplotlib loads only here
 
     if fmt not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)} (got {fmt!r})", err=True)
@@ -246,8 +246,8 @@ def figures_curve(
     ] = None,
 ) -> None:
     """A metric against one swept axis, one line per value of another, 95% intervals."""
-    from circuits_abm.figures import save_figure, sweep_curve  # noqa: PLC0415
-    from circuits_abm.sweeps import load_results  # noqa: PLC0415
+    from circuits_abm.experiments.sweeps import load_results  # noqa: PLC0415
+    from circuits_abm.viz.figures import save_figure, sweep_curve  # noqa: PLC0415
 
     with exit_on(FileNotFoundError):
         results, _, echo = load_results(sweep_dir)
@@ -282,9 +282,9 @@ def sweep(
     """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes."""
     from tqdm import tqdm
 
-    from circuits_abm.scenario import ScenarioError
-    from circuits_abm.storage import OutputError
-    from circuits_abm.sweeps import SchedulerError, load_sweep, run_sweep
+    from circuits_abm.engine.scenario import ScenarioError
+    from circuits_abm.experiments.storage import OutputError
+    from circuits_abm.experiments.sweeps import SchedulerError, load_sweep, run_sweep
 
     if executor not in EXECUTORS:
         typer.echo(
@@ -358,8 +358,8 @@ def agreement(
 ) -> None:
     """How often the theory's prediction equals the simulated majority, per sweep: overall
     and away from the predicted boundary (margin above the seeds' fitness spread)."""
-    from circuits_abm.storage import splice_between_markers
-    from circuits_abm.sweeps import agreement_table
+    from circuits_abm.experiments.storage import splice_between_markers
+    from circuits_abm.experiments.sweeps import agreement_table
 
     with exit_on(FileNotFoundError, ValueError):
         table = agreement_table(sweep_dirs)
@@ -391,15 +391,15 @@ def catalogue(
 ) -> None:
     """Run every canonical scenario (one with `expected`) on many seeds; report each claim's
     rate with its 95% interval. Exit code 1 if a claim does not hold, 2 if none was found."""
-    from circuits_abm.catalogue import (
+    from circuits_abm.engine.scenario import ScenarioError
+    from circuits_abm.experiments.catalogue import (
         canonical_scenarios,
         claim_holds,
         claim_rate,
         markdown_table,
         run_catalogue,
     )
-    from circuits_abm.scenario import ScenarioError
-    from circuits_abm.storage import splice_between_markers
+    from circuits_abm.experiments.storage import splice_between_markers
 
     if folder is None:
         from circuits_abm import builtin
@@ -448,8 +448,8 @@ ExperimentArg = Annotated[
 @reward_app.command("validate")
 def reward_validate(experiment: ExperimentArg) -> None:
     """Check an experiment file without running it (exit code 2 if it cannot run)."""
+    from circuits_abm.engine.scenario import ScenarioError
     from circuits_abm.reward_seeking.experiments import load_experiment
-    from circuits_abm.scenario import ScenarioError
 
     with exit_on(ScenarioError):
         spec = load_experiment(experiment)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from circuits_abm.catalogue import DEFAULT_RUNS
-from circuits_abm.scenario import Scenario, scenario_from_dict
+from circuits_abm.engine.scenario import Scenario, scenario_from_dict
+from circuits_abm.experiments.catalogue import DEFAULT_RUNS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,11 @@ def catalogue(tmp_path_factory):
     per test session on every core; runs are saved so claim-specific tests can read them."""
     import os
 
-    from circuits_abm.catalogue import DEFAULT_ROOT_SEED, canonical_scenarios, run_catalogue
+    from circuits_abm.experiments.catalogue import (
+        DEFAULT_ROOT_SEED,
+        canonical_scenarios,
+        run_catalogue,
+    )
 
 
     folder = tmp_path_factory.mktemp("catalogue")
@@ -70,7 +74,7 @@ class Catalogue:
 
     def runs(self, name: str):
         """Every stored run of scenario ``name``, in seed order."""
-        from circuits_abm.api import load_run
+        from circuits_abm.experiments.runs import load_run
 
         seeds = [o.seed for o in self.outcomes if o.scenario == name]
         return [load_run(self.folder / f"{name}-{seed}") for seed in seeds]

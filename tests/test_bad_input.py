@@ -12,10 +12,10 @@ import pytest
 from conftest import ROOT, scenario_dict
 from typer.testing import CliRunner
 
-from circuits_abm import sweeps
 from circuits_abm.cli import app
-from circuits_abm.scenario import scenario_from_dict
-from circuits_abm.storage import folder_lock, parquet_metadata
+from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.experiments import sweeps
+from circuits_abm.experiments.storage import folder_lock, parquet_metadata
 
 runner = CliRunner()
 STANDARD = str(ROOT / "scenarios" / "standard.toml")
@@ -233,7 +233,7 @@ def test_a_damaged_run_file_is_one_line_not_a_traceback(saved_run, damaged, comm
 def test_a_phases_table_of_another_shape_cannot_be_classified(saved_run):
     import pandas as pd
 
-    from circuits_abm.storage import write_parquet
+    from circuits_abm.experiments.storage import write_parquet
 
     write_parquet(saved_run / "phases.parquet", pd.DataFrame({"x": [1, 2]}))
     refused(["classify", saved_run], "not a phases table")

@@ -17,14 +17,14 @@ import pytest
 from conftest import CATALOGUE_RUNS, ROOT
 from scipy.stats import spearmanr
 
-from circuits_abm.catalogue import canonical_scenarios, claim_holds, claim_rate, rate_of
-from circuits_abm.classification import (
+from circuits_abm.analysis.classification import (
     classify,
     end_window,
     final_routing_information,
     recency_bias,
 )
-from circuits_abm.sweeps import load_sweep, run_sweep
+from circuits_abm.experiments.catalogue import canonical_scenarios, claim_holds, claim_rate, rate_of
+from circuits_abm.experiments.sweeps import load_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
 NAMES = sorted(spec.name for _, spec in canonical_scenarios(ROOT / "scenarios"))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from circuits_abm.classification import (
+from circuits_abm.analysis.classification import (
     CHURN,
     GENERALIST,
     classify,

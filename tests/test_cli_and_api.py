@@ -10,8 +10,8 @@ from conftest import ROOT
 from typer.testing import CliRunner
 
 import circuits_abm as ca
-from circuits_abm import api
 from circuits_abm.cli import app
+from circuits_abm.experiments import runs as api
 
 runner = CliRunner()
 STANDARD = str(ROOT / "scenarios" / "standard.toml")
@@ -93,8 +93,8 @@ def test_python_api_round_trip(tmp_path):
 
 
 def test_built_in_files_resolve_by_name_and_a_path_still_works():
+    from circuits_abm.experiments.sweeps import load_sweep
     from circuits_abm.reward_seeking.experiments import load_experiment
-    from circuits_abm.sweeps import load_sweep
 
     assert ca.load_scenario("standard") == ca.load_scenario(STANDARD)
     assert load_sweep("taxonomy").spec.name == "taxonomy"
@@ -162,7 +162,7 @@ def test_summaries_record_provenance():
 
 
 def test_figures_show_themselves_in_a_notebook():
-    from circuits_abm import figures
+    from circuits_abm.viz import figures
 
     run = ca.run("standard", seed=1, steps=200, progress=False)
     png = figures.muller_plot(run)._repr_png_()

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import make_scenario
 
-from circuits_abm import learning
-from circuits_abm.model import CircuitsModel
-from circuits_abm.reference import reference_select_and_learn
-from circuits_abm.schedule import stationary_distribution
+from circuits_abm.engine import learning
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.reference import reference_select_and_learn
+from circuits_abm.engine.schedule import stationary_distribution
 
 FROZEN = {
     "circuits": {

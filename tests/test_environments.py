@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import make_scenario
 
-from circuits_abm.environments import apply_intervention, build_environments
-from circuits_abm.scenario import InterventionSpec
+from circuits_abm.engine.environments import apply_intervention, build_environments
+from circuits_abm.engine.scenario import InterventionSpec
 
 
 @pytest.mark.parametrize(("s", "d"), [(0.1, 0.9), (0.9, 0.1), (0.0, 1.0), (-0.2, 0.5)])

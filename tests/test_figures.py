@@ -8,9 +8,9 @@ from matplotlib.collections import PathCollection
 from typer.testing import CliRunner
 
 import circuits_abm as ca
-from circuits_abm import figures
 from circuits_abm.cli import app
-from circuits_abm.scenario import scenario_from_dict
+from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.viz import figures
 
 STEPS = 600
 

@@ -26,10 +26,10 @@ import pytest
 from conftest import ROOT
 from scipy.stats import mannwhitneyu, spearmanr
 
-from circuits_abm.catalogue import catalogue_seeds, rate_of
-from circuits_abm.model import CircuitsModel
-from circuits_abm.scenario import load_scenario
-from circuits_abm.sweeps import load_sweep, run_sweep
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.scenario import load_scenario
+from circuits_abm.experiments.catalogue import catalogue_seeds, rate_of
+from circuits_abm.experiments.sweeps import load_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
 REQUIRED = 0.7

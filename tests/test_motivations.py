@@ -15,12 +15,12 @@ import pytest
 from conftest import make_scenario
 from typer.testing import CliRunner
 
-from circuits_abm.api import run
 from circuits_abm.cli import app
-from circuits_abm.environments import build_environments
-from circuits_abm.model import CircuitsModel
-from circuits_abm.monitoring import attribution, monitor_direction
-from circuits_abm.scenario import ScenarioError, scenario_from_dict
+from circuits_abm.engine.environments import build_environments
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.monitoring import attribution, monitor_direction
+from circuits_abm.engine.scenario import ScenarioError, scenario_from_dict
+from circuits_abm.experiments.runs import run
 
 ETA = 0.5
 HACKABLE = [{"name": "e0", "motivations": {"hack": 0.6}}, {"name": "e1"}]
@@ -61,7 +61,7 @@ def test_a_motivation_adds_two_pathways_and_leaves_the_sharing_geometry_alone():
 def test_the_behaviour_saturates_whichever_pathway_carries_it():
     # R = <theta, d> - theta^T A theta / 2 on the pathways (a, b) with d = (m, m):
     # m (a + b) - (a + b)^2 / 2 - upkeep (a^2 + b^2) / 2, the same for (mu, 0) and (0, mu).
-    from circuits_abm import learning
+    from circuits_abm.engine import learning
 
     envs = build_environments(make_scenario(2, environments=HACKABLE,
                                             motivations=[{"name": "hack"}]))
@@ -188,7 +188,7 @@ def test_attribution_flags_the_environments_that_pushed_the_quarantine_beyond_no
 
 
 def test_pushed_up_is_a_three_standard_error_test():
-    from circuits_abm.monitoring import pushed_up
+    from circuits_abm.engine.monitoring import pushed_up
 
     assert pushed_up([1.0, 1.2, 0.8, 1.1])  # mean 1.025, error 0.085: t = 12
     assert not pushed_up([0.1, -0.1, 0.2, -0.15])  # mean 0.0125: t < 1
@@ -224,8 +224,8 @@ def test_block_without_a_motivation_is_an_error_and_the_cli_exits_2(tmp_path):
 
 
 def test_a_mutation_passes_the_monitor_like_a_learning_update():
-    from circuits_abm.circuits import Mechanism
-    from circuits_abm.variation import Context, make_offspring
+    from circuits_abm.engine.circuits import Mechanism
+    from circuits_abm.engine.variation import Context, make_offspring
 
     spec = make_scenario(2, environments=HACKABLE, motivations=[{"name": "hack"}],
                          monitor={"rule": "route"})

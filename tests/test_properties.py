@@ -7,8 +7,8 @@ from conftest import make_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circuits_abm import learning
-from circuits_abm.model import CircuitsModel
+from circuits_abm.engine import learning
+from circuits_abm.engine.model import CircuitsModel
 
 scenario_params = st.fixed_dictionaries(
     {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import ROOT
 from pydantic import BaseModel
 
-from circuits_abm.scenario import Scenario
+from circuits_abm.engine.scenario import Scenario
 
 
 def field_names(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from circuits_abm.cli import app
+from circuits_abm.engine.scenario import ScenarioError
 from circuits_abm.reward_seeking import couplings
 from circuits_abm.reward_seeking.couplings import (
     FourierFeatures,
@@ -44,7 +45,6 @@ from circuits_abm.reward_seeking.heterogeneous import (
     heterogeneous_system,
     mean_propensities,
 )
-from circuits_abm.scenario import ScenarioError
 
 PRIORS = [0.1, 0.03, 0.01, 0.003, 0.001]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import scenario_dict
 
-from circuits_abm.scenario import ScenarioError, load_scenario, scenario_from_dict
+from circuits_abm.engine.scenario import ScenarioError, load_scenario, scenario_from_dict
 
 
 def problems_of(data: dict) -> str:
@@ -116,8 +116,8 @@ def test_every_shipped_scenario_is_valid(scenarios_dir):
 
     import numpy as np
 
-    from circuits_abm.environments import build_environments
-    from circuits_abm.schedule import build_schedule
+    from circuits_abm.engine.environments import build_environments
+    from circuits_abm.engine.schedule import build_schedule
 
     files = sorted(scenarios_dir.glob("*.toml"))
     assert len(files) >= 12

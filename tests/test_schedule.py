@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import make_scenario
 
-from circuits_abm.environments import build_environments
-from circuits_abm.schedule import build_schedule, stationary_distribution
+from circuits_abm.engine.environments import build_environments
+from circuits_abm.engine.schedule import build_schedule, stationary_distribution
 
 
 def schedule_of(scenario, steps=100, seed=0):

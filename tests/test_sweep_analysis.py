@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from circuits_abm.classification import final_routing_information, recency_bias
-from circuits_abm.scenario import ScenarioError
-from circuits_abm.storage import write_json, write_parquet
-from circuits_abm.sweeps import (
+from circuits_abm.analysis.classification import final_routing_information, recency_bias
+from circuits_abm.engine.scenario import ScenarioError
+from circuits_abm.experiments.storage import write_json, write_parquet
+from circuits_abm.experiments.sweeps import (
     AGGREGATE,
     RESULTS,
     SWEEP_ECHO,

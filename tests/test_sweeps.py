@@ -12,9 +12,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from circuits_abm import figures
-from circuits_abm.scenario import ScenarioError
-from circuits_abm.sweeps import (
+from circuits_abm.engine.scenario import ScenarioError
+from circuits_abm.experiments.sweeps import (
     JOURNAL,
     TIMING_COLUMNS,
     derive_seed,
@@ -22,6 +21,7 @@ from circuits_abm.sweeps import (
     load_sweep,
     run_sweep,
 )
+from circuits_abm.viz import figures
 
 BASE = (ROOT / "scenarios" / "standard.toml").as_posix()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import make_scenario
 
-from circuits_abm.circuits import (
+from circuits_abm.engine.circuits import (
     Mechanism,
     Router,
     mechanisms,
@@ -14,9 +14,9 @@ from circuits_abm.circuits import (
     structure_string,
     walk,
 )
-from circuits_abm.environments import build_environments
-from circuits_abm.model import CircuitsModel
-from circuits_abm.variation import OPERATIONS, PARAMETER_ONLY, Context, make_offspring
+from circuits_abm.engine.environments import build_environments
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.variation import OPERATORS, PARAMETER_ONLY, Context, make_offspring
 
 
 def context(seed=0):
@@ -38,7 +38,7 @@ def assert_valid(node):
             assert n.theta.shape == (4,)
 
 
-@pytest.mark.parametrize("operator", sorted(OPERATIONS))
+@pytest.mark.parametrize("operator", sorted(OPERATORS))
 @pytest.mark.parametrize("text", ["R[n,g]", "R[n,R[g,w],n]", "R[R[n,n],R[g,g]]"])
 def test_every_operator_gives_a_valid_tree_and_leaves_the_parent_alone(operator, text):
     for seed in range(5):

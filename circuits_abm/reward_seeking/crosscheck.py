@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from circuits_abm.engine.scenario import CircuitsSpec, Scenario, scenario_from_dict
 from circuits_abm.reward_seeking.dynamics import (
     Initial,
     effective_learnability,
     integrate,
     single_system,
 )
-from circuits_abm.scenario import CircuitsSpec, Scenario, scenario_from_dict
 
 
 class CrossCheckExperiment(BaseModel):
@@ -77,7 +77,7 @@ def family_scenario(spec: CrossCheckExperiment, n: int) -> Scenario:
 
 
 def _abm_task(spec: CrossCheckExperiment, n: int, seed: int) -> dict:
-    from circuits_abm.api import run  # noqa: PLC0415 (keeps the mean field free of Mesa)
+    from circuits_abm.experiments.runs import run  # noqa: PLC0415 (keeps the mean field free of Mesa)
 
     result = run(family_scenario(spec, n), seed=seed)
     share = sum(c["share"] for c in result.summary["final_population"]
@@ -102,7 +102,7 @@ def mean_field(spec: CrossCheckExperiment, ns) -> pd.DataFrame:
 def run_crosscheck(spec: CrossCheckExperiment, workers: int = 1,
                    progress: bool = True) -> pd.DataFrame:
     """Every (N, seed) of the agent-based family, then the mean field on a fine N grid."""
-    from circuits_abm.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
+    from circuits_abm.experiments.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
 
     tasks = [(spec, n, seed) for n in spec.ns for seed in spec.seeds]
     rows = map_in_processes(_abm_task, tasks, workers, "agent-based runs", "run", progress)

@@ -24,6 +24,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from threadpoolctl import threadpool_limits
 
+from circuits_abm.engine.scenario import (
+    ScenarioError,
+    describe_validation_error,
+    read_toml,
+    resolve,
+)
+from circuits_abm.experiments.storage import read_json, read_parquet, write_json, write_parquet
 from circuits_abm.reward_seeking.crosscheck import CrossCheckExperiment, run_crosscheck
 from circuits_abm.reward_seeking.dynamics import (
     HORIZON,
@@ -42,8 +49,6 @@ from circuits_abm.reward_seeking.heterogeneous import (
     calibrate_scale,
     mean_propensities,
 )
-from circuits_abm.scenario import ScenarioError, describe_validation_error, read_toml, resolve
-from circuits_abm.storage import read_json, read_parquet, write_json, write_parquet
 
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -270,7 +275,7 @@ def _heterogeneous_task(spec: HeterogeneousExperiment, geometry: str, scale: flo
 def run_heterogeneous(spec: HeterogeneousExperiment, scales: dict[str, float],
                       workers: int = 1, progress: bool = True) -> pd.DataFrame:
     """Every (geometry, resample) over the whole N grid, in ``workers`` processes."""
-    from circuits_abm.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
+    from circuits_abm.experiments.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
 
     tasks = [(spec, g, scales[g], r) for g in scales for r in range(spec.resamples)]
     per_task = map_in_processes(_heterogeneous_task, tasks, workers, "heterogeneous", "resample",
@@ -332,8 +337,8 @@ RESULTS, SUMMARY, META = "results.parquet", "critical_diversity.parquet", "exper
 
 def draw_figures(out: str | Path) -> Path:
     """(Re)draw the figure of a finished experiment folder from its stored tables."""
-    from circuits_abm.figures import save_figure  # noqa: PLC0415 (matplotlib is slow)
     from circuits_abm.reward_seeking import figures  # noqa: PLC0415
+    from circuits_abm.viz.figures import save_figure  # noqa: PLC0415 (matplotlib is slow)
 
     out = Path(out)
     if not (out / META).is_file():

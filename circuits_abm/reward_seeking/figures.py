@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from circuits_abm.figures import Figure, _style
+from circuits_abm.viz.figures import Figure, _style
 
 # Okabe-Ito, colour-blind safe, one colour per series.
 SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]

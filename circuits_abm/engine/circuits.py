@@ -1,16 +1,16 @@
 """Circuits: the agents, and the trees they are made of.
 
 A circuit is a tree.  A leaf is a :class:`Mechanism` (a parameter vector ``theta`` in demand
-space and a learning rule: naive, weighted or generalist).  An inner node is a
+space and a learning rule, see :mod:`circuits_abm.engine.rules`).  An inner node is a
 :class:`Router`: a sharpness and children, each child holding a ``key`` in cue space that
 the router matches against the current context.  Routers nest to any depth.
 
 The Mesa agent :class:`Circuit` is the readable identity layer: id, lineage, birth step, the
 tree.  The numbers (``theta``, ``key``) are *views* into the population's numpy arrays
-(see :mod:`circuits_abm.population`), so the fast population-wide step and the per-circuit
+(see :mod:`circuits_abm.engine.population`), so the fast population-wide step and the per-circuit
 reference step read and write the same state.
 
-Structure strings name a tree compactly: ``n``, ``w``, ``g`` for the three mechanism rules
+Structure strings name a tree compactly: a rule's letter (``n``, ``w``, ``g``) for a mechanism
 and ``R[...]`` for a router, e.g. ``R[g,R[n,n]]``.
 """
 
@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-if TYPE_CHECKING:
-    from circuits_abm.model import CircuitsModel
+from circuits_abm.engine.rules import LETTER_RULES, RULE_LETTERS, RULES
 
-RULES = ("naive", "weighted", "generalist")
-RULE_LETTERS = {"naive": "n", "weighted": "w", "generalist": "g"}
-LETTER_RULES = {letter: rule for rule, letter in RULE_LETTERS.items()}
+if TYPE_CHECKING:
+    from circuits_abm.engine.model import CircuitsModel
+
 KINDS = (*RULES, "router")
 
 
@@ -103,7 +102,8 @@ def copy_tree(node: Node) -> Node:
     return Router(node.sharpness, [copy_tree(c) for c in node.children], np.array(node.key))
 
 
-_TOKEN = re.compile(r"\s*(R\[|\]|,|[nwg])\s*")
+_TOKEN = re.compile(r"\s*(R\[|\]|,|[" + re.escape("".join(LETTER_RULES)) + r"])\s*")
+_GRAMMAR = f"use {', '.join(LETTER_RULES)} and R[child,child,...]"
 
 
 Tree = str | list  # a parsed structure: a mechanism's letter, or a router's list of children
@@ -143,13 +143,12 @@ def _tokenise(text: str) -> list[str]:
         match = _TOKEN.match(text, pos)
         if not match:
             raise ValueError(
-                f"structure {text!r}: cannot read {text[pos:]!r}; "
-                "use n, w, g and R[child,child,...]"
+                f"structure {text!r}: cannot read {text[pos:]!r}; {_GRAMMAR}"
             )
         tokens.append(match.group(1))
         pos = match.end()
     if not tokens:
-        raise ValueError("structure is empty; use n, w, g and R[child,child,...]")
+        raise ValueError(f"structure is empty; {_GRAMMAR}")
     return tokens
 
 
@@ -158,7 +157,9 @@ def _parse(tokens: list[str], text: str) -> tuple[Tree, list[str]]:
     if head in LETTER_RULES:
         return head, rest
     if head != "R[":
-        raise ValueError(f"structure {text!r}: expected n, w, g or R[ but found {head!r}")
+        raise ValueError(
+            f"structure {text!r}: expected {', '.join(LETTER_RULES)} or R[ but found {head!r}"
+        )
     children = []
     while True:
         if not rest:

@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 
-from circuits_abm.circuits import Mechanism, Node, Router
-from circuits_abm.model import CircuitsModel
-from circuits_abm.schedule import Phase
+from circuits_abm.engine.circuits import Mechanism, Node, Router
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.rules import FIXED_TARGET_RULES
+from circuits_abm.engine.schedule import Phase
 
 
 def route(router: Router, cue: np.ndarray) -> list[float]:
@@ -91,7 +92,8 @@ def _learn(node, path, active, mix, weight, model, noise_rows) -> None:
         delta = np.zeros_like(node.theta)
         current = node.theta + node.quarantine
         for a, e in enumerate(active):
-            target = model.weighted_target if node.rule == "weighted" else envs.demands[e]
+            target = (model.fixed_targets[FIXED_TARGET_RULES.index(node.rule)]
+                      if node.rule in FIXED_TARGET_RULES else envs.demands[e])
             delta += mix[a] * path[a] * (target + noise - metric(envs, e) @ current)
         delta *= rule.learning_rate * weight
         if model.update_rule != "plain":

@@ -1,7 +1,7 @@
 """The canonical scenario library, measured as rates over seeds.
 
 A canonical scenario is a file in ``scenarios/`` with an ``expected`` regime (a canonical
-structure string, see :meth:`circuits_abm.classification.Node.canonical`).  Scenarios with
+structure string, see :meth:`circuits_abm.analysis.classification.Node.canonical`).  Scenarios with
 interventions may also state ``expected_before_interventions``, checked on the phases that
 end before the first intervention.
 
@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import binomtest
 
-from circuits_abm.api import run
-from circuits_abm.classification import classify
+from circuits_abm.analysis.classification import classify
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
-from circuits_abm.scenario import Scenario, load_scenario
-from circuits_abm.sweeps import derive_seed, map_in_processes
+from circuits_abm.engine.scenario import Scenario, load_scenario
+from circuits_abm.experiments.runs import run
+from circuits_abm.experiments.sweeps import derive_seed, map_in_processes
 
 DEFAULT_RUNS = CATALOGUE_RUNS
 DEFAULT_ROOT_SEED = CATALOGUE_ROOT_SEED

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from circuits_abm.classification import (
+from circuits_abm.analysis.classification import (
     CHURN,
     CHURN_LABEL,
     CONDITIONAL,
@@ -53,12 +53,12 @@ from circuits_abm.classification import (
     SPECIALIST,
     UNDETERMINED,
 )
-from circuits_abm.environments import Environments, apply_intervention, build_environments
-from circuits_abm.scenario import Scenario, scenario_from_dict
+from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
+from circuits_abm.engine.rules import LETTER_RULES, REGISTRY, RULES, fixed_target_weights
+from circuits_abm.engine.scenario import Scenario, scenario_from_dict
 
 EXACT_PARTITIONS_UP_TO = 6  # Bell(6) = 203 partitions; beyond, dendrogram cuts
 SHARPNESS_GRID = 24  # sharpness values tried per router with sharpness="optimal"
-RULES = ("naive", "weighted", "generalist")
 MAX_ASSEMBLY_PARTS = 8  # the split path is traced for predicted routers up to this size
 
 
@@ -174,12 +174,12 @@ def _slot_weights(spec: Scenario, envs: Environments, label: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Rule:
-    """A mechanism learning rule: rate, consolidation, and its fixed target if weighted."""
+    """A mechanism learning rule: rate, consolidation, and its fixed target if it has one."""
 
     name: str
     learning_rate: float
     consolidation: float
-    target: np.ndarray | None = None  # demand coefficients of a weighted optimiser's target
+    target: np.ndarray | None = None  # demand coefficients of a fixed-target rule's target
 
 
 @dataclass(frozen=True)
@@ -574,23 +574,14 @@ def _label(size: int, bias: float) -> str:
 def _rule(spec: Scenario, envs: Environments, name: str) -> Rule:
     constants = getattr(spec.circuits, name)
     target = None
-    if name == "weighted":
-        target = np.zeros(envs.size)
-        weights = spec.circuits.weighted.weights
-        if weights:
-            for env, w in weights.items():
-                target[envs.index(env)] = w
-        else:
-            target[envs.training] = 1.0
-        target /= target.sum()
+    if REGISTRY[name].fixed_target:
+        target = fixed_target_weights(constants.weights, envs)
     return Rule(name, constants.learning_rate, constants.consolidation, target)
 
 
 def reachable_rules(spec: Scenario) -> list[str]:
     """Learning rules the population can ever hold: those it starts with, all of them if
     ``switch_rule`` can fire, and naive if ``add_child`` can."""
-    from circuits_abm.circuits import LETTER_RULES  # noqa: PLC0415
-
     start = spec.population.initial or ["R[n]", "n", "w", "g"]
     found = {LETTER_RULES[ch] for text in start for ch in text if ch in LETTER_RULES}
     operators = spec.variation.operators

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from circuits_abm import learning
-from circuits_abm.circuits import Mechanism, walk
+from circuits_abm.engine import learning
+from circuits_abm.engine.circuits import Mechanism, walk
 
 if TYPE_CHECKING:
-    from circuits_abm.model import CircuitsModel
-    from circuits_abm.schedule import Phase
+    from circuits_abm.engine.model import CircuitsModel
+    from circuits_abm.engine.schedule import Phase
 
 
 def lineage_table(model: CircuitsModel) -> list[dict]:

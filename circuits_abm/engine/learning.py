@@ -1,6 +1,6 @@
 """Routing, reward and learning over the whole population, compiled with Numba.
 
-All functions take the population :class:`~circuits_abm.population.Layout` and the
+All functions take the population :class:`~circuits_abm.engine.population.Layout` and the
 environments active in the current step (``A`` of them: one for an ordinary phase, several
 for a mixture phase, all of them when measuring retention).  Arrays shaped ``(rows, A)``
 hold one column per active environment.
@@ -11,7 +11,7 @@ The maths (docs/MODEL.md):
   probability is the product down from its root;
 * reward of a mechanism: ``R_e(theta) = <theta, d_e> - theta^T A theta / 2`` (best 1/2 at
   ``d_e`` without motivations), where ``A`` is the identity except on the two pathways of
-  each motivation (:mod:`circuits_abm.environments`), which share one saturating behaviour;
+  each motivation (:mod:`circuits_abm.engine.environments`), which share one saturating behaviour;
   a router earns the routing-weighted reward of its children;
 * mechanisms learn ``theta += eta * w * p * (target + noise - theta)`` where ``p`` is the
   path probability (gradient routing: a misrouted update interferes), the target is
@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from circuits_abm.population import Layout
+from circuits_abm.engine.population import Layout
 
 
 def routing(layout: Layout, cues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ def learn(
     mix: np.ndarray,
     demands: np.ndarray,
     cues: np.ndarray,
-    weighted_target: np.ndarray,
+    fixed_targets: np.ndarray,
     circuit_weight: np.ndarray,
     noise: np.ndarray,
     monitor: np.ndarray,
@@ -85,14 +85,15 @@ def learn(
     gamma = 0: every circuit learns fully); ``noise`` is already scaled by the noise level,
     one row per mechanism; ``monitor`` is the unit monitored direction that the ``block``
     and ``route`` rules act on; ``partner``, ``upkeep`` and ``relevance`` (per active
-    environment) give the reward metric.  Returns each mechanism's update along ``monitor``
-    (zeros under ``plain``).
+    environment) give the reward metric; ``fixed_targets`` holds one demand vector per
+    fixed-target rule (the layout's ``target_row`` points into it).  Returns each
+    mechanism's update along ``monitor`` (zeros under ``plain``).
     """
     _learn_keys(layout.n_circuits, layout.parent, layout.owner, layout.key_step, layout.keys,
                 prob, path, values, mix, cues, circuit_weight)
     return _learn_mechanisms(layout.leaf_rows, layout.leaf_owner, layout.learning_rate,
-                             layout.consolidation, layout.is_weighted, layout.theta,
-                             layout.quarantine, path, mix, demands, weighted_target,
+                             layout.consolidation, layout.target_row, layout.theta,
+                             layout.quarantine, path, mix, demands, fixed_targets,
                              circuit_weight, noise, monitor, partner, upkeep, relevance,
                              UPDATE_RULES[rule])
 
@@ -180,13 +181,13 @@ def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, m
             keys[j, k] /= norm
 
 
-def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_weighted, theta,
-                      quarantine, path, mix, demands, weighted_target, circuit_weight, noise,
+def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target_row, theta,
+                      quarantine, path, mix, demands, fixed_targets, circuit_weight, noise,
                       monitor, partner, upkeep, relevance, rule):
     """One noisy, routed gradient step for every mechanism: ``delta = eta * w * sum_e mix_e
     p_e (target_e + noise - A_e (theta + q))``.  Rule 1 (block) drops the part of ``delta``
     along ``monitor``, rule 2 (route) adds that part to the quarantine module ``q``; then
-    ``theta += delta`` and a generalist's consolidation decay.  Returns each update's
+    ``theta += delta`` and the rule's consolidation decay.  Returns each update's
     component along ``monitor`` (zeros for rule 0, plain)."""
     routed = np.zeros(theta.shape[0])
     delta = np.empty(theta.shape[1])
@@ -200,8 +201,8 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, is_we
         for k in range(theta.shape[1]):
             current[k] = theta[m, k] + quarantine[m, k]
         for k in range(theta.shape[1]):
-            if is_weighted[m]:
-                target = exposure * weighted_target[k]
+            if target_row[m] >= 0:  # a fixed-target rule (weighted optimiser)
+                target = exposure * fixed_targets[target_row[m], k]
             else:
                 target = 0.0
                 for e in range(mix.shape[0]):

@@ -25,14 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.circuits import mechanisms, routers
-from circuits_abm.classification import classify, end_window
-from circuits_abm.model import CircuitsModel
-from circuits_abm.monitoring import attribution
-from circuits_abm.records import QUARANTINE_COLUMNS
-from circuits_abm.scenario import Scenario, load_scenario, revalidated
-from circuits_abm.schedule import Phase
-from circuits_abm.storage import (
+from circuits_abm.analysis.classification import classify, end_window
+from circuits_abm.analysis.theory import predict
+from circuits_abm.engine.circuits import mechanisms, routers
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.monitoring import attribution
+from circuits_abm.engine.records import QUARANTINE_COLUMNS
+from circuits_abm.engine.scenario import Scenario, load_scenario, revalidated
+from circuits_abm.engine.schedule import Phase
+from circuits_abm.experiments.storage import (
     OutputError,
     ensure_writable,
     read_json,
@@ -40,7 +41,6 @@ from circuits_abm.storage import (
     write_json,
     write_parquet,
 )
-from circuits_abm.theory import predict
 
 logger = logging.getLogger("circuits_abm")
 TIMESERIES = "timeseries.parquet"
@@ -135,7 +135,7 @@ def run(
         Override the scenario's seed and number of steps.
     progress
         ``True`` (default): a progress bar on a terminal or in a notebook; ``False``: none;
-        or a function called with every finished :class:`~circuits_abm.schedule.Phase`.
+        or a function called with every finished :class:`~circuits_abm.engine.schedule.Phase`.
 
     Returns
     -------
@@ -207,7 +207,7 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
 
 
 def prediction_fields(spec: Scenario) -> dict[str, Any]:
-    """The theory's prediction (:mod:`circuits_abm.theory`), stored beside the observed
+    """The theory's prediction (:mod:`circuits_abm.analysis.theory`), stored beside the observed
     classification: at the end of the run, and before the first intervention if any."""
     return copy.deepcopy(dict(_predictions(spec.model_dump_json())))
 
@@ -358,34 +358,3 @@ def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
         what = f"other files ({', '.join(present[:3])}{', ...' if len(present) > 3 else ''})"
     raise OutputError(f"{out} holds {what}; pass --overwrite to replace it, or choose "
                       "another --out")
-
-
-def sweep(
-    sweep_file: str | Path,
-    out: str | Path,
-    executor: str = "processes",
-    workers: int | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Run a sweep file (or a built-in sweep by name) into ``out`` and return its results.
-
-    An interrupted sweep resumes where it stopped when called again with the same ``out``.
-
-    Examples
-    --------
-    >>> import circuits_abm as ca
-    >>> results = ca.sweep("taxonomy", "runs/taxonomy")      # doctest: +SKIP
-    >>> results.groupby("geometry.sharing").regime.value_counts()  # doctest: +SKIP
-    """
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    from circuits_abm.sweeps import load_sweep, run_sweep  # noqa: PLC0415
-
-    spec = load_sweep(sweep_file)
-    with tqdm(total=len(spec.tasks), unit="run", desc=spec.spec.name,
-              disable=None if progress else True) as bar:
-
-        def advance(done: int, total: int, record: dict | None) -> None:
-            bar.update(done if record is None else 1)
-
-        return run_sweep(spec, out, executor, workers, progress=advance)

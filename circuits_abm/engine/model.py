@@ -13,8 +13,8 @@ One step, in order (docs/MODEL.md):
 7. records (after discarding the quarantine modules, on the last step, when the scenario
    discards them at the end).
 
-Steps 2-4 run over the whole population at once (:mod:`circuits_abm.learning`); the Mesa
-agents (:class:`~circuits_abm.circuits.Circuit`) carry identity, lineage and structure.
+Steps 2-4 run over the whole population at once (:mod:`circuits_abm.engine.learning`); the Mesa
+agents (:class:`~circuits_abm.engine.circuits.Circuit`) carry identity, lineage and structure.
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from circuits_abm import learning, selection
-from circuits_abm.circuits import Circuit, parse_structure
-from circuits_abm.environments import Environments, apply_intervention, build_environments
-from circuits_abm.monitoring import monitor_direction
-from circuits_abm.population import Layout, compile_population
-from circuits_abm.records import Recorder
-from circuits_abm.scenario import Scenario
-from circuits_abm.schedule import Phase, build_schedule
-from circuits_abm.variation import PARAMETER_ONLY, Context, choose_operator, make_offspring
+from circuits_abm.engine import learning, selection
+from circuits_abm.engine.circuits import Circuit, parse_structure
+from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
+from circuits_abm.engine.monitoring import monitor_direction
+from circuits_abm.engine.population import Layout, compile_population
+from circuits_abm.engine.records import Recorder
+from circuits_abm.engine.rules import FIXED_TARGET_RULES, fixed_target_weights
+from circuits_abm.engine.scenario import Scenario
+from circuits_abm.engine.schedule import Phase, build_schedule
+from circuits_abm.engine.variation import PARAMETER_ONLY, Context, choose_operator, make_offspring
 
 
 def default_population(scenario: Scenario) -> list[str]:
@@ -39,16 +40,14 @@ def default_population(scenario: Scenario) -> list[str]:
     return ["R[" + ",".join(["n"] * n_training) + "]", "n", "w", "g"]
 
 
-def weighted_target(scenario: Scenario, envs: Environments) -> np.ndarray:
-    """The fixed weighted sum of demands a weighted optimiser learns toward."""
-    weights = scenario.circuits.weighted.weights
-    w = np.zeros(envs.size)
-    if weights:
-        for name, value in weights.items():
-            w[envs.index(name)] = value
-    else:
-        w[envs.training] = 1.0
-    return (w / w.sum()) @ envs.demands
+def fixed_targets(scenario: Scenario, envs: Environments) -> np.ndarray:
+    """One row per fixed-target rule (the weighted optimiser): the demand vector it learns
+    toward, a fixed weighted sum of the environments' demands."""
+    rows = [
+        fixed_target_weights(getattr(scenario.circuits, name).weights, envs) @ envs.demands
+        for name in FIXED_TARGET_RULES
+    ]
+    return np.array(rows).reshape(len(rows), envs.demands.shape[1])
 
 
 class CircuitsModel(mesa.Model):
@@ -66,7 +65,7 @@ class CircuitsModel(mesa.Model):
         self.interventions = {}
         for iv in spec.interventions:
             self.interventions.setdefault(iv.step, []).append(iv)
-        self.weighted_target = weighted_target(spec, self.environments)
+        self.fixed_targets = fixed_targets(spec, self.environments)
         self.update_rule = spec.monitor.rule
         self.monitor = monitor_direction(spec, self.environments)
         self.routed_mass = 0.0  # this step's share-weighted update along the monitor (signed)
@@ -142,7 +141,7 @@ class CircuitsModel(mesa.Model):
         """Apply one intervention: new geometry, a new update rule, or a discard."""
         if iv.changes_geometry:
             self.environments = apply_intervention(self.environments, iv)
-            self.weighted_target = weighted_target(self.spec, self.environments)
+            self.fixed_targets = fixed_targets(self.spec, self.environments)
             self.monitor = monitor_direction(self.spec, self.environments)
             self._inputs = None
         if iv.rule is not None:
@@ -189,7 +188,7 @@ class CircuitsModel(mesa.Model):
         self.shares = selection.replicator(self.shares, fit, spec.selection.strength)
         weight = self.shares**spec.learning.gamma  # gamma = 0: every circuit learns fully
         routed = learning.learn(layout, prob, path, values, mix, demands, cues,
-                                self.weighted_target, weight, spec.learning.noise * standard_noise,
+                                self.fixed_targets, weight, spec.learning.noise * standard_noise,
                                 self.monitor, envs.partner, envs.upkeep, relevance,
                                 self.update_rule)
         self.routed_mass = float(self.shares[layout.leaf_owner] @ routed)

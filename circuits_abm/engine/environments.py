@@ -32,7 +32,7 @@ from itertools import combinations
 import networkx as nx
 import numpy as np
 
-from circuits_abm.scenario import InterventionSpec, Scenario
+from circuits_abm.engine.scenario import InterventionSpec, Scenario
 
 EIGEN_TOLERANCE = 1e-9
 

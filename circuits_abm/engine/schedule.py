@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuits_abm.environments import Environments
-from circuits_abm.scenario import Scenario
+from circuits_abm.engine.environments import Environments
+from circuits_abm.engine.scenario import Scenario
 
 
 @dataclass(frozen=True)

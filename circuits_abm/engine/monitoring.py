@@ -3,8 +3,8 @@
 A scenario can declare motivation directions (such as reward seeking); each environment
 rewards or penalises them (docs/MODEL.md).  Under the ``block`` and ``route`` update rules a
 monitor watches one direction of demand space; under ``route`` what it catches goes into
-quarantine modules that are discarded (:mod:`circuits_abm.learning`,
-:class:`circuits_abm.model.CircuitsModel`).  This module says where the monitor looks and
+quarantine modules that are discarded (:mod:`circuits_abm.engine.learning`,
+:class:`circuits_abm.engine.model.CircuitsModel`).  This module says where the monitor looks and
 reads its record: which environments pushed the quarantine, and whether those are the
 hackable ones.
 """
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.environments import Environments
-from circuits_abm.scenario import Scenario
+from circuits_abm.engine.environments import Environments
+from circuits_abm.engine.scenario import Scenario
 
 
 def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:

@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal
 
 import networkx as nx
 from numpy.random import default_rng as np_default_rng
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from circuits_abm.defaults import MAX_STEPS
+from circuits_abm.engine.rules import FIXED_TARGET_RULES, REGISTRY
+from circuits_abm.engine.variation import DEFAULT_OPERATOR_WEIGHTS, OPERATOR_NAMES
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -199,33 +201,6 @@ class MonitorSpec(Section):
     discard: Literal["end", "never"] | Annotated[int, Field(ge=1)] = "end"
 
 
-LearningRate = Annotated[float, Field(ge=0.0, le=1.0)]
-Consolidation = Annotated[float, Field(ge=0.0, lt=1.0)]
-
-
-class NaiveRule(Section):
-    """The naive optimiser: learns the current objective fast.  A table sets only the fields
-    it names; the others keep these defaults."""
-
-    learning_rate: LearningRate = 0.3
-    consolidation: Consolidation = 0.0
-
-
-class WeightedRule(Section):
-    """The weighted optimiser learns toward a fixed weighted sum of the training objectives."""
-
-    learning_rate: LearningRate = 0.1
-    consolidation: Consolidation = 0.0
-    weights: dict[Name, Annotated[float, Field(ge=0.0)]] | None = None
-
-
-class GeneralistRule(Section):
-    """The generalist learns slowly and consolidates (decays what the phases fight over)."""
-
-    learning_rate: LearningRate = 0.03
-    consolidation: Consolidation = 0.001
-
-
 class RouterRule(Section):
     """Constants of routers: starting and maximum sharpness, key learning rate."""
 
@@ -243,11 +218,14 @@ class RouterRule(Section):
         return self
 
 
-class CircuitsSpec(Section):
-    naive: NaiveRule = NaiveRule()
-    weighted: WeightedRule = WeightedRule()
-    generalist: GeneralistRule = GeneralistRule()
-    router: RouterRule = RouterRule()
+# One table per learning rule in the registry, plus the routers' constants.
+CircuitsSpec = create_model(
+    "CircuitsSpec",
+    __base__=Section,
+    __doc__="The constants of each kind of node: ``[circuits.<rule>]`` and ``[circuits.router]``.",
+    router=(RouterRule, RouterRule()),
+    **{name: (rule.settings, rule.settings()) for name, rule in REGISTRY.items()},
+)
 
 
 class CostsSpec(Section):
@@ -265,34 +243,14 @@ class SelectionSpec(Section):
     extinction_floor: Annotated[float, Field(ge=0.0, lt=0.5)] = 1e-4
 
 
-OPERATORS = (
-    "split",
-    "add_child",
-    "duplicate_child",
-    "remove_child",
-    "mutate",
-    "collapse",
-    "switch_rule",
-    "perturb_sharpness",
-)
-DEFAULT_OPERATOR_WEIGHTS = {
-    "split": 1.0,
-    "add_child": 0.5,
-    "duplicate_child": 0.5,
-    "remove_child": 0.5,
-    "mutate": 2.0,
-    "collapse": 0.5,
-    "switch_rule": 0.5,
-    "perturb_sharpness": 1.0,
-}
-
-
 class VariationSpec(Section):
     rate: Annotated[float, Field(ge=0.0, le=MAX_RATE)] = 0.05
     offspring_share: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
     mutation_scale: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.1
     sharpness_scale: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.3
-    operators: dict[Literal[OPERATORS], Annotated[float, Field(ge=0.0)]] = DEFAULT_OPERATOR_WEIGHTS
+    operators: dict[Literal[OPERATOR_NAMES], Annotated[float, Field(ge=0.0)]] = (
+        DEFAULT_OPERATOR_WEIGHTS
+    )
 
 
 class PopulationSpec(Section):
@@ -628,8 +586,12 @@ def cross_reference_problems(s: Scenario) -> list[str]:
                 f"`geometry.clusters.{name}`: no environment is in cluster {name!r}; "
                 f"clusters: {', '.join(sorted(clusters)) or 'none'}"
             )
-    for env in s.circuits.weighted.weights or {}:
-        unknown("circuits.weighted.weights", env)
+    for rule in FIXED_TARGET_RULES:
+        weights = getattr(s.circuits, rule).weights or {}
+        for env in weights:
+            unknown(f"circuits.{rule}.weights", env)
+        if weights and not any(weights.values()):
+            problems.append(f"`circuits.{rule}.weights`: all zero; give some environment weight")
     problems.extend(_motivation_problems(s))
     return problems
 
@@ -681,8 +643,8 @@ def _walk_problems(s: Scenario) -> list[str]:
 
 def geometry_problems(s: Scenario) -> list[str]:
     """Overlaps no vectors can have (before or after any intervention), bad structure strings."""
-    from circuits_abm.circuits import parse_structure  # noqa: PLC0415 (avoid an import cycle)
-    from circuits_abm.environments import (  # noqa: PLC0415
+    from circuits_abm.engine.circuits import parse_structure  # noqa: PLC0415 (avoid an import cycle)
+    from circuits_abm.engine.environments import (  # noqa: PLC0415
         GeometryError,
         apply_intervention,
         build_environments,

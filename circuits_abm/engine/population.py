@@ -4,7 +4,7 @@ Every node of every circuit gets a row.  Rows are in *level order*: all roots fi
 ``i`` is circuit ``i``), then all depth-1 nodes grouped by parent, then depth 2, ...  So a
 parent's row always comes before its children's, which lets the step multiply routing
 probabilities down and add values up in single passes over the rows
-(:mod:`circuits_abm.learning`).  Mechanism parameters get their own array with leaves in
+(:mod:`circuits_abm.engine.learning`).  Mechanism parameters get their own array with leaves in
 pre-order per circuit, so a circuit's leaves are contiguous too, and the reference step
 can consume noise in the same order.
 
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuits_abm.circuits import Mechanism, Node, Router
-from circuits_abm.scenario import Scenario
+from circuits_abm.engine.circuits import Mechanism, Node, Router
+from circuits_abm.engine.rules import FIXED_TARGET_RULES, RULES
+from circuits_abm.engine.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Layout:
     quarantine: np.ndarray  # each mechanism's quarantine module (zeros without route)
     learning_rate: np.ndarray
     consolidation: np.ndarray
-    is_weighted: np.ndarray  # which mechanisms are weighted optimisers
+    target_row: np.ndarray  # per mechanism: its row of the model's fixed targets, -1 if none
     cost: np.ndarray
 
     def leaves_of(self, circuit: int) -> slice:
@@ -74,7 +75,7 @@ def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
         leaf.theta = theta[i]
         leaf.quarantine = quarantine[i]
     row_of = {id(n): i for i, n in enumerate(nodes)}
-    rules = {name: getattr(scenario.circuits, name) for name in ("naive", "weighted", "generalist")}
+    rules = {name: getattr(scenario.circuits, name) for name in RULES}
     parent_arr = np.array(parent, dtype=np.intp)
     owner_arr = np.array(owner, dtype=np.intp)
     sharpness = np.array([0.0 if p < 0 else nodes[p].sharpness for p in parent])
@@ -94,7 +95,11 @@ def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
         quarantine=quarantine,
         learning_rate=np.array([rules[m.rule].learning_rate for m in leaves]),
         consolidation=np.array([rules[m.rule].consolidation for m in leaves]),
-        is_weighted=np.array([m.rule == "weighted" for m in leaves], dtype=bool),
+        target_row=np.array(
+            [FIXED_TARGET_RULES.index(m.rule) if m.rule in FIXED_TARGET_RULES else -1
+             for m in leaves],
+            dtype=np.intp,
+        ),
         cost=_costs(nodes, owner_arr, len(roots), scenario),
     )
 

@@ -41,11 +41,12 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure as _MatplotlibFigure
 from matplotlib.patches import Patch, Rectangle
 
-from circuits_abm.api import RunResult, load_run
-from circuits_abm.circuits import parse_tree
-from circuits_abm.environments import Environments, apply_intervention, build_environments
-from circuits_abm.scenario import scenario_from_dict
-from circuits_abm.storage import atomic_write_bytes
+from circuits_abm.engine.circuits import parse_tree
+from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
+from circuits_abm.engine.rules import RULES
+from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.experiments.runs import RunResult, load_run
+from circuits_abm.experiments.storage import atomic_write_bytes
 
 
 class Figure(_MatplotlibFigure):
@@ -58,11 +59,11 @@ class Figure(_MatplotlibFigure):
         return buffer.getvalue()
 
 
-# Okabe-Ito, colour-blind safe.
+# Okabe-Ito, colour-blind safe: one colour per learning rule in the registry, in its order,
+# and one for routers.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#D55E00", "#0072B2", "#000000")
 KIND_COLOURS = {
-    "naive": "#E69F00",
-    "weighted": "#56B4E9",
-    "generalist": "#009E73",
+    **{rule: OKABE_ITO[i % len(OKABE_ITO)] for i, rule in enumerate(RULES)},
     "router": "#CC79A7",
 }
 REGIME_COLOURS = {
@@ -721,7 +722,7 @@ def phase_diagram(
     point's seeds that gave it (failed runs black): the shading shows the probability of
     every regime, not only the majority.  Cells where fewer than two thirds of the seeds
     agree are hatched.  Where the aggregate carries the theory's predictions
-    (:mod:`circuits_abm.theory`), thick lines separate cells whose predicted regime differs
+    (:mod:`circuits_abm.analysis.theory`), thick lines separate cells whose predicted regime differs
     and dashed lines cells whose predicted nested structure differs, and each panel's title
     says how often the prediction equals the majority.  Nested structures are written into
     the cells of small grids.  A third axis gives one panel per value (small multiples).
@@ -858,7 +859,7 @@ def write_phase_diagram(
     fmt: str = "png",
 ) -> Path:
     """Draw a sweep folder's phase diagram (default: first two axes, a third as facets)."""
-    from circuits_abm.sweeps import load_results  # noqa: PLC0415 (figures need not import sweeps)
+    from circuits_abm.experiments.sweeps import load_results  # noqa: PLC0415 (figures need not import sweeps)
 
     _, agg, echo = load_results(sweep_dir)
     axes = echo["axes"]

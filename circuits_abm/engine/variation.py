@@ -18,18 +18,24 @@ keep the parent's, so a cloud of near-identical variants counts as one lineage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from circuits_abm.circuits import RULES, Mechanism, Node, Router, copy_tree, random_unit, walk
-from circuits_abm.scenario import OPERATORS, Scenario
-
-PARAMETER_ONLY = frozenset({"mutate", "perturb_sharpness"})
-NEEDS_ROUTER = frozenset(
-    {"add_child", "duplicate_child", "remove_child", "collapse", "perturb_sharpness"}
+from circuits_abm.engine.circuits import (
+    Mechanism,
+    Node,
+    Router,
+    copy_tree,
+    random_unit,
+    walk,
 )
+from circuits_abm.engine.rules import RULES
 
+if TYPE_CHECKING:
+    from circuits_abm.engine.scenario import Scenario
 
 @dataclass(frozen=True)
 class Context:
@@ -56,7 +62,8 @@ def choose_operator(root: Node, ctx: Context) -> str:
     has_router = isinstance(root, Router)
     weights = ctx.scenario.variation.operators
     names = [
-        op for op in OPERATORS if (has_router or op not in NEEDS_ROUTER) and weights.get(op, 0) > 0
+        name for name, op in OPERATORS.items()
+        if (has_router or not op.needs_router) and weights.get(name, 0) > 0
     ]
     if not names:
         return ""
@@ -67,7 +74,7 @@ def choose_operator(root: Node, ctx: Context) -> str:
 def make_offspring(root: Node, operator: str, ctx: Context) -> Node:
     """A modified copy of ``root`` (the parent is never touched)."""
     child = copy_tree(root)
-    return OPERATIONS[operator](child, ctx)
+    return OPERATORS[operator].apply(child, ctx)
 
 
 def _slots(root: Node) -> list[tuple[Node, Router | None, int]]:
@@ -185,13 +192,35 @@ def _nudged_unit(key: np.ndarray, ctx: Context) -> np.ndarray:
     return nudged / norm if norm > 1e-12 else random_unit(len(key), ctx.rng)
 
 
-OPERATIONS = {
-    "split": split,
-    "add_child": add_child,
-    "duplicate_child": duplicate_child,
-    "remove_child": remove_child,
-    "mutate": mutate,
-    "collapse": collapse,
-    "switch_rule": switch_rule,
-    "perturb_sharpness": perturb_sharpness,
+@dataclass(frozen=True)
+class Operator:
+    """A variation operator: the edit it makes, its default weight in a scenario's
+    ``variation.operators``, whether it needs a router to act on, and whether its offspring
+    stays in the parent's lineage (parameter-only edits) or founds a new one."""
+
+    name: str
+    apply: Callable[[Node, Context], Node]
+    default_weight: float
+    needs_router: bool = False
+    keeps_lineage: bool = False
+
+
+# The registry.  Its order is the order operators are drawn in, so it is part of what a
+# seed reproduces: append new operators at the end.
+OPERATORS: dict[str, Operator] = {
+    op.name: op
+    for op in (
+        Operator("split", split, 1.0),
+        Operator("add_child", add_child, 0.5, needs_router=True),
+        Operator("duplicate_child", duplicate_child, 0.5, needs_router=True),
+        Operator("remove_child", remove_child, 0.5, needs_router=True),
+        Operator("mutate", mutate, 2.0, keeps_lineage=True),
+        Operator("collapse", collapse, 0.5, needs_router=True),
+        Operator("switch_rule", switch_rule, 0.5),
+        Operator("perturb_sharpness", perturb_sharpness, 1.0, needs_router=True,
+                 keeps_lineage=True),
+    )
 }
+OPERATOR_NAMES = tuple(OPERATORS)
+DEFAULT_OPERATOR_WEIGHTS = {name: op.default_weight for name, op in OPERATORS.items()}
+PARAMETER_ONLY = frozenset(name for name, op in OPERATORS.items() if op.keeps_lineage)

@@ -42,11 +42,9 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 from tqdm import tqdm
 
-from circuits_abm.api import environment_provenance, package_version, scenario_hash
-from circuits_abm.api import run as run_scenario
-from circuits_abm.classification import REGIMES
+from circuits_abm.analysis.classification import REGIMES
 from circuits_abm.defaults import EXECUTORS
-from circuits_abm.scenario import (
+from circuits_abm.engine.scenario import (
     Name,
     PositiveInt,
     Scenario,
@@ -59,7 +57,9 @@ from circuits_abm.scenario import (
     scenario_from_dict,
     set_dotted,
 )
-from circuits_abm.storage import (
+from circuits_abm.experiments.runs import environment_provenance, package_version, scenario_hash
+from circuits_abm.experiments.runs import run as run_scenario
+from circuits_abm.experiments.storage import (
     OutputError,
     atomic_write_bytes,
     ensure_writable,
@@ -89,7 +89,7 @@ METRICS = (
 # and the capability over the window (NaN for scenarios without motivations).
 MOTIVATION_METRICS = ("motivation_training", "motivation_held_out", "motivation_evaluation",
                       "capability")
-# The theory's prediction for each run's scenario (circuits_abm.theory), beside what emerged.
+# The theory's prediction for each run's scenario (analysis.theory), beside what emerged.
 PREDICTIONS = ("predicted_regime", "predicted_structure", "predicted_margin",
                "predicted_recency_margin", "predicted_valley", "predicted_fitness_of_observed")
 TIMING_COLUMNS = ("wall_time_seconds",)
@@ -576,7 +576,7 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         # forkserver: forking a process that already runs threads (pyarrow's) can deadlock.
         # Preloading imports the package once in the server; workers then start in milliseconds.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["circuits_abm.sweeps"])
+        context.set_forkserver_preload(["circuits_abm.experiments.sweeps"])
         with cf.ProcessPoolExecutor(
             max_workers=workers or os.cpu_count(), mp_context=context
         ) as pool:
@@ -800,3 +800,32 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read the sweep in {out}: {str(exc).splitlines()[0]}") from None
     return results, aggregated, echo
+
+
+def sweep(
+    sweep_file: str | Path,
+    out: str | Path,
+    executor: str = "processes",
+    workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run a sweep file (or a built-in sweep by name) into ``out`` and return its results.
+
+    An interrupted sweep resumes where it stopped when called again with the same ``out``.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> results = ca.sweep("taxonomy", "runs/taxonomy")      # doctest: +SKIP
+    >>> results.groupby("geometry.sharing").regime.value_counts()  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    spec = load_sweep(sweep_file)
+    with tqdm(total=len(spec.tasks), unit="run", desc=spec.spec.name,
+              disable=None if progress else True) as bar:
+
+        def advance(done: int, total: int, record: dict | None) -> None:
+            bar.update(done if record is None else 1)
+
+        return run_sweep(spec, out, executor, workers, progress=advance)
