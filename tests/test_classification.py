@@ -6,8 +6,6 @@ regime looks like from the outside and checks the label the classifier reads fro
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,8 +46,8 @@ def trajectory(routing, rewards, n_phases=40, envs=FOUR, noise=0.0, seed=0, stru
                     "dominant_share": 0.9,
                     "dominant_structure": structure if isinstance(structure, str) else structure(k),
                     "structure_share": 0.9,
-                    "routing": json.dumps(route),
-                    "mechanism_rewards": json.dumps(reward),
+                    "routing": route,
+                    "mechanism_rewards": reward,
                 }
             )
     return pd.DataFrame(rows)

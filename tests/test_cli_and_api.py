@@ -175,3 +175,36 @@ def test_a_prediction_prints_readably_in_a_notebook():
     text = str(prediction)
     assert text.splitlines()[0] == f"predicted: {prediction.structure}"
     assert "margin" in text and len(repr(prediction)) < 200
+
+
+def test_routing_tables_are_stored_as_arrow_maps_and_read_back_as_dicts(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    result = ca.run("standard", seed=2, steps=200, progress=False)
+    result.save(tmp_path / "run")
+    schema = pq.read_schema(tmp_path / "run" / "phases.parquet")
+    for column in ("routing", "mechanism_rewards"):
+        kind = schema.field(column).type
+        assert pa.types.is_map(kind), kind
+        assert (kind.key_type, kind.item_type) == (pa.string(), pa.float64())
+    again = ca.load_run(tmp_path / "run")
+    first = again.phases.routing.iloc[0]
+    assert isinstance(first, dict) and sum(first.values()) == pytest.approx(1.0)
+    assert list(again.phases.routing) == list(result.phases.routing)
+
+
+def test_runs_saved_with_routing_as_json_text_still_load(tmp_path):
+    import json
+
+    from circuits_abm.experiments.storage import write_parquet
+
+    result = ca.run("standard", seed=2, steps=200, progress=False)
+    result.save(tmp_path / "run")
+    old = result.phases.copy()
+    for column in ("routing", "mechanism_rewards"):
+        old[column] = [json.dumps(cell, sort_keys=True) for cell in old[column]]
+    write_parquet(tmp_path / "run" / "phases.parquet", old)
+    again = ca.load_run(tmp_path / "run")
+    assert list(again.phases.mechanism_rewards) == list(result.phases.mechanism_rewards)
+    assert again.summary["regime"] == result.summary["regime"]

@@ -3,8 +3,6 @@ on hand-built tables whose answers are counted by hand."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,7 +107,7 @@ def trajectory_rows(phase, trained, rewards, routing=None):
         rows.append({
             "phase": phase, "environment": env, "held_out": False,
             "training_weight": float(env == trained), "dominant_reward": reward,
-            "routing": json.dumps((routing or {}).get(env, {"root": 1.0})),
+            "routing": (routing or {}).get(env, {"root": 1.0}),
         })
     return rows
 

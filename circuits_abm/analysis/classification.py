@@ -55,7 +55,6 @@ A specialist has no threshold of its own; its confidence is the stability.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,8 +198,8 @@ def phase_views(rows: pd.DataFrame) -> list[PhaseView]:
                 structure=str(first.dominant_structure),
                 lineage=int(first.dominant_lineage),
                 structure_share=float(first.structure_share),
-                routing=dict(zip(envs, map(json.loads, group.routing), strict=True)),
-                rewards=dict(zip(envs, map(json.loads, group.mechanism_rewards), strict=True)),
+                routing=dict(zip(envs, group.routing, strict=True)),
+                rewards=dict(zip(envs, group.mechanism_rewards, strict=True)),
                 population=dict(zip(envs, group.population_reward, strict=True)),
             )
         )
@@ -259,7 +258,7 @@ def _prefix(path: str, depth: int | None) -> str:
 def final_routing_information(phases: pd.DataFrame) -> float:
     """Whole-tree routing information of the dominant circuit at the last phase (training envs)."""
     last = phases[(phases.phase == phases.phase.max()) & ~phases.held_out]
-    return routing_information([json.loads(r) for r in last.routing])
+    return routing_information(list(last.routing))
 
 
 def recency_bias(phases: pd.DataFrame) -> float:

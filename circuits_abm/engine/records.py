@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -175,8 +174,8 @@ class Recorder:
                     "dominant_structure": rep.structure,
                     "dominant_kind": rep.kind,
                     "structure_share": structure_share,
-                    "routing": json.dumps(routed, sort_keys=True),
-                    "mechanism_rewards": json.dumps(leaf_reward, sort_keys=True),
+                    "routing": dict(sorted(routed.items())),
+                    "mechanism_rewards": dict(sorted(leaf_reward.items())),
                     "router_share": router_share,
                     "circuits": len(model.circuits),
                     "phase_mean_fitness": phase_fitness,

@@ -46,6 +46,7 @@ logger = logging.getLogger("circuits_abm")
 TIMESERIES = "timeseries.parquet"
 PHASES = "phases.parquet"
 QUARANTINE = "quarantine.parquet"
+ROUTING_COLUMNS = ("routing", "mechanism_rewards")  # Arrow maps: mechanism path -> number
 SUMMARY = "summary.json"
 
 
@@ -317,7 +318,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         raise FileNotFoundError(f"{run_dir} is not a complete run: missing {', '.join(missing)}")
     result = RunResult(
         _read(run_dir / TIMESERIES, read_parquet),
-        _read(run_dir / PHASES, read_parquet),
+        _with_map_columns(_read(run_dir / PHASES, read_parquet)),
         _read(run_dir / SUMMARY, read_json),
     )
     if not isinstance(result.summary, dict) or "scenario" not in result.summary:
@@ -325,6 +326,14 @@ def load_run(run_dir: str | Path) -> RunResult:
     if (run_dir / QUARANTINE).is_file():  # runs saved before motivations existed have none
         result.quarantine = _read(run_dir / QUARANTINE, read_parquet)
     return result
+
+
+def _with_map_columns(phases: pd.DataFrame) -> pd.DataFrame:
+    """Routing tables as dicts: runs saved by version 0.1 stored them as JSON text."""
+    for column in ROUTING_COLUMNS:
+        if column in phases and len(phases) and isinstance(phases[column].iloc[0], str):
+            phases[column] = [json.loads(cell) for cell in phases[column]]
+    return phases
 
 
 def _read(path: Path, reader):

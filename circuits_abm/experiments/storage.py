@@ -110,9 +110,19 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+# A column whose cells are dicts of numbers (routing tables: mechanism path -> probability)
+# is stored as an Arrow map, a nested type that pandas, polars, DuckDB and Spark read as such.
+NUMBER_MAP = pa.map_(pa.string(), pa.float64())
+
+
 def write_parquet(path: Path, frame: pd.DataFrame, metadata: dict[str, str] | None = None) -> None:
-    """Write ``frame`` as Parquet (zstd), with optional key-value ``metadata`` in the schema."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    """Write ``frame`` as Parquet (zstd), with optional key-value ``metadata`` in the schema.
+    Columns of dicts become Arrow ``map<string, double>`` columns."""
+    maps = [c for c in frame.columns if len(frame) and isinstance(frame[c].iloc[0], dict)]
+    table = pa.Table.from_pandas(frame.drop(columns=maps), preserve_index=False)
+    for column in maps:
+        cells = pa.array([list(cell.items()) for cell in frame[column]], type=NUMBER_MAP)
+        table = table.add_column(list(frame.columns).index(column), column, cells)
     if metadata:
         merged = dict(table.schema.metadata or {})
         merged.update({k.encode(): v.encode() for k, v in metadata.items()})
@@ -123,7 +133,8 @@ def write_parquet(path: Path, frame: pd.DataFrame, metadata: dict[str, str] | No
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+    """Read a Parquet file written by :func:`write_parquet`; map columns come back as dicts."""
+    return pq.read_table(path).to_pandas(maps_as_pydicts="strict")
 
 
 def parquet_metadata(path: Path) -> dict[str, str]:

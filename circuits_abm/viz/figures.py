@@ -27,7 +27,6 @@ in notebooks and headless alike; :func:`write_run_figures` saves them.
 from __future__ import annotations
 
 import io
-import json
 import re
 from itertools import combinations
 from pathlib import Path
@@ -336,7 +335,7 @@ def structure_diagram(run: RunResult, ax: Axes | None = None) -> Figure:
     """The dominant circuit's tree at the end: routed environments and classified regimes."""
     fig, ax = _figure_and_axes(ax, (7, 4.5))
     last = run.phases[run.phases.phase == run.phases.phase.max()]
-    routing = {e: json.loads(r) for e, r in zip(last.environment, last.routing, strict=True)}
+    routing = dict(zip(last.environment, last.routing, strict=True))
     structure = last.dominant_structure.iloc[0]
     tree = parse_tree(structure)
     served = _served(routing)
