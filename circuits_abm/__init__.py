@@ -1,9 +1,9 @@
 """circuits_abm: which internal structure does selection produce when training switches objectives?
 
-Public API (see README): :func:`load_scenario`, :func:`override`, :func:`run`,
-:func:`load_run`, :class:`RunResult`, :class:`CircuitsModel`, :class:`Scenario`,
-:class:`ScenarioError`, :func:`sweep`, :func:`load_sweep`, :func:`run_sweep`,
-:func:`load_results`, :func:`predict`, :func:`classify`.
+Public API (see README): ``load_scenario``, ``override``, ``run``,
+``load_run``, ``RunResult``, ``CircuitsModel``, ``Scenario``,
+``ScenarioError``, ``sweep``, ``load_sweep``, ``run_sweep``,
+``load_results``, ``predict``, ``classify``.
 
 The names are imported on first use (PEP 562), so ``import circuits_abm`` is quick and a
 command line that only prints help never loads numpy, Mesa, Numba or pandas.

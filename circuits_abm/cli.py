@@ -1,7 +1,7 @@
 """Command line: ``circuits-abm run | validate | classify | predict | sweep | figures |
 catalogue | reward-seeking``.
 
-A thin layer over :mod:`circuits_abm.experiments.runs`.  Every command imports what it needs when it
+A thin layer over ``circuits_abm.experiments.runs``.  Every command imports what it needs when it
 runs, so ``--help`` answers without loading numpy, Mesa, Numba or pandas.
 
 Invalid input exits with code 2 and one readable message, never a traceback.

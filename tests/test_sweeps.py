@@ -168,6 +168,31 @@ def test_aggregate_gives_regime_shares_per_point(serial_table, tmp_path_factory)
     assert agg.loc[agg["geometry.sharing"] == -0.5, "majority_regime"].item() == "failed"
 
 
+def test_aggregate_regime_intervals_are_wilson_95(tmp_path):
+    """Each regime's share carries the Wilson score interval, computed here from its closed
+    form: (p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), z = 1.959964."""
+    from circuits_abm.experiments.sweeps import aggregate  # noqa: PLC0415
+
+    regimes = ["conditional_policy"] * 3 + ["strategy_churn"]
+    table = pd.DataFrame({"point": 0, "geometry.sharing": 0.1, "status": "ok",
+                          "regime": regimes, "structure": regimes, "predicted_regime": "",
+                          "predicted_structure": "", "predicted_margin": np.nan,
+                          "predicted_recency_margin": np.nan, "mean_fitness": 0.0,
+                          "recency_bias": 0.0,
+                          **{m: 0.0 for m in ("confidence", "stability", "routing_information",
+                                              "population_reward", "held_out_reward",
+                                              "switch_drop", "lineage_turnover")}})
+    row = aggregate(table, ["geometry.sharing"]).iloc[0]
+    z, n = 1.959964, 4
+    for regime, k in [("conditional_policy", 3), ("strategy_churn", 1),
+                      ("ecological_generalist", 0)]:
+        p = k / n
+        centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        assert row[f"share_{regime}"] == p
+        assert row[f"low_{regime}"] == pytest.approx((centre - half) / (1 + z * z / n), abs=1e-6)
+        assert row[f"high_{regime}"] == pytest.approx((centre + half) / (1 + z * z / n), abs=1e-6)
+
+
 def test_process_pool_gives_the_same_table_as_serial(serial_table, tmp_path):
     table = run_sweep(
         load_sweep(sweep_file(tmp_path, TINY)), tmp_path / "out", executor="processes", workers=2

@@ -90,6 +90,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The node and its subtree as JSON-able dicts (label, path, environments, metrics)."""
         return {
             "label": self.label,
             "path": self.path,
@@ -132,7 +133,18 @@ def _flattened_children(node: Node) -> list[str]:
 
 @dataclass
 class Classification:
-    """The result: the root label, the one-line structure, the tree and run-level metrics."""
+    """The result: the root label, the one-line structure, the tree and run-level metrics.
+
+    Attributes
+    ----------
+    tree
+        The classified structure: a ``Node`` per router part, each with its label,
+        environments, confidence and metrics (routing information, recency bias, ...).
+    window
+        The first and last phase of the end window the labels were read from.
+    dominant_structure
+        The dominant circuit's structure at the end, in the circuit grammar (``R[n,g]``).
+    """
 
     tree: Node
     window: tuple[int, int]
@@ -140,17 +152,27 @@ class Classification:
 
     @property
     def regime(self) -> str:
+        """The root label: the regime of the structure that dominates at the end."""
         return self.tree.label
 
     @property
     def structure(self) -> str:
+        """The whole tree on one line (see ``Node.structure``)."""
         return self.tree.structure()
 
     @property
+    def confidence(self) -> float:
+        """The root label's confidence in [0, 1]: stability times the margin past its
+        threshold."""
+        return self.tree.confidence
+
+    @property
     def canonical(self) -> str:
+        """The tree's canonical string (see ``Node.canonical``): equal for equivalent trees."""
         return self.tree.canonical()
 
     def to_dict(self) -> dict[str, Any]:
+        """The classification as a JSON-able dict (what ``summary.json`` stores)."""
         return {
             "regime": self.regime,
             "structure": self.structure,
@@ -186,6 +208,7 @@ class PhaseView:
 
 
 def phase_views(rows: pd.DataFrame) -> list[PhaseView]:
+    """One ``PhaseView`` per phase of a phases table (rows for every environment)."""
     views = []
     for phase, group in rows.groupby("phase", sort=True):
         first = group.iloc[0]
@@ -283,6 +306,7 @@ def switch_drop(views: list[PhaseView]) -> float:
 
 
 def lineage_turnover(views: list[PhaseView]) -> float:
+    """The fraction of consecutive phase ends at which the dominant lineage changed."""
     changes = [a.lineage != b.lineage for a, b in zip(views, views[1:], strict=False)]
     return float(np.mean(changes)) if changes else 0.0
 
@@ -337,7 +361,7 @@ class Split:
     ``path`` is the node serving ``envs``; ``parts`` is empty when the node acts as one unit
     (a mechanism, or a router that does not route these environments informatively).
     Routers that send all of ``envs`` to the same child are passed through.
-    ``information`` is the routing determinism of the split (see :func:`routing_determinism`).
+    ``information`` is the routing determinism of the split (see ``routing_determinism``).
     """
 
     envs: tuple[str, ...]
@@ -352,6 +376,7 @@ class Split:
         return "[" + "|".join(sorted(p.signature() for p in self.parts)) + "]"
 
     def find(self, envs: tuple[str, ...]) -> Split:
+        """The part of this split (itself or a descendant) that serves exactly ``envs``."""
         if self.envs == envs:
             return self
         for part in self.parts:
@@ -386,7 +411,34 @@ def partition(view: PhaseView, envs: tuple[str, ...], path: str = "root") -> Spl
 
 
 def classify(phases: pd.DataFrame) -> Classification:
-    """Classify a run from its phases table (see the module docstring for the rules)."""
+    """Classify a run from its trajectory: the ``phases`` table, never its parameters.
+
+    The structure that dominates the last quarter of the phases is labelled recursively: a
+    router that routes informatively is a ``conditional_policy`` over its children; a part
+    serving several environments is an ``ecological_generalist`` or ``strategy_churn`` by
+    whether its reward depends on what was trained last; one environment is a
+    ``specialist``; evidence that settles nothing gives ``undetermined``.  The module
+    docstring gives each threshold and its reason.
+
+    Parameters
+    ----------
+    phases
+        A run's phases table (``RunResult.phases``), one row per phase and environment.
+
+    Returns
+    -------
+    Classification
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> result = ca.run("standard", seed=1, steps=600, progress=False)
+    >>> found = ca.classify(result.phases)
+    >>> found.structure == result.structure  # what the run recorded in its summary
+    True
+    >>> 0.0 <= found.confidence <= 1.0
+    True
+    """
     views = phase_views(end_window(phases))
     training = tuple(sorted(_training_envs(phases)))
     splits = [partition(v, training) for v in views]

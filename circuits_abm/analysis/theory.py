@@ -4,15 +4,15 @@ Selection is an exponential replicator, so over a long run a circuit's log share
 ``strength`` times the sum of its fitness: the structure with the highest *long-run mean
 fitness* takes over.  This module computes that mean, in closed form up to linear solves,
 for every candidate structure, and predicts the regime tree the classifier should read
-(``docs/THEORY.md`` has the derivation).  It never runs the simulation.
+(``docs/theory.md`` has the derivation).  It never runs the simulation.
 
 The pieces:
 
-* **The schedule as a Markov chain** (:func:`schedule_chain`).  A *slot* is what a phase
+* **The schedule as a Markov chain** (``schedule_chain``).  A *slot* is what a phase
   trains (an environment or a mixture); cycles, uniform draws and walks are transition
   matrices between slots.  Fixed phase lengths become states ``(slot, step in phase)``,
   geometric ones a chain that leaves its slot with probability ``1/tau`` per step.
-* **A mechanism's learning as a Markov jump linear system** (:func:`leaf_statistics`).  In
+* **A mechanism's learning as a Markov jump linear system** (``leaf_statistics``).  In
   state ``s`` a mechanism sees exposure ``x_s`` (the routed weight of what is trained) and
   moves ``theta <- a_s theta + b v_s + b x_s xi`` with ``a_s = (1 - c)(1 - eta x_s)`` and
   ``b = (1 - c) eta``.  The stationary first moments (per state) and second moments (one
@@ -20,7 +20,7 @@ The pieces:
   the parameters at each phase end, which give the recency bias the classifier will see.
   Vectors are kept as coefficients over the demand vectors, with the demand Gram as inner
   product, so nothing depends on how the Gram matrix was factorised.
-* **Candidates** (:func:`predict`).  One shared mechanism (each learning rule the scenario
+* **Candidates** (``predict``).  One shared mechanism (each learning rule the scenario
   can reach), and, if routers can arise, a router over every partition of the training
   environments (every partition up to six environments, cuts of a similarity dendrogram
   beyond), each part served by its best mechanism.  Routing uses contrast keys (a part's
@@ -33,7 +33,7 @@ The pieces:
 What the theory leaves out, on purpose: the path (variation must find a structure, and with
 ``gamma > 0`` a newborn router learns at its share to the power gamma), selection among
 near-identical variants (which trims the noise a little), and nested routers (a flat router
-over a finer partition stands in for them).  ``docs/THEORY.md`` compares it with sweeps.
+over a finer partition stands in for them).  ``docs/theory.md`` compares it with sweeps.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class ScheduleChain:
     ``slot_transition[i, j]`` the probability that a phase of slot ``j`` follows one of
     ``i``, ``slot_stationary`` how often each slot is trained; phases last ``tau`` steps, or
     a geometric number of steps with mean ``tau`` when ``geometric``.  The step-level chain
-    (:attr:`slot`, :attr:`transition`, :attr:`stationary`, :attr:`end`) is built on demand.
+    (``slot``, ``transition``, ``stationary``, ``end``) is built on demand.
     """
 
     labels: tuple[str, ...]
@@ -203,8 +203,8 @@ def leaf_statistics(
 
     ``routed[e]`` is the probability that the mechanism is routed to in environment ``e``
     (1 for a lone mechanism).  Fixed phase lengths are solved slot by slot
-    (:func:`phase_statistics`, a system the size of the number of slots), geometric ones
-    on the step-level chain (:func:`step_statistics`); the two agree where both apply.
+    (``phase_statistics``, a system the size of the number of slots), geometric ones
+    on the step-level chain (``step_statistics``); the two agree where both apply.
     """
     if chain.geometric:
         return step_statistics(chain, rule, routed, gram, noise)
@@ -341,6 +341,7 @@ class Part:
     label: str
 
     def canonical(self) -> str:
+        """The classifier's canonical string for this part, e.g. ``specialist{a}``."""
         return f"{self.label}{{{','.join(sorted(self.environments))}}}"
 
 
@@ -354,6 +355,7 @@ class Candidate:
 
     @property
     def is_router(self) -> bool:
+        """Whether the candidate routes between two or more parts."""
         return len(self.parts) > 1
 
     def canonical(self) -> str:
@@ -364,9 +366,11 @@ class Candidate:
 
     @property
     def regime(self) -> str:
+        """The regime the classifier would give this candidate."""
         return CONDITIONAL if self.is_router else self.parts[0].label
 
     def to_dict(self) -> dict[str, Any]:
+        """The candidate as a JSON-able dict (structure, fitness and its terms)."""
         return {
             "structure": self.canonical(),
             "fitness": round(self.fitness, 6),
@@ -386,7 +390,13 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The predicted regime: the best candidate, its margin, and every distinct rival."""
+    """The predicted regime: the best candidate, its margin, and every distinct rival.
+
+    ``print(prediction)`` (or ``describe``) explains it: each part's rule and reward,
+    the margin, and the nearest rivals.  ``critical_environments`` is set when
+    ``predict`` was asked for it; ``assembly_valley`` is the deepest fitness dip on the
+    cheapest path of variation steps that assembles a predicted router (None without one).
+    """
 
     best: Candidate
     rivals: tuple[Candidate, ...]  # the best candidate of every other canonical structure
@@ -396,10 +406,12 @@ class Prediction:
 
     @property
     def structure(self) -> str:
+        """The canonical structure string of the fittest candidate."""
         return self.best.canonical()
 
     @property
     def regime(self) -> str:
+        """The regime of the fittest candidate."""
         return self.best.regime
 
     @property
@@ -419,6 +431,7 @@ class Prediction:
         return min(distances, default=float("inf"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The prediction as a JSON-able dict (what ``summary.json`` stores)."""
         return {
             "regime": self.regime,
             "structure": self.structure,
@@ -521,6 +534,8 @@ class Problem:
         return self._leaves[key]
 
     def part(self, block: tuple[int, ...], routed: np.ndarray) -> Part:
+        """The best leaf for the environments in ``block`` given the routing probabilities
+        ``routed``, labelled by its predicted recency bias."""
         rule, stats = self.best_leaf(routed)
         bias = recency_bias(self.chain, stats, self.gram, block)
         names = tuple(self.envs.names[e] for e in block)
@@ -648,15 +663,48 @@ def candidate_partitions(problem: Problem) -> list[tuple[tuple[int, ...], ...]]:
 def predict(
     spec: Scenario, at: str = "end", critical: bool = False, sharpness: str = "birth"
 ) -> Prediction:
-    """The predicted regime of ``spec``: with the geometry at the ``"end"`` of the run
-    (after every intervention) or at its ``"start"``.  ``critical=True`` also computes the
-    critical number of environments of the scenario's global geometry.
+    """The regime the theory predicts for ``spec``, from its parameters alone.
 
-    ``sharpness="birth"`` (default) evaluates routers at the sharpness they are born with,
-    ``initial_sharpness``: the model changes it only by rare log-normal perturbations, and
-    over a run it stays within about a factor of two.  ``"optimal"`` lets every router take
-    the sharpness (up to ``max_sharpness``) that maximises its fitness: the limit if
-    sharpness evolved freely."""
+    Every candidate structure (a single mechanism, or a router over a partition of the
+    training environments, each part with its best learning rule) gets its long-run mean
+    fitness in closed form; the fittest is the prediction, and each part is labelled as
+    the classifier would label it (docs/theory.md derives the terms).
+
+    Parameters
+    ----------
+    spec
+        The scenario.
+    at
+        ``"end"`` (default): the geometry after every intervention; ``"start"``: before any.
+    critical
+        Also compute the critical number of environments of the scenario's global
+        geometry (the smallest N at which a router beats a single mechanism).
+    sharpness
+        ``"birth"`` (default) evaluates routers at the sharpness they are born with,
+        ``initial_sharpness``: the model changes it only by rare log-normal perturbations,
+        and over a run it stays within about a factor of two.  ``"optimal"`` lets every
+        router take the sharpness (up to ``max_sharpness``) that maximises its fitness:
+        the limit if sharpness evolved freely.
+
+    Returns
+    -------
+    Prediction
+        ``regime``, ``structure``, ``margin`` over the best different structure, every
+        rival, and notes on what the theory leaves out; ``print()`` it for a readable
+        account.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> prediction = ca.predict(ca.load_scenario("standard"))
+    >>> prediction.regime
+    'conditional_policy'
+    >>> prediction.margin > 0
+    True
+    >>> similar = ca.override(ca.load_scenario("standard"), {"geometry.sharing": 0.95})
+    >>> ca.predict(similar).regime
+    'ecological_generalist'
+    """
     envs = geometry_at(spec, at)
     problem = Problem(spec, envs, sharpness)
     partitions = candidate_partitions(problem)

@@ -1,13 +1,13 @@
 """Circuits: the agents, and the trees they are made of.
 
-A circuit is a tree.  A leaf is a :class:`Mechanism` (a parameter vector ``theta`` in demand
-space and a learning rule, see :mod:`circuits_abm.engine.rules`).  An inner node is a
-:class:`Router`: a sharpness and children, each child holding a ``key`` in cue space that
+A circuit is a tree.  A leaf is a ``Mechanism`` (a parameter vector ``theta`` in demand
+space and a learning rule, see ``circuits_abm.engine.rules``).  An inner node is a
+``Router``: a sharpness and children, each child holding a ``key`` in cue space that
 the router matches against the current context.  Routers nest to any depth.
 
-The Mesa agent :class:`Circuit` is the readable identity layer: id, lineage, birth step, the
+The Mesa agent ``Circuit`` is the readable identity layer: id, lineage, birth step, the
 tree.  The numbers (``theta``, ``key``) are *views* into the population's numpy arrays
-(see :mod:`circuits_abm.engine.population`), so the fast population-wide step and the per-circuit
+(see ``circuits_abm.engine.population``), so the fast population-wide step and the per-circuit
 reference step read and write the same state.
 
 Structure strings name a tree compactly: a rule's letter (``n``, ``w``, ``g``) for a mechanism
@@ -91,6 +91,7 @@ def mechanisms(node: Node) -> list[Mechanism]:
 
 
 def routers(node: Node) -> list[Router]:
+    """Every router in the tree under ``node``, depth first."""
     return [n for _, n in walk(node) if isinstance(n, Router)]
 
 
@@ -112,7 +113,7 @@ Tree = str | list  # a parsed structure: a mechanism's letter, or a router's lis
 def parse_tree(text: str) -> Tree:
     """Parse a structure string into nested lists: ``"R[g,R[n,n]]"`` -> ``["g", ["n", "n"]]``.
 
-    The one parser of the structure grammar; :class:`ValueError` says what is wrong."""
+    The one parser of the structure grammar; ``ValueError`` says what is wrong."""
     tree, rest = _parse(_tokenise(text), text)
     if rest:
         raise ValueError(
@@ -179,6 +180,7 @@ def _parse(tokens: list[str], text: str) -> tuple[Tree, list[str]]:
 
 
 def random_unit(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A direction drawn uniformly on the unit sphere in ``dim`` dimensions."""
     v = rng.normal(size=dim)
     return v / np.linalg.norm(v)
 

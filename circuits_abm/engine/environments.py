@@ -1,6 +1,6 @@
 """Environments: the graph of training objectives and the geometry derived from it.
 
-Two Gram matrices over environments carry the science (docs/MODEL.md):
+Two Gram matrices over environments carry the science (docs/model.md):
 
 * demand overlap ``G[e, f] = <d_e, d_f>``: how much skill one objective shares with another
   (negative when objectives conflict);
@@ -16,7 +16,7 @@ Declared motivations (e.g. reward seeking) add two demand dimensions each after 
 factorised ones: two *pathways* through which a mechanism can express the same behaviour,
 ``mu = theta_a + theta_b``.  Environment ``e`` demands ``m_e`` on both, where ``m_e`` is how
 much it rewards the motivation.  The reward treats the behaviour, not each pathway, as what
-saturates (docs/MODEL.md): ``R_e = <theta, d_e> - theta^T A_e theta / 2`` with ``A_e``
+saturates (docs/model.md): ``R_e = <theta, d_e> - theta^T A_e theta / 2`` with ``A_e``
 the identity on capability and ``[[1 + upkeep, 1], [1, 1 + upkeep]]`` on each pathway pair
 of a motivation the environment names, so ``m_e mu - mu^2 / 2`` up to a small upkeep per
 pathway.  An environment that does not name a motivation gives the behaviour no chance to
@@ -61,6 +61,7 @@ class Environments:
 
     @property
     def size(self) -> int:
+        """The number of environments."""
         return len(self.names)
 
     @property
@@ -89,6 +90,7 @@ class Environments:
         return np.flatnonzero(~self.held_out)
 
     def index(self, name: str) -> int:
+        """The row of environment ``name`` in the arrays."""
         return self.names.index(name)
 
     def cue_centre(self) -> np.ndarray:

@@ -1,17 +1,17 @@
 """Routing, reward and learning over the whole population, compiled with Numba.
 
-All functions take the population :class:`~circuits_abm.engine.population.Layout` and the
+All functions take the population ``circuits_abm.engine.population.Layout`` and the
 environments active in the current step (``A`` of them: one for an ordinary phase, several
 for a mixture phase, all of them when measuring retention).  Arrays shaped ``(rows, A)``
 hold one column per active environment.
 
-The maths (docs/MODEL.md):
+The maths (docs/model.md):
 
 * routing: child ``j`` of a router gets ``softmax_j(beta * <k_j, q_e>)``; a node's *path*
   probability is the product down from its root;
 * reward of a mechanism: ``R_e(theta) = <theta, d_e> - theta^T A theta / 2`` (best 1/2 at
   ``d_e`` without motivations), where ``A`` is the identity except on the two pathways of
-  each motivation (:mod:`circuits_abm.engine.environments`), which share one saturating behaviour;
+  each motivation (``circuits_abm.engine.environments``), which share one saturating behaviour;
   a router earns the routing-weighted reward of its children;
 * mechanisms learn ``theta += eta * w * p * (target + noise - theta)`` where ``p`` is the
   path probability (gradient routing: a misrouted update interferes), the target is

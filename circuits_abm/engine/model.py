@@ -1,6 +1,6 @@
 """The Mesa model: circuits competing for share while training phases switch.
 
-One step, in order (docs/MODEL.md):
+One step, in order (docs/model.md):
 
 1. apply interventions scheduled for this step (they change the environment geometry, the
    motivation update rule, or discard the quarantine modules);
@@ -13,8 +13,8 @@ One step, in order (docs/MODEL.md):
 7. records (after discarding the quarantine modules, on the last step, when the scenario
    discards them at the end).
 
-Steps 2-4 run over the whole population at once (:mod:`circuits_abm.engine.learning`); the Mesa
-agents (:class:`~circuits_abm.engine.circuits.Circuit`) carry identity, lineage and structure.
+Steps 2-4 run over the whole population at once (``circuits_abm.engine.learning``); the Mesa
+agents (``circuits_abm.engine.circuits.Circuit``) carry identity, lineage and structure.
 """
 
 from __future__ import annotations
@@ -51,7 +51,44 @@ def fixed_targets(scenario: Scenario, envs: Environments) -> np.ndarray:
 
 
 class CircuitsModel(mesa.Model):
-    """A population of circuits under a training schedule (see module docstring)."""
+    """A population of circuits under a training schedule (the module docstring gives a step).
+
+    Use ``circuits_abm.run`` to run a scenario and get its tables; build the model
+    directly to step it yourself or to look inside.
+
+    Parameters
+    ----------
+    spec
+        A validated ``circuits_abm.engine.scenario.Scenario``.
+    seed
+        The seed of ``model.rng``, the only source of randomness (default: ``spec.seed``).
+    steps
+        Number of steps in the schedule (default: ``spec.steps``).
+
+    Attributes
+    ----------
+    circuits
+        The Mesa agents, one ``circuits_abm.engine.circuits.Circuit`` per circuit
+        alive, in the same order as ``shares`` and ``fitness``.
+    shares, fitness
+        Arrays over the population: each circuit's share (on the simplex) and its fitness
+        in the last step.
+    environments, phases
+        The environment geometry and the training schedule.
+    recorder
+        Collects the timeseries and phases tables (``recorder.tables()``).
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> model = ca.CircuitsModel(ca.load_scenario("standard"), seed=1, steps=100)
+    >>> for _ in range(100):
+    ...     model.step()
+    >>> round(float(model.shares.sum()), 12)
+    1.0
+    >>> [circuit.structure for circuit in model.circuits][:2]  # doctest: +SKIP
+    ['R[n,n,n,n]', 'n']
+    """
 
     def __init__(self, spec: Scenario, seed: int | None = None, steps: int | None = None):
         self.seed = spec.seed if seed is None else seed
@@ -87,6 +124,7 @@ class CircuitsModel(mesa.Model):
     # ------------------------------------------------------------------ helpers
 
     def new_lineage(self) -> int:
+        """A fresh lineage id (1, 2, 3, ... in order of founding)."""
         self._lineages += 1
         return self._lineages
 
@@ -97,6 +135,7 @@ class CircuitsModel(mesa.Model):
 
     @property
     def current_phase(self) -> Phase:
+        """The phase the step being run belongs to."""
         return self.phases[self.phase_of_step[min(self.step_index, self.n_steps - 1)]]
 
     def recompile(self) -> None:
@@ -121,6 +160,8 @@ class CircuitsModel(mesa.Model):
     # ------------------------------------------------------------------ the step
 
     def step(self) -> None:
+        """Advance one step: interventions, selection and learning, variation, extinction,
+        records (the module docstring gives the order and why)."""
         t = self.step_index
         phase = self.current_phase
         for iv in self.interventions.get(t, []):

@@ -1,10 +1,10 @@
 """Motivations and gradient routing: the monitored direction, and what the monitor saw.
 
 A scenario can declare motivation directions (such as reward seeking); each environment
-rewards or penalises them (docs/MODEL.md).  Under the ``block`` and ``route`` update rules a
+rewards or penalises them (docs/model.md).  Under the ``block`` and ``route`` update rules a
 monitor watches one direction of demand space; under ``route`` what it catches goes into
-quarantine modules that are discarded (:mod:`circuits_abm.engine.learning`,
-:class:`circuits_abm.engine.model.CircuitsModel`).  This module says where the monitor looks and
+quarantine modules that are discarded (``circuits_abm.engine.learning``,
+``circuits_abm.engine.model.CircuitsModel``).  This module says where the monitor looks and
 reads its record: which environments pushed the quarantine, and whether those are the
 hackable ones.
 """
@@ -73,10 +73,10 @@ def settled(quarantine: pd.DataFrame) -> pd.DataFrame:
 def attribution(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, Any]:
     """Which environments the monitor flags, against the ones that reward the monitored
     motivation.  Flagged: pushed the motivation up, beyond the noise of its own phases
-    (:func:`pushed_up`).  Increases come from where the behaviour pays, decreases from where
+    (``pushed_up``).  Increases come from where the behaviour pays, decreases from where
     it is penalised; where it is useless, gradient noise pushes either way.  Precision and
     recall are None when there is nothing to flag or nothing hackable.  Read over the
-    settled second half of the run (:func:`settled`)."""
+    settled second half of the run (``settled``)."""
     pushes = pushes_by_environment(settled(quarantine), spec)
     pushed = {env: float(np.sum(values)) for env, values in pushes.items()}
     name = spec.monitored

@@ -4,7 +4,7 @@ Every node of every circuit gets a row.  Rows are in *level order*: all roots fi
 ``i`` is circuit ``i``), then all depth-1 nodes grouped by parent, then depth 2, ...  So a
 parent's row always comes before its children's, which lets the step multiply routing
 probabilities down and add values up in single passes over the rows
-(:mod:`circuits_abm.engine.learning`).  Mechanism parameters get their own array with leaves in
+(``circuits_abm.engine.learning``).  Mechanism parameters get their own array with leaves in
 pre-order per circuit, so a circuit's leaves are contiguous too, and the reference step
 can consume noise in the same order.
 

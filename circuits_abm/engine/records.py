@@ -85,7 +85,7 @@ def routing_table(model: CircuitsModel, circuit: int, path: np.ndarray, rewards:
 
 
 class Recorder:
-    """Collects rows during a run; :meth:`tables` turns them into DataFrames."""
+    """Collects rows during a run; ``tables`` turns them into DataFrames."""
 
     def __init__(self, model: CircuitsModel):
         self.model = model
@@ -98,6 +98,7 @@ class Recorder:
         self._routed = 0.0
 
     def after_step(self, t: int, phase: Phase) -> None:
+        """Accumulate this step's mean fitness, and record when a phase ends (or every N steps)."""
         model = self.model
         mean_fitness = float(model.shares @ model.fitness)
         self._fitness_sum += mean_fitness
@@ -114,6 +115,7 @@ class Recorder:
                 self.record_quarantine(phase)
 
     def record_series(self, t: int, phase: Phase, mean_fitness: float) -> None:
+        """One timeseries row per lineage alive at step ``t``."""
         model = self.model
         for entry in lineage_table(model):
             rep = model.circuits[entry["representative"]]
@@ -133,6 +135,8 @@ class Recorder:
             )
 
     def record_phase(self, phase: Phase) -> None:
+        """One phases row per environment at the end of ``phase``: rewards, the dominant
+        structure and its routing."""
         model = self.model
         envs = model.environments
         path, rewards, values = evaluate_all(model)
@@ -184,6 +188,7 @@ class Recorder:
             )
 
     def record_quarantine(self, phase: Phase) -> None:
+        """One quarantine row for ``phase``: the monitor's readings (scenarios with motivations)."""
         model = self.model
         self.quarantine_rows.append(
             {
@@ -198,6 +203,7 @@ class Recorder:
         self._routed = 0.0
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The timeseries, phases and quarantine tables recorded so far."""
         quarantine = pd.DataFrame(self.quarantine_rows, columns=QUARANTINE_COLUMNS)
         return pd.DataFrame(self.series_rows), pd.DataFrame(self.phase_rows), quarantine
 

@@ -2,7 +2,7 @@
 
 Written for reading, not speed: one recursive walk per circuit, Python loops over
 environments and children.  The tests check the fast population-wide step
-(:meth:`CircuitsModel.select_and_learn`) against it, and the benchmark reports the speed
+(``CircuitsModel.select_and_learn``) against it, and the benchmark reports the speed
 ratio.  It mutates the same node arrays in place, so either can run on a model.
 """
 
@@ -51,6 +51,7 @@ def value(node: Node, demand: np.ndarray, cue: np.ndarray, a: np.ndarray) -> flo
 
 
 def cost(node: Node, model: CircuitsModel) -> float:
+    """The structural cost of a tree: per mechanism, and per unit of sharpness of each router."""
     costs = model.spec.costs
     if isinstance(node, Mechanism):
         return costs.per_mechanism
@@ -58,7 +59,7 @@ def cost(node: Node, model: CircuitsModel) -> float:
 
 
 def reference_select_and_learn(model: CircuitsModel, phase: Phase, standard_noise: np.ndarray):
-    """Same contract as :meth:`CircuitsModel.select_and_learn`, one circuit at a time."""
+    """Same contract as ``CircuitsModel.select_and_learn``, one circuit at a time."""
     spec, envs = model.spec, model.environments
     active = [int(e) for e in phase.active]
     mix = [float(phase.weights[e]) for e in active]

@@ -1,7 +1,7 @@
 """Learning rules: the one place a kind of mechanism is defined.
 
 A mechanism learns by routed, noisy gradient steps on its current objective (see
-:mod:`circuits_abm.engine.learning`).  Rules differ in three numbers the compiled step reads
+``circuits_abm.engine.learning``).  Rules differ in three numbers the compiled step reads
 per mechanism: how fast it learns, how fast it forgets (consolidation, a decay of its
 parameters each step), and what it learns toward:
 
@@ -11,7 +11,7 @@ parameters each step), and what it learns toward:
 * ``generalist`` (``g``): slow, toward the current objective, with consolidation.
 
 Each rule has a settings table in scenarios (``[circuits.<name>]``, a table sets only the
-fields it names).  The registry :data:`REGISTRY` is what the rest of the package reads: the
+fields it names).  The registry ``REGISTRY`` is what the rest of the package reads: the
 structure grammar's letters, the scenario schema, the population's arrays, the theory's
 candidates, ``switch_rule``, and the figures' colours.  A new rule that is a new
 combination of rate, consolidation and target is one entry here.

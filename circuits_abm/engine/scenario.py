@@ -4,7 +4,7 @@ A scenario says which environments exist (a graph), how much they share and how 
 are to tell apart, how training phases switch between them, which circuits start, and every
 constant of learning, selection and variation.  Everything is validated *before* a run
 starts: an unknown field, an out-of-range value or a name that does not exist raises
-:class:`ScenarioError`, whose message names the file, the field and what is allowed.
+``ScenarioError``, whose message names the file, the field and what is allowed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,25 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class ScenarioError(ValueError):
-    """A scenario (or sweep) that cannot run, with a message meant for the person who wrote it."""
+    """A scenario (or sweep) that cannot run, with a message meant for the person who wrote it.
+
+    Parameters
+    ----------
+    source
+        Where the scenario came from: a file path, a built-in's name, or a description
+        such as ``"standard with geometry.sharing"``.
+    problems
+        One line per problem, each naming the field, the value and what is allowed.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> try:
+    ...     ca.override(ca.load_scenario("standard"), {"geometry.sharing": 2})
+    ... except ca.ScenarioError as error:
+    ...     print(error.problems[0])
+    `geometry.sharing`: Input should be less than or equal to 1 (got 2)
+    """
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
@@ -162,6 +180,7 @@ class InterventionSpec(Section):
 
     @property
     def changes_geometry(self) -> bool:
+        """Whether the intervention sets sharing or distinguishability."""
         return self.sharing is not None or self.distinguishability is not None
 
 
@@ -229,21 +248,31 @@ CircuitsSpec = create_model(
 
 
 class CostsSpec(Section):
+    """Structural costs per step: per mechanism, and per unit of router sharpness."""
+
     per_mechanism: Annotated[float, Field(ge=0.0, le=MAX_COST)] = 0.01
     per_sharpness: Annotated[float, Field(ge=0.0, le=MAX_COST)] = 0.002
 
 
 class LearningSpec(Section):
+    """The learning terms shared by every rule: gradient noise, and ``gamma`` (updates
+    weighted by ``share**gamma``; 0 is off-policy, 1 on-policy)."""
+
     noise: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.3
     gamma: Probability = 0.0
 
 
 class SelectionSpec(Section):
+    """Replicator selection strength, and the share below which a circuit goes extinct."""
+
     strength: Annotated[float, Field(ge=0.0, le=MAX_STRENGTH)] = 5.0
     extinction_floor: Annotated[float, Field(ge=0.0, lt=0.5)] = 1e-4
 
 
 class VariationSpec(Section):
+    """Offspring per step (Poisson rate), their starting share, mutation scales, and the
+    relative weight of each variation operator."""
+
     rate: Annotated[float, Field(ge=0.0, le=MAX_RATE)] = 0.05
     offspring_share: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
     mutation_scale: Annotated[float, Field(ge=0.0, le=MAX_SCALE)] = 0.1
@@ -270,7 +299,13 @@ class RecordsSpec(Section):
 
 
 class Scenario(Section):
-    """A complete, validated scenario.
+    """A complete, validated scenario: environments, geometry, schedule, circuits and rules.
+
+    Every table is optional except ``name`` and ``environments``; docs/scenarios.md lists
+    each field with its default and allowed values.  Unknown fields, infinite or NaN
+    numbers and values out of range are errors, and the cross-field checks (the geometry
+    can be realised, an intervention names an existing environment, ...) run however the
+    scenario is built: from a file, a dict or ``Scenario(...)``.
 
     ``claim``, ``expected`` and ``expected_before_interventions`` document what a canonical
     scenario illustrates and which regime (canonical structure string) it should produce;
@@ -278,6 +313,36 @@ class Scenario(Section):
     the lower end of its 95% interval against it).
     They are for people, the catalogue and the tests: neither the simulation nor the
     classifier ever reads them.
+
+    Attributes
+    ----------
+    name, description, claim, expected, expected_before_interventions, expected_rate
+        Identity, and what a canonical scenario claims (documentation only).
+    steps, seed
+        Length of the run and the seed of its random numbers.
+    environments, edges, geometry
+        The environments (name, held out or not, motivation rewards), the graph the
+        schedule walks, and the sharing and distinguishability between them.
+    schedule, interventions
+        How training moves between environments, and changes at given steps.
+    circuits, costs, learning, selection, variation, population
+        The learning rules' settings, structural costs, the learning terms (noise, gamma),
+        selection strength and extinction floor, the variation operators, and the
+        initial population.
+    motivations, monitor
+        Motivation directions and the monitor's update rule (plain, block or route).
+    records
+        How often the per-lineage timeseries is recorded.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> spec = ca.Scenario(name="two_tasks", environments=[{"name": "a"}, {"name": "b"}],
+    ...                    geometry={"sharing": 0.2, "distinguishability": 0.9})
+    >>> spec.training_names
+    ['a', 'b']
+    >>> spec.circuits.naive.learning_rate  # a default
+    0.3
     """
 
     name: Name
@@ -315,14 +380,17 @@ class Scenario(Section):
 
     @property
     def environment_names(self) -> list[str]:
+        """Every environment's name, in the file's order."""
         return [e.name for e in self.environments]
 
     @property
     def training_names(self) -> list[str]:
+        """The environments that are trained (not held out), in the file's order."""
         return [e.name for e in self.environments if not e.held_out]
 
     @property
     def motivation_names(self) -> list[str]:
+        """The declared motivation directions, in the file's order."""
         return [m.name for m in self.motivations]
 
     @property
@@ -344,7 +412,7 @@ class Scenario(Section):
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """A TOML file as a dict; :class:`ScenarioError` if it is missing or not valid TOML."""
+    """A TOML file as a dict; ``ScenarioError`` if it is missing or not valid TOML."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(str(path), ["file not found"])
@@ -361,7 +429,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 def resolve(path: str | Path, kind: str = "scenario") -> Path:
     """A file path as given, or the built-in ``kind`` file of that name (``standard``, or
-    ``single`` for an experiment) when no such file exists.  :class:`ScenarioError` lists the
+    ``single`` for an experiment) when no such file exists.  ``ScenarioError`` lists the
     built-ins when neither is there."""
     from circuits_abm import builtin  # noqa: PLC0415 (importlib.resources on demand)
 
@@ -378,8 +446,22 @@ def resolve(path: str | Path, kind: str = "scenario") -> Path:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file, or a built-in scenario by name (``"standard"``);
-    raise :class:`ScenarioError` if it cannot run.
+    """Read and validate a scenario file, or a built-in scenario by name.
+
+    Parameters
+    ----------
+    path
+        A TOML file, or the name of a built-in scenario (``circuits-abm list`` shows them).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        If the file is missing or unreadable, or the scenario cannot run; the message names
+        the file, every bad field and its allowed values.
 
     Examples
     --------
@@ -396,7 +478,7 @@ CROSS_CHECK = "cross-field problems:\n"
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
-    """Validate a plain dict (as read from TOML) into a :class:`Scenario`, geometry included."""
+    """Validate a plain dict (as read from TOML) into a ``Scenario``, geometry included."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -409,7 +491,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario
 
 def describe_errors(exc: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
     """Every problem of a validation error, one line each (see
-    :func:`describe_validation_error`); the cross-field checks come as their own lines."""
+    ``describe_validation_error``); the cross-field checks come as their own lines."""
     problems: list[str] = []
     for err in exc.errors():
         message = str(err.get("msg", ""))
@@ -453,6 +535,22 @@ def _list_index(items: list[Any], part: str, path: str, depth: int) -> int:
 
 def override(spec: Scenario, changes: dict[str, Any]) -> Scenario:
     """A copy of ``spec`` with fields changed by dotted path, validated like a file.
+
+    Parameters
+    ----------
+    spec
+        The scenario to start from (it is not changed).
+    changes
+        ``{dotted path: value}``; integers index lists (``"environments.0.held_out"``).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        If a path does not exist or the changed scenario cannot run.
 
     Examples
     --------

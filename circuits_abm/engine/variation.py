@@ -107,6 +107,7 @@ def _mechanisms(root: Node) -> list[tuple[Node, Router | None, int]]:
 
 
 def split(root: Node, ctx: Context) -> Node:
+    """Replace a node by a router over two copies of it, with opposite contrast keys."""
     node, parent, index = _pick(_slots(root), ctx)
     key = ctx.contrast_key()
     first, second = copy_tree(node), copy_tree(node)
@@ -116,6 +117,7 @@ def split(root: Node, ctx: Context) -> Node:
 
 
 def add_child(root: Node, ctx: Context) -> Node:
+    """Give a router a new naive child with zero parameters and a contrast key."""
     router, _, _ = _pick(_routers(root), ctx)
     dim = len(_mechanisms(root)[0][0].theta)
     router.children.append(Mechanism("naive", np.zeros(dim), ctx.contrast_key()))
@@ -123,6 +125,7 @@ def add_child(root: Node, ctx: Context) -> Node:
 
 
 def duplicate_child(root: Node, ctx: Context) -> Node:
+    """Give a router a copy of one of its children, with a nudged key."""
     router, _, _ = _pick(_routers(root), ctx)
     twin = copy_tree(_pick(router.children, ctx))
     twin.key = _nudged_unit(twin.key, ctx)
@@ -131,6 +134,8 @@ def duplicate_child(root: Node, ctx: Context) -> Node:
 
 
 def remove_child(root: Node, ctx: Context) -> Node:
+    """Drop a router's child; a router left with one child is replaced by it, and the child
+    takes the router's key."""
     router, parent, index = _pick(_routers(root), ctx)
     router.children.pop(int(ctx.rng.integers(len(router.children))))
     if len(router.children) == 1:
@@ -161,6 +166,7 @@ def mutate(root: Node, ctx: Context) -> Node:
 
 
 def collapse(root: Node, ctx: Context) -> Node:
+    """Replace a router by the leaf it routes the current cue to (it takes the router's key)."""
     router, parent, index = _pick(_routers(root), ctx)
     node: Node = router
     while isinstance(node, Router):
@@ -172,12 +178,14 @@ def collapse(root: Node, ctx: Context) -> Node:
 
 
 def switch_rule(root: Node, ctx: Context) -> Node:
+    """Give a mechanism another learning rule, keeping its parameters."""
     leaf, _, _ = _pick(_mechanisms(root), ctx)
     leaf.rule = _pick([r for r in RULES if r != leaf.rule], ctx)
     return root
 
 
 def perturb_sharpness(root: Node, ctx: Context) -> Node:
+    """Multiply a router's sharpness by a log-normal factor, capped at ``max_sharpness``."""
     router, _, _ = _pick(_routers(root), ctx)
     factor = np.exp(ctx.rng.normal(0.0, ctx.scenario.variation.sharpness_scale))
     router.sharpness = float(

@@ -1,7 +1,7 @@
 """The canonical scenario library, measured as rates over seeds.
 
 A canonical scenario is a file in ``scenarios/`` with an ``expected`` regime (a canonical
-structure string, see :meth:`circuits_abm.analysis.classification.Node.canonical`).  Scenarios with
+structure string, see ``circuits_abm.analysis.classification.Node.canonical``).  Scenarios with
 interventions may also state ``expected_before_interventions``, checked on the phases that
 end before the first intervention.
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from scipy.stats import binomtest
 
 from circuits_abm.analysis.classification import classify
+from circuits_abm.analysis.rates import Rate, rate_of
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
 from circuits_abm.engine.scenario import Scenario, load_scenario
 from circuits_abm.experiments.runs import run
@@ -29,7 +29,6 @@ from circuits_abm.experiments.sweeps import derive_seed, map_in_processes
 
 DEFAULT_RUNS = CATALOGUE_RUNS
 DEFAULT_ROOT_SEED = CATALOGUE_ROOT_SEED
-CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -46,41 +45,10 @@ class Outcome:
 
     @property
     def matches(self) -> bool:
+        """Whether the run gave the expected structure (and, with interventions, the expected one
+        before them)."""
         before_ok = self.expected_before is None or self.expected_before == self.observed_before
         return self.expected == self.observed and before_ok
-
-
-@dataclass(frozen=True)
-class Rate:
-    """How often something happened: ``k`` of ``n`` runs, with a Wilson interval."""
-
-    k: int
-    n: int
-    low: float
-    high: float
-
-    @property
-    def estimate(self) -> float:
-        return self.k / self.n
-
-    def text(self) -> str:
-        """``19/20 = 0.95 [0.76, 0.99]``."""
-        return f"{self.k}/{self.n} = {self.estimate:.2f} [{self.low:.2f}, {self.high:.2f}]"
-
-
-def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> Rate:
-    """``k`` successes in ``n`` trials with the Wilson score interval (no continuity
-    correction): unlike the normal approximation it stays inside [0, 1] and is not empty
-    at ``k = n``, which is where most claims sit."""
-    if n <= 0:
-        raise ValueError("a rate needs at least one run")
-    interval = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return Rate(k, n, float(interval.low), float(interval.high))
-
-
-def rate_of(flags: list[bool]) -> Rate:
-    """The :func:`wilson` rate of a list of per-run outcomes."""
-    return wilson(sum(bool(f) for f in flags), len(flags))
 
 
 def catalogue_seeds(name: str, runs: int, root_seed: int = DEFAULT_ROOT_SEED) -> list[int]:

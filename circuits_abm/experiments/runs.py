@@ -5,7 +5,7 @@
 >>> result.phases.head()          # retention matrix and dominant structure per phase
 >>> result.save("runs/standard")  # timeseries.parquet, phases.parquet, summary.json
 
-The CLI (:mod:`circuits_abm.cli`) is a thin layer over these functions.
+The CLI (``circuits_abm.cli``) is a thin layer over these functions.
 """
 
 from __future__ import annotations
@@ -52,8 +52,35 @@ SUMMARY = "summary.json"
 
 @dataclass
 class RunResult:
-    """Everything a run produced: tidy tables and a JSON-able summary.  ``quarantine`` has
-    a row per phase when the scenario declares motivations (empty otherwise)."""
+    """Everything a run produced: tidy tables and a JSON-able summary.
+
+    Attributes
+    ----------
+    timeseries
+        One row per recorded step and lineage: ``step``, ``phase``, ``environment``,
+        ``lineage``, ``parent_lineage``, ``kind``, ``structure``, ``share``, ``variants``,
+        ``mean_fitness``.
+    phases
+        One row per phase and environment: the population's and the dominant circuit's
+        reward, the dominant structure and its routing table (a dict per row), the router
+        share, and whether the environment was trained or held out.
+    summary
+        The classification, the theory's prediction, the resolved scenario, the final
+        population and provenance (versions, git commit, scenario hash); JSON-able.
+    quarantine
+        One row per phase when the scenario declares motivations (empty otherwise).
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> result = ca.run("standard", seed=1, steps=600, progress=False)
+    >>> result.regime in ("ecological_generalist", "conditional_policy", "strategy_churn",
+    ...                   "undetermined")
+    True
+    >>> sorted(result.phases.environment.unique())
+    ['rl_code', 'rl_math', 'sft_chat', 'sft_code']
+    >>> result.phases.groupby("environment").population_reward.mean()  # doctest: +SKIP
+    """
 
     timeseries: pd.DataFrame
     phases: pd.DataFrame
@@ -61,6 +88,16 @@ class RunResult:
     quarantine: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS)
     )
+
+    @property
+    def regime(self) -> str:
+        """The root regime of the run's classification, for example ``"conditional_policy"``."""
+        return self.summary["regime"]
+
+    @property
+    def structure(self) -> str:
+        """The full classification as a canonical structure string (nested regimes)."""
+        return self.summary["structure"]
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the files atomically (the summary last: its presence marks completion)."""
@@ -74,6 +111,7 @@ class RunResult:
 
 
 def package_version() -> str:
+    """The installed version of circuits_abm."""
     return version("circuits_abm")
 
 
@@ -114,7 +152,7 @@ def scenario_hash(scenario: dict[str, Any]) -> str:
 
 
 def provenance(scenario: dict[str, Any]) -> dict[str, Any]:
-    """:func:`environment_provenance` and the scenario's hash."""
+    """``environment_provenance`` and the scenario's hash."""
     return {**environment_provenance(), "scenario_hash": scenario_hash(scenario)}
 
 
@@ -129,14 +167,14 @@ def run(
     Parameters
     ----------
     scenario
-        A :class:`Scenario`, a scenario file, or the name of a built-in (``"standard"``).
+        A ``Scenario``, a scenario file, or the name of a built-in (``"standard"``).
         A scenario object is validated again, so ``spec.model_copy(update=...)`` cannot
         smuggle in a field that would fail later.
     seed, steps
         Override the scenario's seed and number of steps.
     progress
         ``True`` (default): a progress bar on a terminal or in a notebook; ``False``: none;
-        or a function called with every finished :class:`~circuits_abm.engine.schedule.Phase`.
+        or a function called with every finished ``circuits_abm.engine.schedule.Phase``.
 
     Returns
     -------
@@ -144,12 +182,24 @@ def run(
         ``timeseries`` and ``phases`` DataFrames, the ``summary`` dict (classification,
         prediction, provenance) and, with motivations, the ``quarantine`` table.
 
+    Raises
+    ------
+    ScenarioError
+        If the scenario cannot run (unknown field, value out of range, missing file).
+
+    See Also
+    --------
+    sweep : many runs over a grid of parameters and seeds.
+    predict : the regime the theory expects, without running.
+
     Examples
     --------
     >>> import circuits_abm as ca
     >>> result = ca.run("standard", seed=1, steps=600, progress=False)
-    >>> result.summary["regime"] in ("conditional_policy", "strategy_churn", "undetermined")
+    >>> len(result.phases) == 4 * result.summary["phases"]  # a row per phase and environment
     True
+    >>> print(result.structure)  # doctest: +SKIP
+    conditional_policy[specialist{sft_code}, strategy_churn{rl_code,rl_math,sft_chat}]
     """
     spec = revalidated(scenario) if isinstance(scenario, Scenario) else load_scenario(scenario)
     total = spec.steps if steps is None else steps
@@ -208,7 +258,7 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
 
 
 def prediction_fields(spec: Scenario) -> dict[str, Any]:
-    """The theory's prediction (:mod:`circuits_abm.analysis.theory`), stored beside the observed
+    """The theory's prediction (``circuits_abm.analysis.theory``), stored beside the observed
     classification: at the end of the run, and before the first intervention if any."""
     return copy.deepcopy(dict(_predictions(spec.model_dump_json())))
 
@@ -310,8 +360,33 @@ class RunFolderError(ValueError):
 
 
 def load_run(run_dir: str | Path) -> RunResult:
-    """Reload a saved run; :class:`FileNotFoundError` if files are missing,
-    :class:`RunFolderError` if one cannot be read."""
+    """Reload a run that ``circuits-abm run`` or ``RunResult.save`` wrote.
+
+    Parameters
+    ----------
+    run_dir
+        The run's folder (it holds ``summary.json`` and the Parquet tables).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file is missing (the run did not finish, or it is not a run folder).
+    RunFolderError
+        If a file cannot be read (damaged, or not written by this package).
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> import tempfile
+    >>> result = ca.run("standard", seed=1, steps=600, progress=False)
+    >>> folder = result.save(tempfile.mkdtemp())
+    >>> ca.load_run(folder).structure == result.structure
+    True
+    """
     run_dir = Path(run_dir)
     missing = [name for name in (TIMESERIES, PHASES, SUMMARY) if not (run_dir / name).is_file()]
     if missing:
@@ -348,7 +423,7 @@ def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
                      overwrite: bool = False) -> Path:
     """Check, before a run starts, that ``out`` can take its files: it is writable, and it
     is empty, or holds this very run (same scenario, seed and steps: running again gives
-    the same files), or ``overwrite`` is set.  :class:`OutputError` otherwise."""
+    the same files), or ``overwrite`` is set.  ``OutputError`` otherwise."""
     out = ensure_writable(Path(out))
     present = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     if not present or overwrite:

@@ -41,6 +41,8 @@ FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``:
+    a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -57,7 +59,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def ensure_writable(folder: Path) -> Path:
     """Create ``folder`` if needed and prove a file can be written there, before any work is
-    done; :class:`OutputError` otherwise."""
+    done; ``OutputError`` otherwise."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"--out {folder} is a file, not a folder")
@@ -73,7 +75,7 @@ def ensure_writable(folder: Path) -> Path:
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
     """Hold an advisory lock on ``folder`` while writing into it; a second writer gets a
-    clear :class:`OutputError` instead of interleaving its files with ours."""
+    clear ``OutputError`` instead of interleaving its files with ours."""
     path = Path(folder) / LOCK
     handle = path.open("a")
     try:
@@ -102,11 +104,13 @@ def splice_between_markers(path: Path, marker: str, text: str) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` as indented, key-sorted JSON, atomically; NaN or infinity is an error."""
     text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_json(path: Path) -> Any:
+    """The JSON document in ``path``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -133,7 +137,7 @@ def write_parquet(path: Path, frame: pd.DataFrame, metadata: dict[str, str] | No
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
-    """Read a Parquet file written by :func:`write_parquet`; map columns come back as dicts."""
+    """Read a Parquet file written by ``write_parquet``; map columns come back as dicts."""
     return pq.read_table(path).to_pandas(maps_as_pydicts="strict")
 
 

@@ -8,7 +8,7 @@ reproducibly from one root seed.
 
 Running:
 
-* one submission loop over the standard :class:`concurrent.futures.Executor` interface
+* one submission loop over the standard ``concurrent.futures.Executor`` interface
   serves every executor: in-process (``serial``), the standard library's process pool
   (``processes``, default) and Dask ``distributed`` (``dask``: a client's executor, on a
   cluster given by ``--scheduler`` or a local one);
@@ -43,6 +43,7 @@ from pydantic import Field, ValidationError, model_validator
 from tqdm import tqdm
 
 from circuits_abm.analysis.classification import REGIMES
+from circuits_abm.analysis.rates import wilson
 from circuits_abm.defaults import EXECUTORS
 from circuits_abm.engine.scenario import (
     Name,
@@ -132,6 +133,7 @@ class AxisSpec(Section):
         return self
 
     def grid_values(self) -> list[Any]:
+        """The axis's values on a grid design (from ``values``, ``linspace`` or ``logspace``)."""
         if self.values is not None:
             return list(self.values)
         if self.linspace is not None:
@@ -193,7 +195,14 @@ class SweepSpec(Section):
 
 
 class Sweep:
-    """A sweep file resolved: its base scenario, points, seeds and tasks."""
+    """A sweep resolved: its base scenario, points, seeds and tasks.
+
+    Build one with ``load_sweep`` (a file or built-in name) or ``sweep_from_dict``.
+    ``points`` holds one ``{dotted path: value}`` dict per parameter point; ``tasks`` one
+    dict per point and seed, with the fully resolved scenario and a ``run_id`` that hashes
+    it (with the seed, the steps and the package version), so a resumed sweep knows which
+    runs are done.
+    """
 
     def __init__(self, spec: SweepSpec, base: dict[str, Any], source: str):
         self.spec = spec
@@ -204,6 +213,7 @@ class Sweep:
 
     @property
     def axes(self) -> list[str]:
+        """The swept dotted paths, in the file's order."""
         return list(self.spec.axes)
 
     @property
@@ -249,23 +259,58 @@ class Sweep:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file (or a built-in sweep by name, such as ``taxonomy``)
-    and its base scenario; ScenarioError if it cannot run."""
+    """Read and validate a sweep file, or a built-in sweep by name, and its base scenario.
+
+    Parameters
+    ----------
+    path
+        A sweep TOML file, or the name of a built-in sweep (``circuits-abm list``).  The
+        file's ``base`` is a scenario file relative to it, or a built-in scenario's name.
+
+    Returns
+    -------
+    Sweep
+        The resolved sweep: ``points`` (one dict per parameter point) and ``tasks`` (one
+        per point and seed), ready for ``run_sweep``.
+
+    Raises
+    ------
+    ScenarioError
+        If the sweep or its base scenario cannot run, or any point of it is invalid.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> taxonomy = ca.load_sweep("taxonomy")
+    >>> taxonomy.axes
+    ['geometry.distinguishability', 'geometry.sharing']
+    >>> len(taxonomy.tasks) == len(taxonomy.points) * taxonomy.spec.seeds
+    True
+    """
     path = resolve(path, "sweep")
-    data = read_toml(path)
+    return sweep_from_dict(read_toml(path), source=str(path), folder=path.parent)
+
+
+def sweep_from_dict(data: dict[str, Any], source: str = "<dict>",
+                    folder: str | Path = ".") -> Sweep:
+    """Validate a sweep given as a dict (the fields of a sweep file); ``base`` is a scenario
+    file relative to ``folder``, or a built-in scenario's name."""
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
         problems = [describe_validation_error(e, SweepSpec) for e in exc.errors()]
-        raise ScenarioError(str(path), problems) from None
-    base_path = (path.parent / spec.base).resolve()
+        raise ScenarioError(source, problems) from None
+    base_path = (Path(folder) / spec.base).resolve()
     if not base_path.is_file():
-        raise ScenarioError(
-            str(path), [f"`base`: scenario file {spec.base!r} not found (looked in {base_path})"]
-        )
+        try:
+            base_path = resolve(spec.base)
+        except ScenarioError:
+            raise ScenarioError(source, [
+                f"`base`: scenario file {spec.base!r} not found (looked in {base_path}), and "
+                "no built-in scenario of that name"]) from None
     base = read_toml(base_path)
     scenario_from_dict(base, source=str(base_path))  # the base itself must be valid
-    return Sweep(spec, base, str(path))
+    return Sweep(spec, base, source)
 
 
 def interchangeable_environments(count: Any) -> list[dict[str, str]]:
@@ -300,6 +345,7 @@ def derive_seed(root_seed: int, point: dict[str, Any], replicate: int) -> int:
 
 
 def content_hash(scenario: dict[str, Any], seed: int, steps: int | None, version: str) -> str:
+    """The run id: a hash of everything that determines a run's result."""
     text = json.dumps(
         {"scenario": scenario, "seed": seed, "steps": steps, "version": version}, sort_keys=True
     )
@@ -401,7 +447,7 @@ class SweepStore:
     def claim(self, sweep: Sweep) -> None:
         """Check the folder can hold ``sweep``: writable, and empty or holding this very
         sweep (which then resumes).  A different sweep's folder, or any other non-empty
-        folder, is refused with :class:`OutputError` before anything is written."""
+        folder, is refused with ``OutputError`` before anything is written."""
         ensure_writable(self.dir)
         echo_path = self.dir / SWEEP_ECHO
         if echo_path.is_file():
@@ -468,6 +514,7 @@ class SweepStore:
 
 
 def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
+    """The results table from journal records: fixed columns first, axes in their order."""
     columns = [
         "run_id",
         "scenario_hash",
@@ -493,7 +540,9 @@ def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
 
 
 def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """One row per point: runs, failures, regime shares, majority, agreement, metric mean/std."""
+    """One row per point: runs, failures, regime shares with their Wilson 95% intervals
+    (``share_<regime>``, ``low_<regime>``, ``high_<regime>``), majority, agreement, and each
+    metric's mean and standard deviation over the seeds."""
     rows = []
     for point, group in results.groupby("point", sort=True):
         ok = group[group.status == "ok"]
@@ -506,6 +555,10 @@ def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         counts = ok.regime.value_counts()
         for regime in REGIMES:
             row[f"share_{regime}"] = counts.get(regime, 0) / len(ok) if len(ok) else np.nan
+        for regime in REGIMES:
+            rate = wilson(int(counts.get(regime, 0)), len(ok)) if len(ok) else None
+            row[f"low_{regime}"] = rate.low if rate else np.nan
+            row[f"high_{regime}"] = rate.high if rate else np.nan
         row["majority_regime"] = _majority(ok.regime) if len(ok) else "failed"
         row["agreement"] = counts.max() / len(ok) if len(ok) else np.nan
         row["majority_structure"] = _majority(ok.structure) if len(ok) else ""
@@ -559,6 +612,7 @@ class SerialExecutor(cf.Executor):
     """Runs each task at submission, in this process (debugging, tiny sweeps)."""
 
     def submit(self, fn, /, *args, **kwargs):
+        """Run ``fn`` now, in this process, and return a finished future."""
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -632,11 +686,41 @@ def run_sweep(
     progress: Callable[[int, int, dict[str, Any] | None], None] | None = None,
     stop_after: int | None = None,
 ) -> pd.DataFrame:
-    """Run every task not already finished in ``out_dir``; return the results table.
+    """Run every task of ``sweep`` not already finished in ``out_dir``; return the results.
 
-    ``progress(done, total, record)`` is called once at the start (record None) and after
-    every run.  ``stop_after`` kills this process with SIGKILL after that many new runs
-    were journaled: a hook for the tests of interrupted sweeps, not for users.
+    The lower-level loop under ``sweep``: each finished run is journaled at once, so an
+    interrupted sweep resumes without redoing it; the tables are checkpointed every
+    ``batch_size`` runs and written atomically.  The folder is locked against a second
+    writer, and bound to the sweep's fingerprint (a different sweep is refused).
+
+    Parameters
+    ----------
+    sweep
+        From ``load_sweep`` or ``sweep_from_dict``.
+    out_dir
+        The output folder (created if needed).
+    executor, workers, scheduler
+        ``"processes"`` (``workers`` processes, default the number of cores), ``"serial"``,
+        or ``"dask"`` (a local cluster, or the Dask ``scheduler`` address given).
+    batch_size
+        Runs between checkpoints of the tables.
+    progress
+        ``progress(done, total, record)`` is called once at the start (record None) and
+        after every run.
+    stop_after
+        Kill this process with SIGKILL after that many new runs were journaled: a hook for
+        the tests of interrupted sweeps, not for users.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The results table, one row per run (see ``sweep``).
+
+    Examples
+    --------
+    >>> import circuits_abm as ca, tempfile
+    >>> taxonomy = ca.load_sweep("taxonomy")
+    >>> results = ca.run_sweep(taxonomy, tempfile.mkdtemp(), workers=2)  # doctest: +SKIP
     """
     store = SweepStore(out_dir)
     store.claim(sweep)
@@ -759,8 +843,8 @@ def fitter_when_split(results: pd.DataFrame) -> tuple[int, int]:
 
 
 def agreement_table(sweep_dirs: list[str | Path]) -> str:
-    """A markdown table, one row per sweep folder: :func:`theory_agreement`,
-    :func:`fitness_error` and :func:`fitter_when_split`."""
+    """A markdown table, one row per sweep folder: ``theory_agreement``,
+    ``fitness_error`` and ``fitter_when_split``."""
     lines = [
         "| diagram | points | regime agrees | nested structure agrees "
         "| away from the boundary | regime agrees there | structure agrees there "
@@ -787,8 +871,42 @@ def agreement_table(sweep_dirs: list[str | Path]) -> str:
 
 
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """(results, aggregate, sweep echo) of a sweep folder.  The echo's ``partial`` says
-    whether the tables are a checkpoint of an unfinished sweep."""
+    """The tables of a sweep folder.
+
+    Parameters
+    ----------
+    out_dir
+        A folder written by ``sweep``, ``run_sweep`` or ``circuits-abm sweep``.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per run.
+    aggregate : pandas.DataFrame
+        One row per parameter point: the probability of each regime over the seeds with its
+        Wilson 95% interval, the modal structure, and the theory's prediction.
+    echo : dict
+        The sweep as run, its fingerprint and provenance; ``echo["partial"]`` says whether
+        the tables are a checkpoint of an unfinished sweep.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``out_dir`` is not a sweep folder.
+    ValueError
+        If a table cannot be read.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> design = {"name": "demo", "base": "standard", "seeds": 2, "steps": 600,
+    ...           "axes": {"geometry.sharing": {"values": [0.1, 0.9]}}}
+    >>> _ = ca.sweep(design, folder, executor="serial", progress=False)
+    >>> results, aggregate, echo = ca.load_results(folder)
+    >>> len(results), len(aggregate), echo["partial"]
+    (4, 2, False)
+    """
     out = Path(out_dir)
     missing = [n for n in (RESULTS, AGGREGATE, SWEEP_ECHO) if not (out / n).is_file()]
     if missing:
@@ -803,25 +921,58 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[
 
 
 def sweep(
-    sweep_file: str | Path,
+    sweep: str | Path | dict[str, Any] | Sweep,
     out: str | Path,
     executor: str = "processes",
     workers: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run a sweep file (or a built-in sweep by name) into ``out`` and return its results.
+    """Run a sweep into ``out`` and return its results, one row per run.
 
-    An interrupted sweep resumes where it stopped when called again with the same ``out``.
+    An interrupted sweep resumes where it stopped when called again with the same ``out``;
+    a different sweep into the same folder is an error, not a mix.
+
+    Parameters
+    ----------
+    sweep
+        A sweep file, a built-in sweep's name (``"taxonomy"``), a dict with the fields of a
+        sweep file, or a ``Sweep`` from ``load_sweep``.
+    out
+        The output folder: ``results.parquet`` (one row per run), ``aggregate.parquet``
+        (one row per point, regime probabilities with Wilson intervals) and ``runs/``.
+    executor, workers
+        ``"processes"`` (default; ``workers`` defaults to the number of cores),
+        ``"serial"``, or ``"dask"``.
+    progress
+        Show a progress bar (terminal or notebook).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run: the swept values, the seed, the regime and structure, the
+        theory's prediction, and the run's metrics.
 
     Examples
     --------
-    >>> import circuits_abm as ca
-    >>> results = ca.sweep("taxonomy", "runs/taxonomy")      # doctest: +SKIP
+    >>> import circuits_abm as ca, tempfile
+    >>> design = {"name": "demo", "base": "standard", "seeds": 2, "steps": 600,
+    ...           "axes": {"geometry.sharing": {"values": [0.1, 0.9]}}}
+    >>> results = ca.sweep(design, tempfile.mkdtemp(), executor="serial", progress=False)
+    >>> results.groupby("geometry.sharing").size()
+    geometry.sharing
+    0.1    2
+    0.9    2
+    dtype: int64
     >>> results.groupby("geometry.sharing").regime.value_counts()  # doctest: +SKIP
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    spec = load_sweep(sweep_file)
+    if isinstance(sweep, dict):
+        spec = sweep_from_dict(sweep)
+    elif isinstance(sweep, Sweep):
+        spec = sweep
+    else:
+        spec = load_sweep(sweep)
     with tqdm(total=len(spec.tasks), unit="run", desc=spec.spec.name,
               disable=None if progress else True) as bar:
 

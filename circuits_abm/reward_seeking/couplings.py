@@ -4,11 +4,11 @@ Each coupling is a linear operator ``x -> C x`` over environments, applied to a 
 ``(N,)`` or to a batch ``(N, B)`` (several initial conditions over the same environments).
 The cheapest exact or approximate form is chosen for the size:
 
-* :class:`Homogeneous`: ``C = I + c (J - I)`` in O(N);
-* :class:`Dense`: the exact matrix, for a few thousand environments at most;
-* :class:`Sparse`: an RBF kernel truncated at :data:`CUTOFF` length scales, exact where it
+* ``Homogeneous``: ``C = I + c (J - I)`` in O(N);
+* ``Dense``: the exact matrix, for a few thousand environments at most;
+* ``Sparse``: an RBF kernel truncated at ``CUTOFF`` length scales, exact where it
   matters, for short-range kernels at large N (few neighbours each);
-* :class:`FourierFeatures`: ``C ≈ Φ Φᵀ`` with random Fourier features (Rahimi & Recht 2007),
+* ``FourierFeatures``: ``C ≈ Φ Φᵀ`` with random Fourier features (Rahimi & Recht 2007),
   O(N·D) per product, for long-range RBF kernels at large N.  Random features cannot
   represent a kernel much narrower than the spacing of the points: every off-diagonal
   estimate carries noise of order ``sqrt(2 / D)`` and N of them add up; hence Sparse.
@@ -32,6 +32,8 @@ class Coupling:
     """A transfer operator ``x -> C x`` over environments."""
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """The coupling matrix times ``x`` (environments along axis 0), without forming it
+        when a structure allows."""
         raise NotImplementedError
 
 
@@ -90,7 +92,7 @@ class FourierFeatures(Coupling):
     """An RBF kernel approximated as ``Φ Φᵀ`` with ``D`` random Fourier features.
 
     Each entry of ``Φ Φᵀ`` is an unbiased estimate of the kernel with standard deviation
-    at most ``sqrt(2 / D)``; see :func:`fourier_error` for the error of a whole product.
+    at most ``sqrt(2 / D)``; see ``fourier_error`` for the error of a whole product.
     Features are stored in float32: the product is memory-bound and the dynamics do not
     need more than six digits of transfer.
     """
@@ -99,6 +101,7 @@ class FourierFeatures(Coupling):
 
     @classmethod
     def of(cls, coords: np.ndarray, length: float, n_features: int, rng: np.random.Generator):
+        """Random Fourier features of an RBF kernel of ``length`` over ``coords``."""
         dim = coords.shape[1]
         weights = rng.normal(0.0, 1.0 / length, size=(dim, n_features))
         phase = rng.uniform(0.0, 2 * np.pi, size=n_features)
@@ -123,7 +126,7 @@ def kernel_coupling(
     coords: np.ndarray, length: float, n_features: int, rng: np.random.Generator
 ) -> Coupling:
     """The RBF transfer kernel over ``coords``, in the cheapest faithful form: none when
-    ``length`` is 0, exact up to :data:`EXACT_KERNEL_LIMIT` environments, truncated-sparse
+    ``length`` is 0, exact up to ``EXACT_KERNEL_LIMIT`` environments, truncated-sparse
     when each environment has fewer than ``n_features`` neighbours within the cutoff (the
     sparse product then costs no more than the random-feature one), random features else."""
     if length == 0.0:

@@ -30,6 +30,9 @@ from circuits_abm.reward_seeking.dynamics import (
 
 
 class CrossCheckExperiment(BaseModel):
+    """A ``crosscheck`` experiment file: the agent-based family of scenarios beside the
+    mean-field model, over a range of environment counts."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["crosscheck"]

@@ -1,7 +1,7 @@
 """The coupled gradient flow of reward-seeking propensity, reward-seeking skill and local skill.
 
 Per environment ``e`` (a reconstruction of the behavioural-selection essay, whose formulas
-were lost; see the README, "Reward seeking and critical diversity"):
+were lost; see docs/reward_seeking.md):
 propensity ``p_e = σ(z_e)``, reward-seeking skill ``S_e = σ(a_e)``, local skill
 ``L_e = σ(b_e)``, expected reward ``R_e = p_e S_e + (1 - p_e) L_e``, and::
 
@@ -44,6 +44,7 @@ class System:
 
     @property
     def size(self) -> int:
+        """The number of environments."""
         return self.z.shape[0]
 
 
@@ -61,6 +62,7 @@ class Trajectory:
 
     @property
     def propensity(self) -> np.ndarray:
+        """The reward-seeking propensity sigmoid(z) at each time and environment."""
         return expit(self.z)
 
     @property

@@ -7,7 +7,7 @@
 * ``heterogeneous``: sampled environments at latent coordinates in several geometries;
   N* against the prior per geometry, median and interquartile range over resamples.
 * ``crosscheck``: the agent-based model's analogue against N beside the mean field
-  (:mod:`~circuits_abm.reward_seeking.crosscheck`).
+  (``circuits_abm.reward_seeking.crosscheck``).
 
 Each run writes ``results.parquet`` (one row per integrated condition, loadable in pandas),
 ``experiment.json`` (the resolved file, calibrated scales, timings) and its figures.
@@ -55,6 +55,8 @@ Positive = Annotated[float, Field(gt=0.0)]
 
 
 class Section(BaseModel):
+    """Base of every table of an experiment file: unknown fields are errors."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -72,6 +74,7 @@ class LogGrid(Section):
         return self
 
     def values(self) -> np.ndarray:
+        """The grid's points, evenly spaced in log."""
         return np.geomspace(self.low, self.high, self.count)
 
     def integers(self) -> list[int]:
@@ -87,6 +90,7 @@ class InitialSpec(Section):
     skill_local: OpenProbability = 0.2
 
     def resolved(self) -> Initial:
+        """The initial state as the dynamics take it."""
         return Initial(self.prior, self.skill_rs, self.skill_local)
 
 
@@ -99,10 +103,14 @@ class IntegrationSpec(Section):
     tol: Positive = TOLERANCE
 
     def options(self) -> dict:
+        """Keyword arguments for the ODE integrator."""
         return self.model_dump()
 
 
 class SingleExperiment(Section):
+    """A ``single`` experiment file: one environment, final propensity over a grid of the
+    two learnabilities, one panel per initial local skill."""
+
     kind: Literal["single"]
     alpha_s: LogGrid = LogGrid(low=0.01, high=100, count=41)
     alpha_l: LogGrid = LogGrid(low=0.01, high=100, count=41)
@@ -112,6 +120,8 @@ class SingleExperiment(Section):
 
 
 class HomogeneousExperiment(Section):
+    """A ``homogeneous`` experiment file: N identical environments with uniform transfer."""
+
     kind: Literal["homogeneous"]
     transfer_z: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     transfer_s: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
@@ -142,6 +152,9 @@ class CalibrationSpec(Section):
 
 
 class HeterogeneousExperiment(Section):
+    """A ``heterogeneous`` experiment file: environments at latent coordinates with RBF
+    transfer kernels, log-normal learnabilities and spread initial logits."""
+
     kind: Literal["heterogeneous"]
     geometries: list[GeometrySpec] = Field(
         default=[GeometrySpec(name=g) for g in GEOMETRIES], min_length=1)
@@ -162,6 +175,7 @@ class HeterogeneousExperiment(Section):
     integration: IntegrationSpec = IntegrationSpec()
 
     def heterogeneity(self, geometry: str, scale: float = 1.0) -> Heterogeneity:
+        """The heterogeneity settings for one geometry, at ``scale`` times the file's spread."""
         return Heterogeneity(
             geometry=geometry, scale=scale, length_z=self.length_z, length_s=self.length_s,
             length_l=self.length_l, ratio=self.ratio, log_alpha_sd=self.log_alpha_sd,
@@ -180,7 +194,7 @@ KINDS: dict[str, type[BaseModel]] = {
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file, or a built-in one by name (``single``,
-    ``homogeneous``, ``heterogeneous``, ``crosscheck``); :class:`ScenarioError` names file
+    ``homogeneous``, ``heterogeneous``, ``crosscheck``); ``ScenarioError`` names file
     and field."""
     path = resolve(path, "experiment")
     data = read_toml(path)

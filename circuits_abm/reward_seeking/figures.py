@@ -1,12 +1,12 @@
 """Figures of the reward-seeking model, drawn from the experiments' tables.
 
-* :func:`single_heatmaps`: final propensity over the two normalised learnabilities, one
+* ``single_heatmaps``: final propensity over the two normalised learnabilities, one
   panel per initial skill gap, the 0.5 contour drawn;
-* :func:`homogeneous_curves`: final propensity against N for several priors, and the
+* ``homogeneous_curves``: final propensity against N for several priors, and the
   critical diversity N* against the prior per learnability ratio (log axes);
-* :func:`heterogeneous_scaling`: N* against the prior per geometry, median and
+* ``heterogeneous_scaling``: N* against the prior per geometry, median and
   interquartile range over resamples, with the fitted log-log slope in the legend;
-* :func:`crosscheck_figure`: the agent-based generalist's final share beside the mean-field
+* ``crosscheck_figure``: the agent-based generalist's final share beside the mean-field
   propensity, both against N.
 """
 

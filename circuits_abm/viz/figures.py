@@ -1,27 +1,27 @@
 """Figures that explain one run, drawn from its stored files only.
 
-* :func:`muller_plot`: shares over time stacked by lineage, coloured by circuit kind, with
+* ``muller_plot``: shares over time stacked by lineage, coloured by circuit kind, with
   the training phases as a band coloured by objective and interventions marked;
-* :func:`retention_heatmap`: the population's reward on every environment at the end of
+* ``retention_heatmap``: the population's reward on every environment at the end of
   every phase (churn shows as a moving diagonal, a generalist as a flat band, a conditional
   policy as a full band), held-out environments set apart;
-* :func:`environment_graph`: environments coloured by cluster, held-out ones marked, edge
+* ``environment_graph``: environments coloured by cluster, held-out ones marked, edge
   width by demand overlap, edge style by distinguishability, labels by how often the
   schedule moved along each pair;
-* :func:`structure_diagram`: the dominant circuit's tree at the end, with each mechanism's
+* ``structure_diagram``: the dominant circuit's tree at the end, with each mechanism's
   routed environments and the regime classified for each node;
-* :func:`motivation_plot` (scenarios with motivations): the population's motivation over time
+* ``motivation_plot`` (scenarios with motivations): the population's motivation over time
   in training, held-out and evaluation environments, with what sits in quarantine;
-* :func:`quarantine_plot` (scenarios with motivations): which environments pushed the
+* ``quarantine_plot`` (scenarios with motivations): which environments pushed the
   quarantine (hackable ones marked) and the modules' norm over time;
-* :func:`summary_figure`: the four on one page (six with motivations), titled with the
+* ``summary_figure``: the four on one page (six with motivations), titled with the
   scenario and its structure;
-* :func:`sweep_curve`: a sweep's metric against one axis, one line per value of another,
+* ``sweep_curve``: a sweep's metric against one axis, one line per value of another,
   with 95% intervals over seeds (e.g. residual motivation against the monitor's angle).
 
 All use one colour-blind-safe palette (Okabe and Ito) for circuit kinds and regimes.  The
-functions return :class:`matplotlib.figure.Figure` objects (no pyplot state), so they work
-in notebooks and headless alike; :func:`write_run_figures` saves them.
+functions return ``matplotlib.figure.Figure`` objects (no pyplot state), so they work
+in notebooks and headless alike; ``write_run_figures`` saves them.
 """
 
 from __future__ import annotations
@@ -574,6 +574,7 @@ def quarantine_plot(run: RunResult, ax: Axes | None = None) -> Figure:
 
 
 def has_motivations(run: RunResult) -> bool:
+    """Whether the run's scenario declared motivations (so it has a monitor to draw)."""
     return "monitoring" in run.summary
 
 
@@ -721,7 +722,7 @@ def phase_diagram(
     point's seeds that gave it (failed runs black): the shading shows the probability of
     every regime, not only the majority.  Cells where fewer than two thirds of the seeds
     agree are hatched.  Where the aggregate carries the theory's predictions
-    (:mod:`circuits_abm.analysis.theory`), thick lines separate cells whose predicted regime differs
+    (``circuits_abm.analysis.theory``), thick lines separate cells whose predicted regime differs
     and dashed lines cells whose predicted nested structure differs, and each panel's title
     says how often the prediction equals the majority.  Nested structures are written into
     the cells of small grids.  A third axis gives one panel per value (small multiples).
