@@ -9,11 +9,12 @@ LATEST := .venv-latest
 LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock test-latest demo figures mutation test lint bench catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo figures mutation test lint docs notebooks bench catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
-	@echo "make test   set up .venv, run ruff and the whole test suite"
+	@echo "make test   set up .venv, run ruff, the whole test suite and the example notebooks"
+	@echo "make docs   build the documentation site into site/ (any warning is an error)"
 	@echo "make figures  run the four dense phase-diagram sweeps (about 25 minutes), draw them"
 	@echo "              with the theory's boundaries and write the agreement table into README"
 	@echo "make test-latest  the test suite against the newest versions pyproject.toml allows"
@@ -114,6 +115,18 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory notebooks
+
+# The notebooks in examples/ run top to bottom in a fresh kernel (nbmake); they are stored
+# without outputs (tests/test_examples.py checks), so running them changes no file.
+notebooks: $(STAMP)
+	$(PY) -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider -q examples
+
+# The documentation site (MkDocs; API pages from the docstrings).  Strict: a broken link or
+# a docstring mkdocstrings cannot read fails the build.  tests/test_docs_build.py runs it too.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	@echo "wrote site/index.html"
 
 # Mutation testing, not part of `make test`: mutmut mutates the modules listed under
 # [tool.mutmut] in pyproject.toml and runs the fast tests (-m "not slow") against each
@@ -135,4 +148,4 @@ catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md
 
 clean:
-	rm -rf $(VENV) $(LATEST) runs mutants .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) runs mutants site .pytest_cache .ruff_cache .hypothesis

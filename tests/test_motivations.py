@@ -1,6 +1,6 @@
 """Motivation directions, the block and route update rules, quarantine, alarm and attribution.
 
-Every expected value is computed by hand from the update rule (docs/MODEL.md): a mechanism
+Every expected value is computed by hand from the update rule (docs/model.md): a mechanism
 at 0 taking one noiseless step of rate eta in environment e moves by eta * (d_e, m_e), and
 the monitor removes (block) or quarantines (route) that move's component along u.
 """

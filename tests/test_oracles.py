@@ -1,7 +1,7 @@
 """One independent oracle per mechanism of the model, each computed by hand.
 
 Every expected value below comes from the model's equations applied to a frozen or tiny
-population (docs/MODEL.md), never from the code under test.  Each test names the mechanism
+population (docs/model.md), never from the code under test.  Each test names the mechanism
 it pins down, so a bug in that mechanism fails a test with its name.
 """
 

@@ -165,8 +165,8 @@ def _homogeneous(**overrides) -> HomogeneousExperiment:
 
 
 def test_homogeneous_critical_diversity_falls_as_the_prior_rises():
-    """N* falls with the prior close to N* ~ 1/p0 (README: log-log slope near -1, about 30
-    environments at p0 = 0.01 when both skills learn equally fast)."""
+    """N* falls with the prior close to N* ~ 1/p0 (docs/reward_seeking.md: log-log slope
+    near -1, about 30 environments at p0 = 0.01 when both skills learn equally fast)."""
     spec = _homogeneous()
     summary = critical_diversities(run_homogeneous(spec), ["ratio", "prior"], spec.threshold)
     for ratio, rows in summary.groupby("ratio"):
