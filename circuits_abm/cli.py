@@ -1,4 +1,4 @@
-"""Command line: ``circuits-abm run | validate | classify | predict | sweep | figures |
+"""Command line: ``circuits-abm run | validate | classify | predict | explore | sweep | figures |
 catalogue | reward-seeking``.
 
 A thin layer over ``circuits_abm.experiments.runs``.  Every command imports what it needs when it
@@ -19,7 +19,13 @@ from typing import Annotated
 
 import typer
 
-from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS, EXECUTORS, MAX_STEPS
+from circuits_abm.defaults import (
+    CATALOGUE_ROOT_SEED,
+    CATALOGUE_RUNS,
+    EXECUTORS,
+    EXPLORE_SCENARIO_VARIABLE,
+    MAX_STEPS,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -182,6 +188,29 @@ def predict(
         when = "" if len(times) == 1 else f" ({at}: {'before' if at == 'start' else 'after'} "
         when += "" if len(times) == 1 else "the interventions)"
         typer.echo(prediction.describe(spec.name + when, rivals))
+
+
+@app.command()
+def explore(
+    scenario: Annotated[Path, typer.Argument(
+        help="Scenario to open with: a TOML file or a built-in name.")] = Path("standard"),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to serve on (0: any free one).")
+                    ] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "localhost",
+    open_browser: Annotated[bool, typer.Option("--open/--no-open",
+                                               help="Open a browser tab.")] = True,
+) -> None:
+    """Explore a scenario in the browser: sliders, step and play, live figures (SolaraViz)."""
+    from importlib.util import find_spec
+
+    _load(scenario)  # a bad scenario fails here, in one line, not in the server's log
+    if find_spec("solara") is None:
+        typer.echo("error: the explorer needs the viz extra: pip install 'circuits_abm[viz]'",
+                   err=True)
+        raise typer.Exit(code=2)
+    command = [sys.executable, "-m", "solara", "run", "circuits_abm.viz.explorer",
+               "--host", host, "--port", str(port), "--open" if open_browser else "--no-open"]
+    os.execve(sys.executable, command, {**os.environ, EXPLORE_SCENARIO_VARIABLE: str(scenario)})
 
 
 figures_app = typer.Typer(no_args_is_help=True, help="Draw figures from stored results.")

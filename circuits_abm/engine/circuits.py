@@ -186,7 +186,8 @@ def random_unit(dim: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class Circuit(mesa.Agent):
-    """One competing circuit: identity (id, lineage, birth) and its tree.
+    """One competing circuit: identity (id, lineage, birth), its tree, and views on its row
+    of the population's arrays (``share``, ``fitness``).
 
     ``lineage`` is shared by near-identical variants: parameter changes (mutation, sharpness
     perturbation) keep it, structural changes found a new lineage whose ``parent_lineage``
@@ -211,6 +212,17 @@ class Circuit(mesa.Agent):
         # its kind and structure string are fixed.
         self.kind = kind_of(root)
         self.structure = structure_string(root)
+        self.position = -1  # its row in the model's arrays, set by the model
+
+    @property
+    def share(self) -> float:
+        """This circuit's share of the population (a view on ``model.shares``)."""
+        return float(self.model.shares[self.position])
+
+    @property
+    def fitness(self) -> float:
+        """This circuit's fitness in the last step (a view on ``model.fitness``)."""
+        return float(self.model.fitness[self.position])
 
     def __repr__(self) -> str:
         return f"Circuit(id={self.unique_id}, lineage={self.lineage}, {self.structure})"

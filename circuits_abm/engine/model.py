@@ -19,6 +19,10 @@ agents (``circuits_abm.engine.circuits.Circuit``) carry identity, lineage and st
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+from typing import Any
+
 import mesa
 import numpy as np
 
@@ -27,9 +31,9 @@ from circuits_abm.engine.circuits import Circuit, parse_structure
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
 from circuits_abm.engine.monitoring import monitor_direction
 from circuits_abm.engine.population import Layout, compile_population
-from circuits_abm.engine.records import Recorder
+from circuits_abm.engine.records import Recorder, evaluate_all, lineage_table
 from circuits_abm.engine.rules import FIXED_TARGET_RULES, fixed_target_weights
-from circuits_abm.engine.scenario import Scenario
+from circuits_abm.engine.scenario import Scenario, load_scenario, override, revalidated
 from circuits_abm.engine.schedule import Phase, build_schedule
 from circuits_abm.engine.variation import PARAMETER_ONLY, Context, choose_operator, make_offspring
 
@@ -50,29 +54,57 @@ def fixed_targets(scenario: Scenario, envs: Environments) -> np.ndarray:
     return np.array(rows).reshape(len(rows), envs.demands.shape[1])
 
 
+SCENARIO_SEED = "scenario"  # the default of ``rng``: take the seed from the scenario
+
+
+def _population_reward(model: CircuitsModel, environment: str) -> float:
+    """A DataCollector reporter: the population's reward in ``environment`` now."""
+    return model.population_reward()[environment]
+
+
 class CircuitsModel(mesa.Model):
     """A population of circuits under a training schedule (the module docstring gives a step).
 
-    Use ``circuits_abm.run`` to run a scenario and get its tables; build the model
-    directly to step it yourself or to look inside.
+    Use ``circuits_abm.run`` to run a scenario and get its tables; build the model directly
+    to step it yourself, to use Mesa's own tools on it (``DataCollector``, ``batch_run``,
+    ``SolaraViz``), or to look inside.
 
     Parameters
     ----------
     spec
-        A validated ``circuits_abm.engine.scenario.Scenario``.
-    seed
-        The seed of ``model.rng``, the only source of randomness (default: ``spec.seed``).
+        A ``Scenario``, a scenario file, or a built-in scenario's name.
+    rng
+        Mesa's seed argument.  By default the scenario's ``seed`` field; an integer or a
+        ``numpy.random.Generator`` seeds the run from it, and ``None`` draws a fresh seed
+        (what ``mesa.batch_run`` passes for ``iterations``).  The seed used is always in
+        ``model.seed``, so every run can be repeated.
     steps
-        Number of steps in the schedule (default: ``spec.steps``).
+        Length of the schedule (default: the scenario's ``steps``); ``running`` turns False
+        after the last step.
+    **overrides
+        Scenario fields by dotted path, validated like a file, for example
+        ``seed=3`` or ``**{"geometry.sharing": 0.9}``: the flat keyword parameters that
+        ``mesa.batch_run`` and ``SolaraViz`` pass.
 
     Attributes
     ----------
+    spec
+        The validated scenario, overrides applied (``model.scenario`` is Mesa's own).
+    seed
+        The seed of ``model.rng``, the only source of randomness.
     circuits
         The Mesa agents, one ``circuits_abm.engine.circuits.Circuit`` per circuit
-        alive, in the same order as ``shares`` and ``fitness``.
+        alive, in the same order as ``shares`` and ``fitness``; ``model.agents`` holds the
+        same agents, each with its ``share``, ``fitness``, ``kind``, ``lineage`` and
+        ``structure``.
     shares, fitness
         Arrays over the population: each circuit's share (on the simplex) and its fitness
         in the last step.
+    datacollector
+        Mesa's ``DataCollector``, collected at the start and at every phase end: model
+        reporters ``router_share``, ``dominant_structure``, ``mean_fitness``, ``seed`` and
+        ``reward_<environment>``; agent reporters ``share``, ``kind``, ``lineage``,
+        ``structure``.
     environments, phases
         The environment geometry and the training schedule.
     recorder
@@ -81,17 +113,40 @@ class CircuitsModel(mesa.Model):
     Examples
     --------
     >>> import circuits_abm as ca
-    >>> model = ca.CircuitsModel(ca.load_scenario("standard"), seed=1, steps=100)
-    >>> for _ in range(100):
+    >>> model = ca.CircuitsModel("standard", rng=1, steps=100)
+    >>> while model.running:
     ...     model.step()
-    >>> round(float(model.shares.sum()), 12)
+    >>> model.steps, round(float(model.shares.sum()), 12)
+    (100, 1.0)
+    >>> round(model.agents.agg("share", sum), 12)
     1.0
-    >>> [circuit.structure for circuit in model.circuits][:2]  # doctest: +SKIP
-    ['R[n,n,n,n]', 'n']
+    >>> ca.CircuitsModel("standard", **{"geometry.sharing": 0.9}).spec.geometry.sharing
+    0.9
+
+    Mesa's own batch runner takes the same flat parameters:
+
+    >>> import mesa, pandas as pd
+    >>> rows = mesa.batch_run(ca.CircuitsModel, {"geometry.sharing": [0.1, 0.9]},
+    ...                       rng=[1, 2], max_steps=100, display_progress=False)
+    >>> runs = pd.DataFrame(rows).drop_duplicates("RunId")  # a row per agent; one per run here
+    >>> runs[["geometry.sharing", "seed", "Step"]].sort_values(["geometry.sharing", "seed"]
+    ...                                                        ).values.tolist()
+    [[0.1, 1.0, 100.0], [0.1, 2.0, 100.0], [0.9, 1.0, 100.0], [0.9, 2.0, 100.0]]
     """
 
-    def __init__(self, spec: Scenario, seed: int | None = None, steps: int | None = None):
-        self.seed = spec.seed if seed is None else seed
+    def __init__(
+        self,
+        spec: Scenario | str | Path = "standard",
+        *,
+        rng: int | np.random.Generator | None | str = SCENARIO_SEED,
+        steps: int | None = None,
+        **overrides: Any,
+    ):
+        overrides.pop("scenario", None)  # SolaraViz's reset passes Mesa's own scenario object
+        spec = revalidated(spec) if isinstance(spec, Scenario) else load_scenario(spec)
+        if overrides:
+            spec = override(spec, overrides)
+        self.seed = seed_of(rng, spec.seed)
         super().__init__(rng=self.seed)
         self.spec = spec
         self.n_steps = spec.steps if steps is None else steps
@@ -109,6 +164,7 @@ class CircuitsModel(mesa.Model):
         self.alarm_step: int | None = None
         self.halted = False
         self._inputs: tuple | None = None
+        self._rewards: tuple[int, dict[str, float]] | None = None
         self._lineages = 0
         demand_dim, cue_dim = self.environments.demands.shape[1], self.environments.cues.shape[1]
         sharpness = spec.circuits.router.initial_sharpness
@@ -119,7 +175,20 @@ class CircuitsModel(mesa.Model):
         self.shares = np.full(len(self.circuits), 1.0 / len(self.circuits))
         self.layout: Layout = compile_population([c.root for c in self.circuits], spec)
         self.fitness = np.zeros(len(self.circuits))
+        self.number_positions()
         self.recorder = Recorder(self)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "router_share": "router_share",
+                "dominant_structure": "dominant_structure",
+                "mean_fitness": "mean_fitness",
+                "seed": "seed",
+                **{f"reward_{name}": partial(_population_reward, environment=name)
+                   for name in self.environments.names},
+            },
+            agent_reporters={name: name for name in ("share", "kind", "lineage", "structure")},
+        )
+        self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ helpers
 
@@ -141,6 +210,40 @@ class CircuitsModel(mesa.Model):
     def recompile(self) -> None:
         """Rebuild the flat arrays after the population's structure changed."""
         self.layout = compile_population([c.root for c in self.circuits], self.spec)
+        self.number_positions()
+
+    def number_positions(self) -> None:
+        """Tell every agent its row in ``shares`` and ``fitness`` (its ``share`` reads it)."""
+        for position, circuit in enumerate(self.circuits):
+            circuit.position = position
+
+    # ------------------------------------------------------------------ reporters
+
+    @property
+    def router_share(self) -> float:
+        """Total share of the circuits whose root is a router."""
+        return float(sum(s for s, c in zip(self.shares, self.circuits, strict=True)
+                         if c.kind == "router"))
+
+    @property
+    def dominant_structure(self) -> str:
+        """Structure of the largest circuit of the largest lineage."""
+        return self.circuits[lineage_table(self)[0]["representative"]].structure
+
+    @property
+    def mean_fitness(self) -> float:
+        """The population's share-weighted fitness in the last step."""
+        return float(self.shares @ self.fitness)
+
+    def population_reward(self) -> dict[str, float]:
+        """The population's share-weighted reward in every environment, as if presented now
+        (computed once per step, however many reporters ask)."""
+        if self._rewards is None or self._rewards[0] != self.steps:
+            _, _, values = evaluate_all(self)
+            population = self.shares @ values[: self.layout.n_circuits]
+            self._rewards = (self.steps, {name: float(v) for name, v in
+                                          zip(self.environments.names, population, strict=True)})
+        return self._rewards[1]
 
     def phase_inputs(self, phase: Phase) -> tuple[np.ndarray, ...]:
         """(mix weights, demands, cues, relevance) of the phase's active environments,
@@ -163,6 +266,10 @@ class CircuitsModel(mesa.Model):
         """Advance one step: interventions, selection and learning, variation, extinction,
         records (the module docstring gives the order and why)."""
         t = self.step_index
+        if t >= self.n_steps or self.halted:
+            raise RuntimeError(
+                f"the schedule ended after step {self.n_steps if not self.halted else t}: "
+                "`running` is False; build a new model (or pass steps=) to go on")
         phase = self.current_phase
         for iv in self.interventions.get(t, []):
             self.intervene(iv)
@@ -177,6 +284,9 @@ class CircuitsModel(mesa.Model):
         if t == self.n_steps - 1 and self.spec.monitor.discard == "end":
             self.discard_quarantine()  # before the final evaluation
         self.recorder.after_step(t, phase)
+        if t == phase.end - 1:
+            self.datacollector.collect(self)
+        self.running = t + 1 < self.n_steps and not self.halted
 
     def intervene(self, iv) -> None:
         """Apply one intervention: new geometry, a new update rule, or a discard."""
@@ -283,7 +393,24 @@ class CircuitsModel(mesa.Model):
     def run(self, progress=None) -> None:
         """Run every step of the schedule (or until an alarm halts it); ``progress`` is called
         with each finished phase."""
-        while self.steps < self.n_steps and not self.halted:
+        while self.running:
             self.step()
             if progress is not None and self.step_index == self.current_phase.end - 1:
                 progress(self.current_phase)
+
+
+def seed_of(rng: int | np.random.Generator | None | str, scenario_seed: int) -> int:
+    """The integer seed of a run from Mesa's ``rng`` argument (see ``CircuitsModel``)."""
+    if isinstance(rng, str):
+        if rng != SCENARIO_SEED:
+            raise ValueError(f"rng must be an integer, a numpy Generator, None or "
+                             f"{SCENARIO_SEED!r} (got {rng!r})")
+        return scenario_seed
+    if rng is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(2**63))
+    if isinstance(rng, bool) or not isinstance(rng, int | np.integer) or not 0 <= rng < 2**63:
+        raise ValueError(f"rng must be a seed in 0..2**63-1, a numpy Generator or None "
+                         f"(got {rng!r})")
+    return int(rng)

@@ -205,7 +205,7 @@ def run(
     total = spec.steps if steps is None else steps
     logger.info("running %s, seed %s, %d steps", spec.name, seed, total)
     started = time.perf_counter()
-    model = CircuitsModel(spec, seed=seed, steps=steps)
+    model = CircuitsModel(spec, steps=steps, **({} if seed is None else {"seed": seed}))
     if progress is True:
         from tqdm.auto import tqdm  # noqa: PLC0415
 
@@ -214,13 +214,20 @@ def run(
     else:
         model.run(progress or None)
     wall = time.perf_counter() - started
+    result = result_of(model, wall)
+    logger.info("%s seed %s: %s in %.2f s", spec.name, model.seed, result.structure, wall)
+    return result
+
+
+def result_of(model: CircuitsModel, wall_time: float = 0.0) -> RunResult:
+    """The records of ``model`` so far as a ``RunResult``, classified and predicted: the
+    end of ``run``, and the explorer's view of a model it is still stepping."""
     timeseries, phases, quarantine = model.recorder.tables()
-    summary = summarise(model, wall)
+    summary = summarise(model, wall_time)
     summary.update(classification_fields(phases))
-    summary.update(prediction_fields(spec))
-    if spec.motivations:
+    summary.update(prediction_fields(model.spec))
+    if model.spec.motivations:
         summary["monitoring"] = monitoring_fields(model, phases, quarantine)
-    logger.info("%s seed %s: %s in %.2f s", spec.name, model.seed, summary["structure"], wall)
     return RunResult(timeseries, phases, summary, quarantine)
 
 
@@ -419,6 +426,14 @@ def _read(path: Path, reader):
         raise RunFolderError(f"cannot read {path}: {reason}") from None
 
 
+def _without_seed(scenario: Any) -> Any:
+    """A scenario dict without its ``seed`` (a summary records the seed the run used there;
+    the seed is compared on its own)."""
+    if not isinstance(scenario, dict):
+        return None
+    return {k: v for k, v in scenario.items() if k != "seed"}
+
+
 def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
                      overwrite: bool = False) -> Path:
     """Check, before a run starts, that ``out`` can take its files: it is writable, and it
@@ -433,7 +448,7 @@ def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
             old = read_json(out / SUMMARY)
         except ValueError:
             old = {}
-        same = (old.get("scenario") == spec.model_dump(mode="json")
+        same = (_without_seed(old.get("scenario")) == _without_seed(spec.model_dump(mode="json"))
                 and old.get("seed") == seed and old.get("steps") == steps)
         if same:
             return out

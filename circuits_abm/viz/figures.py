@@ -663,6 +663,22 @@ def sweep_curve(results: pd.DataFrame, x: str, y: str, group: str | None = None,
     return fig
 
 
+def reporter_plot(table: pd.DataFrame, columns: tuple[str, ...] = ("router_share",
+                                                                  "mean_fitness")) -> Figure:
+    """Model reporters of a ``DataCollector`` table (one row per collection, with a ``step``
+    column) against the step, one panel each."""
+    with _style():
+        fig = Figure(figsize=(7.5, 1.8 + 1.6 * len(columns)), layout="constrained")
+        axes = fig.subplots(len(columns), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, column in zip(axes, columns, strict=True):
+            ax.plot(table["step"], table[column], color=KIND_COLOURS.get("router", "C0")
+                    if column == "router_share" else "0.3", lw=1.2)
+            ax.set_ylabel(column.replace("_", " "))
+        axes[-1].set_xlabel("step")
+        axes[0].set_title("Model reporters (DataCollector, every phase end)")
+    return fig
+
+
 def _figure_and_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
