@@ -3,7 +3,8 @@
 Public API (see README): ``load_scenario``, ``override``, ``run``,
 ``load_run``, ``RunResult``, ``CircuitsModel``, ``Scenario``,
 ``ScenarioError``, ``sweep``, ``load_sweep``, ``run_sweep``,
-``load_results``, ``predict``, ``classify``.
+``load_results``, ``predict``, ``classify``, ``sensitivity_indices``,
+``discover_regime``.
 
 The names are imported on first use (PEP 562), so ``import circuits_abm`` is quick and a
 command line that only prints help never loads numpy, Mesa, Numba or pandas.
@@ -26,6 +27,8 @@ _HOMES = {
     "load_results": "circuits_abm.experiments.sweeps",
     "predict": "circuits_abm.analysis.theory",
     "classify": "circuits_abm.analysis.classification",
+    "sensitivity_indices": "circuits_abm.experiments.analyse",
+    "discover_regime": "circuits_abm.experiments.analyse",
 }
 __all__ = sorted(_HOMES)
 

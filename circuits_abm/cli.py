@@ -213,6 +213,76 @@ def explore(
     os.execve(sys.executable, command, {**os.environ, EXPLORE_SCENARIO_VARIABLE: str(scenario)})
 
 
+analyse_app = typer.Typer(no_args_is_help=True,
+                          help="Analyse a finished sweep: sensitivity indices, scenario discovery.")
+app.add_typer(analyse_app, name="analyse")
+SweepDirArg = Annotated[Path, typer.Argument(help="A finished sweep folder.")]
+
+
+def _analysis_modules():
+    """The analysis modules, or a one-line error when the `analysis` extra is missing."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("SALib", "ema_workbench", "sklearn") if find_spec(name) is None]
+    if missing:
+        typer.echo(f"error: this needs {', '.join(missing)}: pip install "
+                   "'circuits_abm[analysis]'", err=True)
+        raise typer.Exit(code=2)
+    from circuits_abm.experiments import analyse
+    from circuits_abm.viz import figures
+
+    return analyse, figures
+
+
+@analyse_app.command("sensitivity")
+def analyse_sensitivity(sweep_dir: SweepDirArg) -> None:
+    """Sobol (design = saltelli) or Morris (design = morris) indices of every outcome;
+    writes sensitivity.parquet and figures/sensitivity.png in the sweep folder."""
+    analyse, figures = _analysis_modules()
+    with exit_on(FileNotFoundError, ValueError):
+        table = analyse.sensitivity_indices(sweep_dir)
+    path = figures.save_figure(figures.sensitivity_figure(table),
+                               sweep_dir / "figures" / "sensitivity.png")
+    key = "ST" if table.method.iloc[0] == "sobol" else "mu_star"
+    typer.echo(f"{key} by outcome, largest first:")
+    for outcome, part in table.groupby("outcome", sort=False):
+        if part[key].notna().any():
+            ranked = part.sort_values(key, ascending=False)
+            typer.echo(f"  {outcome:31s} " + ", ".join(
+                f"{a} {v:.2f}" for a, v in zip(ranked.axis, ranked[key], strict=True)))
+        else:
+            typer.echo(f"  {outcome:31s} (constant, or undefined at some point: no indices)")
+    typer.echo(f"wrote {sweep_dir / 'sensitivity.parquet'} and {path}")
+
+
+@analyse_app.command("discover")
+def analyse_discover(
+    sweep_dir: SweepDirArg,
+    regime: Annotated[str, typer.Option(help="The root regime to find a box for.")
+                      ] = "conditional_policy",
+    min_coverage: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="The box keeps at least this share of the regime's runs.")
+    ] = 0.5,
+) -> None:
+    """PRIM box (and CART rules) where a regime is most likely; writes its tables and
+    figures/discovery_<regime>.png in the sweep folder."""
+    analyse, figures = _analysis_modules()
+    with exit_on(FileNotFoundError, ValueError):
+        found = analyse.discover_regime(sweep_dir, regime, min_coverage)
+    from circuits_abm.experiments.sweeps import load_results
+
+    results = load_results(sweep_dir)[0]
+    ranges = {a: (float(results[a].min()), float(results[a].max())) for a in found.box.axis}
+    path = figures.save_figure(figures.discovery_figure(found, ranges),
+                               sweep_dir / "figures" / f"discovery_{regime}.png")
+    typer.echo(f"{regime}: density {found.density:.2f} inside the box (whole sweep "
+               f"{found.base_rate:.2f}), coverage {found.coverage:.2f}")
+    for row in found.box[found.box.restricted].itertuples():
+        typer.echo(f"  {row.axis}: {row.low:.3g} to {row.high:.3g}")
+    typer.echo("CART rules:\n" + found.rules)
+    typer.echo(f"wrote {path}")
+
+
 figures_app = typer.Typer(no_args_is_help=True, help="Draw figures from stored results.")
 app.add_typer(figures_app, name="figures")
 

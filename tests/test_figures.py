@@ -46,7 +46,9 @@ def legend_texts(legend):
 def test_muller_plot_has_kind_legend_phase_band_and_intervention(run):
     fig = figures.muller_plot(run)
     ax = fig.axes[0]
-    assert ax.get_title() == "Lineages over time (colour: circuit kind; shades: lineages)"
+    assert ax.get_title().startswith("Lineages by descent")
+    stacked = figures.muller_plot(run, nested=False).axes[0]
+    assert stacked.get_title() == "Lineages over time (colour: circuit kind; shades: lineages)"
     assert ax.get_xlabel() == "step" and ax.get_ylabel() == "share of the population"
     kinds = set(run.timeseries.kind)
     legends = [c for c in ax.get_children() if type(c).__name__ == "Legend"]
@@ -191,3 +193,25 @@ def test_compact_structures_count_environments_and_merge_repeats():
     assert figures.compact(long, 80) == \
         "conditional_policy[12× specialist{1 env}, strategy_churn{3 envs}]"
     assert figures.compact("strategy_churn{a,b}", 80) == "strategy_churn{a,b}"
+
+
+def test_muller_bands_nest_three_generations_by_hand():
+    """Lineage 1 founds 2 at step 20, 2 founds 3 at step 30; 4 is a second root.  At step
+    30 the shares are 1: 0.4, 2: 0.2, 3: 0.2, 4: 0.2, so the clades are 1: 0.8, 2: 0.4,
+    3: 0.2.  Band 1 is [0, 0.8]; half of 1's own share (0.2) lies below its child, so band 2
+    is [0.2, 0.6]; half of 2's own (0.1) lies below 3, so band 3 is [0.3, 0.5]; root 4
+    stacks on root 1: [0.8, 1.0]."""
+    import pandas as pd  # noqa: PLC0415
+
+    rows = [(10, 1, -1, 0.7), (10, 4, -1, 0.3),
+            (20, 1, -1, 0.5), (20, 2, 1, 0.25), (20, 4, -1, 0.25),
+            (30, 1, -1, 0.4), (30, 2, 1, 0.2), (30, 3, 2, 0.2), (30, 4, -1, 0.2)]
+    series = pd.DataFrame(rows, columns=["step", "lineage", "parent_lineage", "share"])
+    bands = figures.muller_bands(series)
+    assert list(bands) == [1, 2, 3, 4]  # parents before their descendants
+    expected = {1: (0.0, 0.8), 2: (0.2, 0.6), 3: (0.3, 0.5), 4: (0.8, 1.0)}
+    for lineage, (bottom, top) in bands.items():
+        assert (bottom[-1], top[-1]) == pytest.approx(expected[lineage])
+    bottom, top = bands[3]
+    assert top[0] == bottom[0] and top[1] == bottom[1]  # no band before lineage 3 exists
+    assert (bands[4][0][0], bands[4][1][0]) == pytest.approx((0.7, 1.0))

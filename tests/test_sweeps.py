@@ -163,7 +163,7 @@ def test_aggregate_gives_regime_shares_per_point(serial_table, tmp_path_factory)
     run_sweep(load_sweep(sweep_file(tmp, TINY)), tmp / "out", executor="serial")
     _, agg, echo = load_results(tmp / "out")
     assert len(agg) == 3 and echo["axes"] == ["geometry.sharing", "geometry.distinguishability"]
-    shares = agg.filter(like="share_").sum(axis=1)
+    shares = agg.filter(regex="^share_").sum(axis=1)
     assert agg.loc[agg.failed == 0].pipe(lambda a: np.allclose(shares[a.index], 1.0))
     assert agg.loc[agg["geometry.sharing"] == -0.5, "majority_regime"].item() == "failed"
 
@@ -181,7 +181,8 @@ def test_aggregate_regime_intervals_are_wilson_95(tmp_path):
                           "recency_bias": 0.0,
                           **{m: 0.0 for m in ("confidence", "stability", "routing_information",
                                               "population_reward", "held_out_reward",
-                                              "switch_drop", "lineage_turnover")}})
+                                              "switch_drop", "lineage_turnover",
+                                              "router_share")}})
     row = aggregate(table, ["geometry.sharing"]).iloc[0]
     z, n = 1.959964, 4
     for regime, k in [("conditional_policy", 3), ("strategy_churn", 1),

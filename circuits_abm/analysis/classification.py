@@ -450,8 +450,10 @@ def classify(phases: pd.DataFrame) -> Classification:
     root = _label(matching[-1][1], matching, stability)
     held = sorted(set(phases.environment[phases.held_out]))
     root.metrics.update(_run_metrics(views, matching, training, held, stability))
+    window = end_window(phases)
+    if "router_share" in phases:  # tables recorded by the model have it
+        root.metrics["router_share"] = float(window.groupby("phase").router_share.first().mean())
     if "phase_mean_fitness" in phases:
-        window = end_window(phases)
         per_phase = window.groupby("phase").phase_mean_fitness.first()
         root.metrics["mean_fitness"] = float(per_phase.mean())
     if stability < STABLE and root.label != CHURN_LABEL:

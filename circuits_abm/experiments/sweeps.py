@@ -85,6 +85,7 @@ METRICS = (
     "switch_drop",
     "lineage_turnover",
     "mean_fitness",
+    "router_share",
 )
 # With declared motivations: the monitored motivation at the end, by group of environments,
 # and the capability over the window (NaN for scenarios without motivations).
@@ -97,6 +98,9 @@ TIMING_COLUMNS = ("wall_time_seconds",)
 # A derived axis: `environments.count = N` replaces the base's environments by N
 # interchangeable ones named e00, e01, ... (for sweeps over the number of environments).
 COUNT_AXIS = "environments.count"
+# Designs made for the sensitivity analysis (analysis.sensitivity): `samples` is Saltelli's
+# N (N x (axes + 2) points) or the number of Morris trajectories (x (axes + 1) points).
+SENSITIVITY_DESIGNS = ("saltelli", "morris")
 CONNECT_TIMEOUT = "10s"  # how long to try a --scheduler address before giving up
 
 
@@ -159,7 +163,7 @@ class SweepSpec(Section):
     seeds: PositiveInt = 3
     root_seed: Annotated[int, Field(ge=0)] = 0
     steps: PositiveInt | None = None
-    design: Literal["grid", "latin_hypercube", "sobol"] = "grid"
+    design: Literal["grid", "latin_hypercube", "sobol", "saltelli", "morris"] = "grid"
     samples: PositiveInt | None = None
     overrides: dict[str, Any] = {}
     axes: Annotated[dict[str, AxisSpec], Field(min_length=1)]
@@ -187,9 +191,9 @@ class SweepSpec(Section):
                 raise ValueError(
                     f"design = {self.design!r} needs a `range` on every axis; {unranged} have none"
                 )
-            if self.design == "sobol" and self.samples & (self.samples - 1):
+            if self.design in ("sobol", "saltelli") and self.samples & (self.samples - 1):
                 raise ValueError(
-                    f"a Sobol design needs a power of two samples (got {self.samples})"
+                    f"a {self.design} design needs a power of two samples (got {self.samples})"
                 )
         return self
 
@@ -239,8 +243,12 @@ class Sweep:
                 problems.extend(f"point {point}: {p}" for p in describe_errors(exc))
                 continue
             scenario = resolved.model_dump(mode="json")
+            # Sensitivity designs may repeat a point (Morris trajectories share grid
+            # levels); each repeat is a design row of its own, so it gets its own seeds.
+            keyed = {**point, "design_row": index} if self.spec.design in SENSITIVITY_DESIGNS \
+                else point
             for replicate in range(self.spec.seeds):
-                seed = derive_seed(self.spec.root_seed, point, replicate)
+                seed = derive_seed(self.spec.root_seed, keyed, replicate)
                 tasks.append(
                     {
                         "run_id": content_hash(scenario, seed, self.spec.steps, version),
@@ -323,11 +331,20 @@ def interchangeable_environments(count: Any) -> list[dict[str, str]]:
 
 
 def design_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The parameter points: a grid product, or a space-filling design scaled onto the ranges."""
+    """The parameter points: a grid product, a space-filling design scaled onto the ranges,
+    or a sensitivity design (SALib's Saltelli sample or Morris trajectories, in their order,
+    which the analysis relies on)."""
     names = list(spec.axes)
     if spec.design == "grid":
         grids = [spec.axes[n].grid_values() for n in names]
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grids)]
+    if spec.design in SENSITIVITY_DESIGNS:
+        from circuits_abm.analysis import sensitivity  # noqa: PLC0415 (needs SALib)
+
+        axes = {n: spec.axes[n].model_dump() for n in names}
+        sample = (sensitivity.saltelli_points if spec.design == "saltelli"
+                  else sensitivity.morris_points)
+        return sample(axes, spec.samples, spec.root_seed)
     from scipy.stats import qmc  # noqa: PLC0415 (only designs need scipy)
 
     if spec.design == "latin_hypercube":

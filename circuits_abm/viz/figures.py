@@ -39,6 +39,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure as _MatplotlibFigure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from circuits_abm.engine.circuits import parse_tree
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
@@ -120,25 +121,77 @@ def final_environments(run: RunResult) -> Environments:
 # --------------------------------------------------------------------------- Muller plot
 
 
-def muller_plot(run: RunResult, ax: Axes | None = None) -> Figure:
-    """Shares over time stacked by lineage (coloured by kind), phase band, interventions."""
+def muller_bands(series: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each lineage's band (bottom, top) at every recorded step of a timeseries, nested by
+    descent: a lineage's band spans its clade (itself and all its descendants); inside it,
+    half of its own share lies below its children's bands and half above, and children
+    stack in the order they were founded.  A lineage whose parent was never recorded is
+    treated as a root.  Bands are in dict order parents first, so drawing them in that
+    order shows every descendant inside its ancestors."""
+    shares = series.pivot_table(index="step", columns="lineage", values="share", fill_value=0.0)
+    parents = series.groupby("lineage").parent_lineage.first()
+    founded = series.groupby("lineage").step.min()
+    known = set(shares.columns)
+    children: dict[int, list[int]] = {}
+    roots = []
+    for lineage in sorted(shares.columns, key=lambda lin: (founded[lin], lin)):
+        parent = int(parents[lineage])
+        (children.setdefault(parent, []) if parent in known else roots).append(lineage)
+    clade: dict[int, np.ndarray] = {}
+
+    def clade_of(lineage: int) -> np.ndarray:
+        total = shares[lineage].to_numpy().copy()
+        for child in children.get(lineage, []):
+            total += clade_of(child)
+        clade[lineage] = total
+        return total
+
+    for root in roots:
+        clade_of(root)
+    bands: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def place(lineage: int, bottom: np.ndarray) -> None:
+        bands[lineage] = (bottom, bottom + clade[lineage])
+        offset = bottom + shares[lineage].to_numpy() / 2
+        for child in children.get(lineage, []):
+            place(child, offset)
+            offset = offset + clade[child]
+
+    offset = np.zeros(len(shares))
+    for root in roots:
+        place(root, offset)
+        offset = offset + clade[root]
+    return bands
+
+
+def muller_plot(run: RunResult, ax: Axes | None = None, nested: bool = True) -> Figure:
+    """Shares over time by lineage (coloured by kind, shaded per lineage), with the phase
+    band and interventions.  ``nested=True`` (default) draws a Muller diagram by genealogy:
+    each lineage inside its parent's band from the step it was founded
+    (``muller_bands``); ``nested=False`` stacks the lineages by kind instead."""
     fig, ax = _figure_and_axes(ax, (9, 4.2))
     series = run.timeseries
     shares = series.pivot_table(index="step", columns="lineage", values="share", fill_value=0.0)
     kinds = series.groupby("lineage").kind.last()
     first_seen = series.groupby("lineage").step.min()
-    order = sorted(
+    by_kind = sorted(
         shares.columns, key=lambda lin: (list(KIND_COLOURS).index(kinds[lin]), first_seen[lin])
     )
-    colours = [_shade(KIND_COLOURS[kinds[lin]], i) for i, lin in enumerate(order)]
-    ax.stackplot(
-        shares.index, shares[order].T.values, colors=colours, linewidth=0.0, rasterized=True
-    )
+    colour = {lin: _shade(KIND_COLOURS[kinds[lin]], i) for i, lin in enumerate(by_kind)}
+    if nested:
+        for lineage, (bottom, top) in muller_bands(series).items():
+            ax.fill_between(shares.index, bottom, top, where=top > bottom, color=colour[lineage],
+                            linewidth=0.0, rasterized=True)
+        title = "Lineages by descent (colour: circuit kind; each inside its parent's band)"
+    else:
+        ax.stackplot(shares.index, shares[by_kind].T.values,
+                     colors=[colour[lin] for lin in by_kind], linewidth=0.0, rasterized=True)
+        title = "Lineages over time (colour: circuit kind; shades: lineages)"
     ax.set_xlim(0, run.summary["steps"])
     ax.set_ylim(0, 1)
     ax.set_xlabel("step")
     ax.set_ylabel("share of the population")
-    ax.set_title("Lineages over time (colour: circuit kind; shades: lineages)")
+    ax.set_title(title)
     phase_handles = _phase_band(run, ax)
     _intervention_marks(run, ax)
     handles = [Patch(color=c, label=k) for k, c in KIND_COLOURS.items() if k in set(kinds)]
@@ -879,6 +932,7 @@ def write_phase_diagram(
 
     _, agg, echo = load_results(sweep_dir)
     axes = echo["axes"]
+    named = [a for a in (x, y, facet) if a is not None]
     x = x or axes[0]
     y = y or (axes[1] if len(axes) > 1 else None)
     if y is None:
@@ -888,6 +942,179 @@ def write_phase_diagram(
     for name in (x, y, facet):
         if name is not None and name not in axes:
             raise ValueError(f"{name!r} is not a swept axis; axes: {', '.join(axes)}")
-    fig = phase_diagram(agg, x, y, facet, title=f"{echo['sweep']['name']}: which regime emerges")
+    title = f"{echo['sweep']['name']}: which regime emerges"
+    if echo["sweep"].get("design", "grid") == "grid":
+        fig = phase_diagram(agg, x, y, facet, title=title)
+    else:  # a scattered design has no cells: points and a smoothed probability instead
+        results = load_results(sweep_dir)[0]
+        chosen = named if len(named) >= 2 else axes
+        fig = scatter_diagram(results, chosen, echo["sweep"]["axes"], title=title)
     path = Path(out) if out is not None else Path(sweep_dir) / f"phase_diagram.{fmt}"
     return save_figure(fig, path)
+
+
+SMOOTHING = 0.12  # kernel bandwidth of scatter_diagram, as a share of each axis's range
+GRID_CELLS = 80
+
+
+def _unit(values: pd.Series | np.ndarray, low: float, high: float, log: bool) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if log:
+        values, low, high = np.log10(values), np.log10(low), np.log10(high)
+    return (values - low) / ((high - low) or 1.0)
+
+
+def smoothed_probability(u: np.ndarray, v: np.ndarray, hits: np.ndarray,
+                         cells: int = GRID_CELLS, bandwidth: float = SMOOTHING) -> np.ndarray:
+    """Nadaraya-Watson estimate of P(hit) on a ``cells`` x ``cells`` grid over the unit
+    square, from runs at unit coordinates (``u``, ``v``): a Gaussian-weighted share of the
+    nearby runs, with no model of the boundary's shape."""
+    grid = (np.arange(cells) + 0.5) / cells
+    du = grid[:, None] - u[None, :]
+    dv = grid[:, None] - v[None, :]
+    wu, wv = np.exp(-0.5 * (du / bandwidth) ** 2), np.exp(-0.5 * (dv / bandwidth) ** 2)
+    weights = wv[:, None, :] * wu[None, :, :]  # (v cell, u cell, run)
+    return (weights @ hits.astype(float)) / weights.sum(axis=2)
+
+
+def scatter_diagram(results: pd.DataFrame, axes: list[str],
+                    specs: dict[str, dict] | None = None, title: str = "") -> Figure:
+    """Regimes over a scattered design (Latin hypercube, Sobol, Saltelli, Morris): each
+    point coloured by its majority regime (size: how many of its seeds agree), over a
+    background of each regime's smoothed probability (``smoothed_probability``), whose
+    0.5 contour is drawn as the boundary.  More than two axes give one panel per pair (the
+    smoothing then averages over the other axes)."""
+    specs = specs or {}
+    ok = results[results.status == "ok"]
+    per_point = ok.groupby("point").agg(
+        **{a: (a, "first") for a in axes},
+        regime=("regime", lambda r: r.value_counts().idxmax()),
+        agreement=("regime", lambda r: r.value_counts().iloc[0] / len(r)),
+    )
+    pairs = list(combinations(axes, 2))
+    if not pairs:
+        raise ValueError("a regime map needs at least two swept axes")
+    present = [r for r in STRIPE_ORDER if (ok.regime == r).any()]
+    columns = min(3, len(pairs))
+    rows = -(-len(pairs) // columns)
+    with _style():
+        fig = Figure(figsize=(4.6 * columns + 2.2, 4.3 * rows + 0.8), layout="constrained")
+        grid = fig.subplots(rows, columns, squeeze=False)
+        for ax in grid.flat[len(pairs):]:
+            ax.set_visible(False)
+        for ax, (x, y) in zip(grid.flat, pairs, strict=False):
+            logs = [specs.get(a, {}).get("scale") == "log" for a in (x, y)]
+            lows = [float(ok[a].min()) for a in (x, y)]
+            highs = [float(ok[a].max()) for a in (x, y)]
+            u = _unit(ok[x], lows[0], highs[0], logs[0])
+            v = _unit(ok[y], lows[1], highs[1], logs[1])
+            edges = [np.geomspace(lo, hi, GRID_CELLS + 1) if log else
+                     np.linspace(lo, hi, GRID_CELLS + 1)
+                     for lo, hi, log in zip(lows, highs, logs, strict=True)]
+            probabilities = {r: smoothed_probability(u, v, (ok.regime == r).to_numpy())
+                             for r in present}
+            stacked = np.stack([probabilities[r] for r in present])
+            winner = stacked.argmax(axis=0)
+            colours = np.array([to_rgb(REGIME_COLOURS[r]) for r in present])
+            image = colours[winner] * 0.35 + 0.65  # pale background: the likeliest regime
+            ax.pcolormesh(edges[0], edges[1], image, shading="flat", rasterized=True)
+            centres = [np.sqrt(e[:-1] * e[1:]) if log else (e[:-1] + e[1:]) / 2
+                       for e, log in zip(edges, logs, strict=True)]
+            for r in present:
+                if probabilities[r].max() > 0.5 > probabilities[r].min():
+                    ax.contour(centres[0], centres[1], probabilities[r], levels=[0.5],
+                               colors=[REGIME_COLOURS[r]], linewidths=1.6)
+            ax.scatter(per_point[x], per_point[y], s=6 + 28 * per_point.agreement,
+                       c=[REGIME_COLOURS[r] for r in per_point.regime], edgecolors="white",
+                       linewidths=0.4)
+            ax.set(xscale="log" if logs[0] else "linear", yscale="log" if logs[1] else "linear",
+                   xlabel=_axis_name(x), ylabel=_axis_name(y))
+            for axis, log in ((ax.xaxis, logs[0]), (ax.yaxis, logs[1])):
+                if log:  # plain numbers (2, 5, 10, 20), not powers of ten
+                    axis.set_major_formatter(ScalarFormatter())
+                    axis.set_minor_formatter(NullFormatter())
+        handles = [Patch(color=REGIME_COLOURS[r], label=r.replace("_", " ")) for r in present]
+        fig.legend(handles=handles, loc="outside right center", title="majority regime")
+        fig.suptitle(title or "Which regime emerges", fontweight="bold")
+        fig.text(0.5, -0.01, "points: each parameter point's majority regime (larger: more "
+                 "seeds agree); shading and lines: each regime's kernel-smoothed probability "
+                 "and its 0.5 contour", ha="center", fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- sweep analyses
+
+
+def sensitivity_figure(table: pd.DataFrame, title: str = "") -> Figure:
+    """Sensitivity bars with their 95% intervals, one panel per outcome that varies: Sobol
+    ``S1`` and ``ST`` side by side, or Morris ``mu_star`` (a ``sensitivity_indices`` table)."""
+    sobol = table.method.iloc[0] == "sobol"
+    key = "ST" if sobol else "mu_star"
+    outcomes = [o for o in table.outcome.unique() if table[table.outcome == o][key].notna().any()]
+    axes_names = list(table.axis.unique())
+    columns = min(3, max(1, len(outcomes)))
+    rows = -(-len(outcomes) // columns)
+    with _style():
+        fig = Figure(figsize=(4.2 * columns, 0.9 + 0.45 * len(axes_names) * rows + 0.8 * rows),
+                     layout="constrained")
+        grid = fig.subplots(rows, columns, squeeze=False)
+        for ax in grid.flat[len(outcomes):]:
+            ax.set_visible(False)
+        y = np.arange(len(axes_names))
+        for ax, outcome in zip(grid.flat, outcomes, strict=False):
+            part = table[table.outcome == outcome].set_index("axis").loc[axes_names]
+            if sobol:
+                ax.barh(y - 0.2, part.S1, 0.4, xerr=part.S1_conf, color="#0072B2", label="S1",
+                        error_kw={"lw": 0.8})
+                ax.barh(y + 0.2, part.ST, 0.4, xerr=part.ST_conf, color="#E69F00", label="ST",
+                        error_kw={"lw": 0.8})
+                ax.set_xlim(min(0.0, ax.get_xlim()[0]), max(1.0, ax.get_xlim()[1]))
+            else:
+                ax.barh(y, part.mu_star, 0.6, xerr=part.mu_star_conf, color="#0072B2",
+                        label="mu*", error_kw={"lw": 0.8})
+            ax.axvline(0, color="0.5", lw=0.6)
+            ax.set_yticks(y, [_axis_name(a) for a in axes_names])
+            ax.invert_yaxis()
+            ax.set_title(outcome.replace("p_", "P(").replace("_", " ")
+                         + (")" if "p_" in outcome else ""))
+        grid.flat[0].legend(loc="lower right")
+        method = ("Sobol indices (first order S1, total ST; 95% bootstrap intervals)" if sobol
+                  else "Morris screening (mean absolute effect per axis range; 95% intervals)")
+        fig.suptitle(title or method, fontweight="bold")
+    return fig
+
+
+def discovery_figure(found, ranges: dict[str, tuple[float, float]]) -> Figure:
+    """PRIM for one regime: the peeling trajectory (coverage against density, the chosen
+    box ringed) and the chosen box on each axis's full range."""
+    trajectory = found.trajectory
+    with _style():
+        fig = Figure(figsize=(11, 4.2), layout="constrained")
+        left, right = fig.subplots(1, 2, width_ratios=[1, 1.2])
+        points = left.scatter(trajectory.coverage, trajectory.density, c=trajectory.res_dim,
+                              cmap="viridis", s=18)
+        left.plot(trajectory.coverage, trajectory.density, color="0.7", lw=0.8, zorder=0)
+        chosen = trajectory.iloc[found.chosen]
+        left.scatter([chosen.coverage], [chosen.density], s=160, facecolors="none",
+                     edgecolors="#D55E00", lw=2, label="chosen box")
+        left.axhline(found.base_rate, color="0.5", ls="--", lw=0.8, label="whole sweep")
+        left.set(xlabel="coverage (share of the regime's runs inside)",
+                 ylabel="density (probability inside)", ylim=(0, 1.02),
+                 title="PRIM peeling trajectory")
+        left.legend(loc="lower left")
+        fig.colorbar(points, ax=left, label="restricted axes")
+        box = found.box
+        for i, row in enumerate(box.itertuples()):
+            low, high = ranges[row.axis]
+            span = (high - low) or 1.0
+            right.barh(i, (row.high - row.low) / span, left=(row.low - low) / span,
+                       color="#D55E00" if row.restricted else "0.8", height=0.5)
+            right.text(1.02, i, f"{row.low:.3g} to {row.high:.3g}", va="center", fontsize=8)
+        right.set_yticks(range(len(box)), [_axis_name(a) for a in box.axis])
+        right.set_xlim(0, 1)
+        right.invert_yaxis()
+        right.set_xlabel("share of the swept range")
+        right.set_title(f"box for {found.regime.replace('_', ' ')}: density "
+                        f"{found.density:.2f} (base {found.base_rate:.2f}), coverage "
+                        f"{found.coverage:.2f}")
+    return fig
