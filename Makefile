@@ -155,6 +155,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_reward_seeking.py
 	$(PY) benchmarks/bench_diagram.py
 	$(PY) benchmarks/bench_explorer.py
+	$(PY) benchmarks/bench_scaling.py
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme README.md

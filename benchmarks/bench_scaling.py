@@ -100,7 +100,7 @@ def main() -> None:
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
     print("profile of 2000 full steps of the standard scenario (by own time):")
-    print("\n".join(line for line in text.getvalue().splitlines()[6:] if line.strip()))
+    print("\n".join(line for line in text.getvalue().splitlines()[4:] if line.strip()))
 
 
 if __name__ == "__main__":
