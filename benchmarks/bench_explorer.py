@@ -22,10 +22,9 @@ def draw_frame(model: explorer.ExplorerModel, steps: int) -> None:
     for _ in range(steps):
         model.step()
     result = explorer.snapshot(model)
-    table = model.datacollector.get_model_vars_dataframe()
-    table["step"] = model.datacollector._collection_steps[: len(table)]
     for fig in (figures.muller_plot(result), figures.retention_heatmap(result),
-                figures.structure_diagram(result), figures.reporter_plot(table)):
+                figures.structure_diagram(result),
+                figures.reporter_plot(explorer.reporter_table(model))):
         fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
 
 

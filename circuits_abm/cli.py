@@ -269,11 +269,7 @@ def analyse_discover(
     analyse, figures = _analysis_modules()
     with exit_on(FileNotFoundError, ValueError):
         found = analyse.discover_regime(sweep_dir, regime, min_coverage)
-    from circuits_abm.experiments.sweeps import load_results
-
-    results = load_results(sweep_dir)[0]
-    ranges = {a: (float(results[a].min()), float(results[a].max())) for a in found.box.axis}
-    path = figures.save_figure(figures.discovery_figure(found, ranges),
+    path = figures.save_figure(figures.discovery_figure(found),
                                sweep_dir / "figures" / f"discovery_{regime}.png")
     typer.echo(f"{regime}: density {found.density:.2f} inside the box (whole sweep "
                f"{found.base_rate:.2f}), coverage {found.coverage:.2f}")

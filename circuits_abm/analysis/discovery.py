@@ -30,7 +30,7 @@ class Discovery:
     regime: str
     trajectory: pd.DataFrame  # coverage, density, mass, restricted dimensions per peel
     chosen: int  # row of the trajectory that was chosen
-    box: pd.DataFrame  # one row per axis: low, high, restricted
+    box: pd.DataFrame  # per axis: low, high, the swept range, restricted
     base_rate: float  # the regime's probability over the whole sweep
     rules: str  # the CART tree as text
 
@@ -54,7 +54,8 @@ def _runs(results: pd.DataFrame, axes: list[str], regime: str) -> tuple[pd.DataF
 
 def prim_box(x: pd.DataFrame, y: np.ndarray, min_coverage: float = MIN_COVERAGE
              ) -> tuple[pd.DataFrame, int, pd.DataFrame]:
-    """(peeling trajectory, chosen row, box limits) of PRIM on ``x`` with the flags ``y``."""
+    """(peeling trajectory, chosen row, box) of PRIM on ``x`` with the flags ``y``; the box
+    has a row per axis: its limits, the range the runs span, and whether it is restricted."""
     if not y.any():
         raise ValueError("no run gave the regime: there is nothing to find a box for")
     with warnings.catch_warnings():  # the workbench warns about optional parallel back ends
@@ -67,8 +68,9 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, min_coverage: float = MIN_COVERAGE
     chosen = int(eligible.density.idxmax())
     limits = found.box_lims[chosen]
     box = pd.DataFrame({"axis": list(x.columns), "low": limits.iloc[0].to_numpy(dtype=float),
-                        "high": limits.iloc[1].to_numpy(dtype=float)})
-    box["restricted"] = (box.low > x.min().to_numpy()) | (box.high < x.max().to_numpy())
+                        "high": limits.iloc[1].to_numpy(dtype=float),
+                        "swept_low": x.min().to_numpy(), "swept_high": x.max().to_numpy()})
+    box["restricted"] = (box.low > box.swept_low) | (box.high < box.swept_high)
     return trajectory, chosen, box
 
 

@@ -146,9 +146,7 @@ class Recorder:
         rep_index = dominant["representative"]
         rep = model.circuits[rep_index]
         tables = routing_table(model, rep_index, path, rewards)
-        router_share = float(
-            sum(s for s, c in zip(model.shares, model.circuits, strict=True) if c.kind == "router")
-        )
+        router_share = model.router_share
         structure_share = float(
             sum(
                 s

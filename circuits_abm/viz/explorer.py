@@ -24,6 +24,7 @@ import threading
 import weakref
 from typing import Any
 
+import pandas as pd
 import solara
 from mesa.visualization import SolaraViz
 
@@ -148,12 +149,17 @@ def regime_view(model: ExplorerModel):
     return solara.Markdown(regime_text(model))
 
 
-def collected_view(model: ExplorerModel):
-    """The ``DataCollector``'s router share and mean fitness against the step."""
+def reporter_table(model: ExplorerModel) -> pd.DataFrame:
+    """The ``DataCollector``'s model reporters so far, with the step of each collection."""
     with model.lock:
         table = model.datacollector.get_model_vars_dataframe()
         table["step"] = model.datacollector._collection_steps[: len(table)]  # model time
-    return solara.FigureMatplotlib(figures.reporter_plot(table), format="png",
+    return table
+
+
+def collected_view(model: ExplorerModel):
+    """The ``DataCollector``'s router share and mean fitness against the step."""
+    return solara.FigureMatplotlib(figures.reporter_plot(reporter_table(model)), format="png",
                                    bbox_inches="tight")
 
 

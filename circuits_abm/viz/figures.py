@@ -1084,7 +1084,7 @@ def sensitivity_figure(table: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
-def discovery_figure(found, ranges: dict[str, tuple[float, float]]) -> Figure:
+def discovery_figure(found) -> Figure:
     """PRIM for one regime: the peeling trajectory (coverage against density, the chosen
     box ringed) and the chosen box on each axis's full range."""
     trajectory = found.trajectory
@@ -1105,9 +1105,8 @@ def discovery_figure(found, ranges: dict[str, tuple[float, float]]) -> Figure:
         fig.colorbar(points, ax=left, label="restricted axes")
         box = found.box
         for i, row in enumerate(box.itertuples()):
-            low, high = ranges[row.axis]
-            span = (high - low) or 1.0
-            right.barh(i, (row.high - row.low) / span, left=(row.low - low) / span,
+            span = (row.swept_high - row.swept_low) or 1.0
+            right.barh(i, (row.high - row.low) / span, left=(row.low - row.swept_low) / span,
                        color="#D55E00" if row.restricted else "0.8", height=0.5)
             right.text(1.02, i, f"{row.low:.3g} to {row.high:.3g}", va="center", fontsize=8)
         right.set_yticks(range(len(box)), [_axis_name(a) for a in box.axis])
