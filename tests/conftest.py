@@ -6,9 +6,14 @@ import copy
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from circuits_abm.engine.scenario import Scenario, scenario_from_dict
 from circuits_abm.experiments.catalogue import DEFAULT_RUNS
+
+# `make mutation` runs the fast tests once per surviving mutant with the JIT off: there the
+# property tests draw 5 examples each instead of 25 (pytest --hypothesis-profile=mutation).
+settings.register_profile("mutation", max_examples=5)
 
 ROOT = Path(__file__).resolve().parent.parent
 

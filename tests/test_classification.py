@@ -13,7 +13,11 @@ import pytest
 from circuits_abm.analysis.classification import (
     CHURN,
     GENERALIST,
+    _subtree_reward,
     classify,
+    lineage_turnover,
+    partition,
+    phase_views,
     routing_determinism,
     routing_information,
 )
@@ -219,3 +223,84 @@ def test_churn_confidence_is_stability_times_margin_past_the_threshold():
     result = classify(trajectory(one_mechanism, rewards))
     assert result.regime == "strategy_churn"
     assert result.tree.confidence == pytest.approx(1.0 * (0.45 - CHURN) / CHURN)
+
+
+# ------------------------------------------------------------------ metrics counted by hand
+
+
+def test_lineage_turnover_is_the_share_of_phase_ends_where_the_dominant_lineage_changed():
+    table = trajectory(one_mechanism, lambda k, t, e: {"root": 0.3}, n_phases=5)
+    lineages = {0: 1, 1: 1, 2: 2, 3: 2, 4: 3}  # changes at 1->2 and 3->4: 2 of 4
+    views = phase_views(table.assign(dominant_lineage=table.phase.map(lineages)))
+    assert lineage_turnover(views) == 0.5
+    assert lineage_turnover(views[:2]) == 0.0
+    assert lineage_turnover(views[1:3]) == 1.0
+    assert lineage_turnover(views[:1]) == 0.0  # nothing to compare
+
+
+def test_phase_views_come_in_phase_order_whatever_the_row_order():
+    table = trajectory(one_mechanism, lambda k, t, e: {"root": 0.3}, n_phases=12)
+    shuffled = table.sample(frac=1.0, random_state=3)
+    assert [v.phase for v in phase_views(shuffled)] == list(range(12))
+
+
+def test_a_router_whose_children_win_different_envs_without_information_is_one_unit():
+    # Each env leans 55/45 to a different child: the argmax differs, but the routing
+    # explains little of which child serves.  Determinism = I(env; child) / H(child), with
+    # I = H(child) - mean over envs of H(child | env), both written out here.
+    lean = {"a1": {"0": 0.55, "1": 0.45}, "a2": {"0": 0.45, "1": 0.55},
+            "b1": {"0": 0.45, "1": 0.55}, "b2": {"0": 0.45, "1": 0.55}}
+    table = trajectory(lambda k, t, e: lean[e], lambda k, t, e: {"0": 0.4, "1": 0.4},
+                       n_phases=1)
+    split = partition(phase_views(table)[0], tuple(FOUR))
+
+    def entropy(p):
+        return -sum(x * np.log(x) for x in p)
+
+    marginal = (0.55 + 3 * 0.45) / 4
+    h_child = entropy([marginal, 1 - marginal])
+    expected = (h_child - entropy([0.55, 0.45])) / h_child
+    assert split.parts == () and split.path == "root"
+    assert split.information == pytest.approx(expected)
+    assert expected < 0.5
+
+
+def test_an_unreached_subtree_counts_its_leaves_as_equally_likely():
+    # Nothing is routed into child "1" for env a1: its reward there is the plain mean of
+    # its two leaves, 0.5 * 0.2 + 0.5 * 0.6.
+    route = {"0": 1.0, "1.0": 0.0, "1.1": 0.0}
+    rewards = {"0": 0.9, "1.0": 0.2, "1.1": 0.6}
+    table = trajectory(lambda k, t, e: route, lambda k, t, e: rewards, n_phases=1)
+    view = phase_views(table)[0]
+    assert _subtree_reward(view, "1", "a1") == pytest.approx(0.4)
+    assert _subtree_reward(view, "0", "a1") == pytest.approx(0.9)
+
+
+def test_an_undetermined_unit_still_reports_its_recency_bias_and_reward():
+    middling = (GENERALIST + CHURN) / 2
+    rewards = lambda k, t, e: {"root": 0.3 + (middling if e == t else 0.0)}  # noqa: E731
+    tree = classify(trajectory(one_mechanism, rewards)).tree
+    assert tree.label == "undetermined"
+    assert tree.metrics["recency_bias"] == pytest.approx(middling)
+    assert tree.metrics["mean_reward"] == pytest.approx(0.3 + middling / 4)
+
+
+def test_the_classification_names_the_last_phase_of_the_window_and_reads_its_paths():
+    # 40 phases: the end window is the last 10 (30-39).  The router's children swap paths
+    # in the last two phases without changing the partition, so every phase matches; the
+    # tree's paths, the dominant structure and the window's end come from phase 39.
+    def route(k, trained, env):
+        first, second = ("1", "0") if k >= 38 else ("0", "1")
+        return {first: 1.0, second: 0.0} if env.startswith("a") else {first: 0.0, second: 1.0}
+
+    def rewards(k, trained, env):
+        return {"0": 0.45, "1": 0.45}
+
+    lineages = {k: 1 if k < 35 else 2 for k in range(40)}  # one change inside the window
+    table = trajectory(route, rewards, structure=lambda k: f"R[n,n] at {k}")
+    result = classify(table.assign(dominant_lineage=table.phase.map(lineages)))
+    assert result.window == (30, 39)
+    assert result.dominant_structure == "R[n,n] at 39"
+    serving_a = next(c for c in result.tree.children if "a1" in c.environments)
+    assert serving_a.path == "1"
+    assert result.tree.metrics["lineage_turnover"] == pytest.approx(1 / 9)

@@ -117,3 +117,12 @@ def test_no_name_clashes_with_mesa():
     assert model.spec.name == "standard"
     assert not isinstance(model.scenario, ca.Scenario)
     assert isinstance(model.steps, int) and model.steps == 0 and model.n_steps == 6000
+
+
+def test_run_reports_each_phase_once_right_after_its_last_step():
+    model = CircuitsModel("standard", steps=95)  # phases of 10 steps; the last has 5
+    seen = []
+    model.run(lambda phase: seen.append((phase.index, phase.end, model.step_index)))
+    assert [index for index, _, _ in seen] == list(range(10))
+    assert all(step == end - 1 for _, end, step in seen)
+    assert seen[-1][2] == 94

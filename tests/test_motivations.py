@@ -104,6 +104,17 @@ def test_route_moves_the_monitored_part_into_quarantine_where_it_still_counts():
     assert behaviour(model, array="quarantine") == pytest.approx(2 * per_pathway)
 
 
+def test_the_quarantine_table_adds_up_what_each_step_of_a_phase_routed():
+    model = one_mechanism("route")
+    masses = []
+    for _ in range(20):  # two phases of 10 steps
+        model.step()
+        masses.append(model.routed_mass)
+    _, _, quarantine = model.recorder.tables()
+    assert masses[0] != 0 and masses[1] != 0  # e0 rewards the motivation; e1 does not
+    assert quarantine.routed.tolist() == pytest.approx([sum(masses[:10]), sum(masses[10:])])
+
+
 def test_an_imperfect_monitor_lets_the_behaviour_through_at_sin_squared_the_angle():
     # u = ((cos + sin)/sqrt 2, (cos - sin)/sqrt 2) on the pathways; the update eta m (1, 1)
     # loses (delta . u) u, which leaves a behaviour of 2 eta m sin^2(angle).
@@ -242,6 +253,33 @@ def test_a_mutation_passes_the_monitor_like_a_learning_update():
         expected_theta = noise if rule == "plain" else noise - along
         assert child.theta == pytest.approx(expected_theta)
         assert child.quarantine == pytest.approx(along if rule == "route" else np.zeros(4))
+
+
+@pytest.mark.parametrize("rule", ["plain", "route"])
+def test_the_model_hands_its_update_rule_to_the_mutations_it_makes(rule):
+    # Learning is off (rate 0) and every offspring is a mutant: under `plain` some
+    # offspring differ from their parent along the monitored direction; under `route` that
+    # part goes to quarantine instead, so some quarantine is filled and no theta moves
+    # along it.
+    spec = make_scenario(
+        2, environments=HACKABLE, motivations=[{"name": "hack"}],
+        monitor={"rule": rule, "discard": "never"}, population={"initial": ["n"]},
+        circuits={"naive": {"learning_rate": 0.0}}, selection={"strength": 0.0},
+        variation={"rate": 3.0, "operators": {"mutate": 1.0}},
+    )
+    model = CircuitsModel(spec, seed=0)
+    for _ in range(6):
+        model.step()
+    u = model.monitor
+    by_id = {c.unique_id: c for c in model.circuits}
+    moves = [float((c.root.theta - by_id[c.parent_id].root.theta) @ u)
+             for c in model.circuits if c.parent_id in by_id]
+    assert len(moves) > 3
+    quarantine = np.abs(model.layout.quarantine).sum()
+    if rule == "plain":
+        assert max(map(abs, moves)) > 1e-3 and quarantine == 0.0
+    else:
+        assert max(map(abs, moves)) < 1e-12 and quarantine > 1e-3
 
 
 def test_a_motivation_an_environment_does_not_name_neither_pays_nor_decays_there():

@@ -18,6 +18,7 @@ from circuits_abm.engine.circuits import Mechanism, Router, parse_structure
 from circuits_abm.engine.environments import align, build_environments
 from circuits_abm.engine.model import CircuitsModel, fixed_targets
 from circuits_abm.engine.schedule import build_schedule
+from circuits_abm.engine.selection import replicator
 from circuits_abm.engine.variation import Context, make_offspring
 
 FROZEN = {
@@ -72,6 +73,24 @@ def test_each_step_is_scored_in_the_environment_of_its_own_phase():
     assert fitness[10:] == pytest.approx([-0.5 - 0.01] * 2)
 
 
+def test_records_hold_the_hand_computed_rewards_and_per_phase_mean_fitness():
+    # The same frozen mechanism on d_0, recorded every step: it earns 1/2 in e0 and -1/2 in
+    # e1 (its reward, before the cost), so its fitness averages 1/2 - lambda over the e0
+    # phase and -1/2 - lambda over the e1 phase.
+    model = frozen(["n"], records={"every": 1})
+    model.circuits[0].root.theta[:] = model.environments.demands[0]
+    for _ in range(20):
+        model.step()
+    series, phases, _ = model.recorder.tables()
+    per_phase = phases.groupby("phase").phase_mean_fitness.first()
+    assert per_phase.tolist() == pytest.approx([0.5 - 0.01, -0.5 - 0.01])
+    rewards = phases.groupby("environment").mechanism_rewards.first()
+    assert rewards["e0"] == pytest.approx({"root": 0.5})
+    assert rewards["e1"] == pytest.approx({"root": -0.5})
+    assert len(series) == 20 and set(series.structure) == {"n"}
+    assert series.mean_fitness.tolist() == pytest.approx([0.49] * 10 + [-0.51] * 10)
+
+
 def test_selection_changes_log_ratios_by_strength_times_hand_computed_fitness():
     # Two frozen mechanisms on d_0 and d_1 in e0: fitness 1/2 - lambda and -1/2 - lambda,
     # so each step the log ratio of their shares grows by strength * 1.
@@ -83,6 +102,17 @@ def test_selection_changes_log_ratios_by_strength_times_hand_computed_fitness():
         model.step()
         ratios.append(math.log(model.shares[0] / model.shares[1]))
     assert np.diff(ratios) == pytest.approx([2.0] * 3)
+
+
+def test_selection_of_shares_too_small_to_multiply_is_done_in_log_space():
+    # Shares of 1e-310 (below the smallest normal float) grow by factors that underflow
+    # to a sum below it; the step is redone in log space and gives what the replicator
+    # says: x_i proportional to x_i exp(s f_i), here (1, e^-1) / (1 + e^-1) at s = 1.
+    shares = np.array([1e-310, 1e-310])
+    found = replicator(shares, np.array([0.0, -1.0]), 1.0)
+    assert found == pytest.approx([1 / (1 + math.exp(-1)), math.exp(-1) / (1 + math.exp(-1))])
+    zero = replicator(np.array([0.0, 1e-320]), np.array([0.0, 0.0]), 1.0)
+    assert zero.sum() == pytest.approx(1.0) and np.isfinite(zero).all()
 
 
 # ------------------------------------------------------------------ extinction and shares
@@ -276,6 +306,36 @@ def test_removing_a_child_that_leaves_one_hands_the_router_key_to_the_survivor()
     child = make_offspring(parent, "remove_child", context(0))
     assert isinstance(child, Mechanism)
     assert child.key == pytest.approx(key)
+
+
+def test_split_keys_the_current_context_against_the_usual_one():
+    # Hand-built context: current cue (1, 1, 0, 0), mean cue (0, 1, 0, 0).  The two copies
+    # get the unit keys +-(1, 0, 0, 0), and the new router keeps the parent's key.
+    ctx = context(0, operators={"split": 1.0})
+    ctx = Context(ctx.rng, ctx.scenario, np.array([1.0, 1.0, 0, 0]), np.array([0, 1.0, 0, 0]))
+    parent = Mechanism("naive", np.array([0.3, 0.1, 0, 0]), np.array([0, 0, 1.0, 0]))
+    child = make_offspring(parent, "split", ctx)
+    assert isinstance(child, Router) and len(child.children) == 2
+    assert child.children[0].key == pytest.approx([1, 0, 0, 0])
+    assert child.children[1].key == pytest.approx([-1, 0, 0, 0])
+    assert child.key == pytest.approx([0, 0, 1, 0])
+    assert child.sharpness == ctx.scenario.circuits.router.initial_sharpness
+    for copy in child.children:
+        assert copy.theta == pytest.approx(parent.theta)
+
+
+def test_a_duplicated_child_gets_its_twin_key_nudged_by_the_mutation_scale():
+    # The twin's key is the copied child's key plus N(0, s^2) noise per coordinate, back to
+    # unit length: for small s, 1 - cos(angle) averages (d - 1) s^2 / 2 in d dimensions
+    # (the noise across the key, squared and halved); a fresh random key would be far off.
+    scale, dim, gaps = 0.05, 4, []
+    for seed in range(300):
+        parent = parse_structure("R[n,n]", 4, dim, 5.0, np.random.default_rng(seed))
+        child = make_offspring(parent, "duplicate_child", context(seed, mutation_scale=scale))
+        twin = child.children[2].key
+        assert np.linalg.norm(twin) == pytest.approx(1.0)
+        gaps.append(1 - max(twin @ c.key for c in parent.children))
+    assert np.mean(gaps) == pytest.approx((dim - 1) * scale**2 / 2, rel=0.2)
 
 
 def test_every_operator_changes_something():

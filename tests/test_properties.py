@@ -22,7 +22,10 @@ scenario_params = st.fixed_dictionaries(
     }
 )
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 25 examples per property; fewer under the "mutation" profile (conftest.py), where every
+# surviving mutant reruns these tests with the JIT off.
+SETTINGS = settings(max_examples=min(25, settings.default.max_examples), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 def build(p: dict, steps: int = 120) -> CircuitsModel:

@@ -94,6 +94,19 @@ def test_bad_structure_string():
     assert "population.initial.0" in message and "two children" in message
 
 
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("", "structure is empty; use n, w, g and R[child,child,...]"),
+    ("R[n;g]", "cannot read ';g]'"),
+    ("R[n R[g,w]]", "expected ',' or ']' but found 'R['"),
+    ("R[n,g", "missing ']'"),
+    ("R[", "missing ']'"),
+    ("]", "expected n, w, g or R[ but found ']'"),
+])
+def test_each_malformed_structure_says_what_is_wrong(text, fragment):
+    message = problems_of(scenario_dict(population={"initial": [text]}))
+    assert "population.initial.0" in message and fragment in message
+
+
 def test_all_held_out_is_an_error():
     data = scenario_dict(n_envs=2)
     data["environments"] = [{"name": "a", "held_out": True}, {"name": "b", "held_out": True}]

@@ -68,6 +68,19 @@ def test_where_seeds_split_the_prediction_is_fitter_when_its_runs_measured_more(
     assert fitter_when_split(flipped) == (0, 1)
 
 
+def test_split_points_are_counted_over_every_point_not_just_the_last():
+    # Two points split and at both the prediction's runs measured more: 2 of 2 (a counter
+    # that was overwritten instead of added to would say 1 of 2).
+    two = pd.DataFrame({
+        "point": [0, 0, 1, 1, 2, 2],
+        "status": ["ok"] * 6,
+        "regime": ["conditional_policy", "strategy_churn"] * 3,
+        "predicted_regime": ["conditional_policy"] * 6,
+        "mean_fitness": [0.5, 0.3, 0.6, 0.4, 0.2, 0.3],
+    })
+    assert fitter_when_split(two) == (2, 3)
+
+
 def test_agreement_table_has_one_row_per_sweep_folder(tmp_path):
     aggregate = AGGREGATE_TABLE.assign(point=range(4))
     write_parquet(tmp_path / RESULTS, RESULTS_TABLE)
@@ -75,6 +88,9 @@ def test_agreement_table_has_one_row_per_sweep_folder(tmp_path):
     write_json(tmp_path / SWEEP_ECHO, {"sweep": {"name": "demo"}, "axes": ["x"]})
     lines = agreement_table([tmp_path]).splitlines()
     assert len(lines) == 3
+    assert lines[0].startswith("| diagram | points | regime agrees |")
+    assert lines[0].endswith("| seeds split: prediction fitter |")
+    assert lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == 10
     assert lines[2] == "| `demo` | 4 | 75% | 50% | 2 | 100% | 50% | 0.0100 (83%) | 1 of 1 |"
 
 

@@ -154,8 +154,21 @@ def test_a_run_that_raises_is_a_failed_row_and_the_sweep_goes_on(serial_table):
     failed = serial_table[serial_table["geometry.sharing"] == -0.5]
     assert len(failed) == 2 and (failed.status == "failed").all()
     assert failed.error.str.contains("impossible").all()
+    assert (failed.regime == "").all() and (failed.structure == "").all()
+    assert failed.predicted_regime.isna().all()
     ok = serial_table[serial_table["geometry.sharing"] != -0.5]
     assert (ok.status == "ok").all() and ok.regime.ne("").all()
+
+
+def test_the_python_sweep_writes_the_same_table_into_the_folder_it_is_given(
+        serial_table, tmp_path):
+    import circuits_abm as ca  # noqa: PLC0415
+
+    table = ca.sweep(load_sweep(sweep_file(tmp_path, TINY)), tmp_path / "api",
+                     executor="serial", progress=False)
+    assert (tmp_path / "api" / JOURNAL).exists()
+    columns = ["run_id", "seed", "status", "regime", "structure"]
+    pd.testing.assert_frame_equal(table[columns], serial_table[columns])
 
 
 def test_aggregate_gives_regime_shares_per_point(serial_table, tmp_path_factory):
