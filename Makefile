@@ -21,8 +21,8 @@ help:
 	@echo "              with the theory's boundaries and write the agreement table into README"
 	@echo "make test-latest  the test suite against the newest versions pyproject.toml allows"
 	@echo "make lock   re-resolve requirements-dev.lock from pyproject.toml"
-	@echo "make mutation  mutation score of the fast tests on 300 random mutants (about 40"
-	@echo "              minutes; MUTANTS=0 for all of them; not part of make test)"
+	@echo "make mutation  mutation score of the fast tests on 300 random mutants (about 20"
+	@echo "              minutes; MUTANTS=0 for all of them; not part of make test), into README"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
@@ -148,7 +148,7 @@ docs: $(STAMP)
 MUTANTS ?= 300
 mutation: $(STAMP)
 	rm -rf mutants
-	$(PY) .ci/mutation --sample $(MUTANTS)
+	$(PY) .ci/mutation --sample $(MUTANTS) --readme README.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_startup.py

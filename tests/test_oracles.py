@@ -387,10 +387,18 @@ def test_a_node_needs_four_training_phases_in_the_window_to_be_labelled():
         table = trajectory(routing, rewards, envs=["a", "b", "c"])
         table["trained"] = [order[k] for k in table.phase]
         table["training_weight"] = (table.environment == table.trained).astype(float)
-        return classify(table).structure
+        return classify(table)
 
-    assert run([31, 34, 37]) == "conditional_policy[undetermined{a,b}, specialist{c}]"
-    assert run([31, 34, 37, 39]) == "conditional_policy[strategy_churn{a,b}, specialist{c}]"
+    short = run([31, 34, 37])
+    assert short.structure == "conditional_policy[undetermined{a,b}, specialist{c}]"
+    assert run([31, 34, 37, 39]).structure == (
+        "conditional_policy[strategy_churn{a,b}, specialist{c}]")
+    # Too little evidence to label, but the node still reports what it read: a recency bias
+    # of 0.5 - (-0.4) on the 3 phases that trained a or b, and a mean reward over the 10
+    # window phases of (3 * (0.5 - 0.4) / 2 + 7 * (-0.4)) / 10.
+    unlabelled = short.tree.children[0]
+    assert unlabelled.metrics["recency_bias"] == pytest.approx(0.9)
+    assert unlabelled.metrics["mean_reward"] == pytest.approx((3 * 0.05 - 7 * 0.4) / 10)
 
 
 # ------------------------------------------------------------------ the reward-seeking ODE
