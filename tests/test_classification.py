@@ -18,6 +18,7 @@ from circuits_abm.analysis.classification import (
     lineage_turnover,
     partition,
     phase_views,
+    recency_bias,
     routing_determinism,
     routing_information,
 )
@@ -174,6 +175,42 @@ def test_a_middling_recency_bias_is_undetermined_not_forced():
     # unlabelled, but it still reports what it read (the trained env is 1 of 4)
     assert result.tree.metrics["recency_bias"] == pytest.approx(middling)
     assert result.tree.metrics["mean_reward"] == pytest.approx(0.3 + middling / 4)
+
+
+def test_recency_bias_skips_phases_that_train_every_environment():
+    """A phase that trains every environment (a mixture) has no untrained one to compare
+    with, so only the ordinary phases count: here (0.5 - 0.2) and (0.4 - 0.3), mean 0.2."""
+    rows = [(0, "a", 1.0, 0.5), (0, "b", 0.0, 0.2),
+            (1, "a", 0.5, 0.9), (1, "b", 0.5, 0.1),  # the mixture
+            (2, "a", 0.0, 0.3), (2, "b", 1.0, 0.4)]
+    phases = pd.DataFrame(rows, columns=["phase", "env", "training_weight", "dominant_reward"])
+    phases["held_out"] = False
+    assert recency_bias(phases) == pytest.approx(0.2)
+
+
+def test_router_confidence_is_stability_times_how_far_determinism_clears_the_threshold():
+    # Each group goes to its child with probability 0.95: H(child) = ln 2 and
+    # H(child | env) = h(0.95), so determinism = 1 - h(0.95) / ln 2 = 0.7136; the structure
+    # holds in every phase, so confidence = (0.7136 - 0.5) / (1 - 0.5).
+    groups = {"0": ["a1", "a2"], "1": ["b1", "b2"]}
+    rewards = lambda k, t, e: {"0": 0.45, "1": 0.45}  # noqa: E731
+    result = classify(trajectory(router(groups, soft=0.05), rewards))
+    h = -(0.95 * np.log(0.95) + 0.05 * np.log(0.05))
+    determinism = 1 - h / np.log(2)
+    assert result.regime == "conditional_policy"
+    assert result.tree.metrics["routing_determinism"] == pytest.approx(determinism)
+    assert result.tree.confidence == pytest.approx((determinism - 0.5) / 0.5)
+    stored = result.to_dict()  # what summary.json keeps
+    assert stored["tree"]["confidence"] == round(result.tree.confidence, 4)
+    assert stored["dominant_structure"] == result.dominant_structure == "X"
+
+
+def test_routing_determinism_normalises_rows_and_ignores_unused_children():
+    # A third child no environment reaches changes nothing; counts read as frequencies.
+    assert routing_determinism(np.array([[1.0, 0, 0], [0, 1.0, 0]])) == pytest.approx(1.0)
+    h = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    expected = 1 - h / np.log(2)
+    assert routing_determinism(np.array([[3.0, 1.0], [1.0, 3.0]])) == pytest.approx(expected)
 
 
 def test_a_structure_that_keeps_changing_is_undetermined():

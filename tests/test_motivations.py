@@ -171,8 +171,12 @@ def test_the_alarm_records_the_first_step_the_module_norm_crosses_and_can_halt()
 
     fired = run_with(0.42)
     assert fired.alarm_step == 0 and fired.halted and fired.steps == 1
+    with pytest.raises(RuntimeError, match="ended after step 1"):  # where it halted
+        fired.step()
     quiet = run_with(0.43)
     assert quiet.alarm_step is None and not quiet.halted and quiet.steps == 30
+    with pytest.raises(RuntimeError, match="ended after step 30"):
+        quiet.step()
     assert quiet.module_norm() == pytest.approx(math.sqrt(2) * 0.3 / 1.05, rel=1e-6)
 
 

@@ -14,9 +14,17 @@ import pytest
 from conftest import make_scenario
 
 from circuits_abm.analysis.classification import MIN_WINDOW_PHASES, classify, end_window
-from circuits_abm.engine.circuits import Mechanism, Router, parse_structure
+from circuits_abm.engine.circuits import (
+    Circuit,
+    Mechanism,
+    Router,
+    copy_tree,
+    parse_structure,
+    structure_string,
+)
 from circuits_abm.engine.environments import align, build_environments
 from circuits_abm.engine.model import CircuitsModel, fixed_targets
+from circuits_abm.engine.records import lineage_table
 from circuits_abm.engine.schedule import build_schedule
 from circuits_abm.engine.selection import replicator
 from circuits_abm.engine.variation import Context, make_offspring
@@ -354,6 +362,74 @@ def _signature(node):
             tuple(_signature(c) for c in node.children))
 
 
+def test_removing_a_child_of_a_nested_router_keeps_the_rest_of_the_circuit():
+    # R[R[n,n],g,g]: dropping a child of the inner router collapses it into its survivor
+    # in place (R[n,g,g]); dropping one of the outer router's three children leaves two.
+    # The circuit is never cut down to the inner router's survivor alone.
+    outcomes = set()
+    for seed in range(20):
+        parent = parse_structure("R[R[n,n],g,g]", 4, 4, 5.0, np.random.default_rng(seed))
+        outcomes.add(structure_string(make_offspring(parent, "remove_child", context(seed))))
+    assert outcomes == {"R[n,g,g]", "R[R[n,n],g]", "R[g,g]"}
+
+
+def test_a_duplicated_child_is_nudged_in_a_random_direction():
+    # The nudge is N(0, s^2) noise in every coordinate, so the direction it turns the key
+    # (the twin's part across the copied key) is uniform on the 3-sphere across the key in
+    # four dimensions, where |cos| between two independent directions is uniform on [0, 1]:
+    # mean 1/2.  A nudge along one fixed direction would give |cos| = 1.
+    directions = {0: [], 1: []}
+    for seed in range(300):
+        parent = parse_structure("R[n,n]", 4, 4, 5.0, np.random.default_rng(0))
+        child = make_offspring(parent, "duplicate_child", context(seed, mutation_scale=0.05))
+        twin = child.children[2].key
+        source = max((0, 1), key=lambda j: twin @ parent.children[j].key)
+        key = parent.children[source].key
+        across = twin - (twin @ key) * key
+        directions[source].append(across / np.linalg.norm(across))
+    cosines = [abs(a @ b) for group in directions.values()
+               for a, b in zip(group, group[1:], strict=False)]
+    assert np.mean(cosines) == pytest.approx(0.5, abs=0.06)
+
+
+def test_offspring_copy_their_parents_quarantine_module_into_fresh_memory():
+    parent = Mechanism("naive", np.array([0.3, 0.1, 0, 0]), np.array([1.0, 0, 0, 0]),
+                       np.array([0.0, 0.2, -0.1, 0]))
+    child = make_offspring(parent, "switch_rule", context(0))
+    assert child.quarantine == pytest.approx([0.0, 0.2, -0.1, 0])
+    child.quarantine[1] = 9.0
+    assert parent.quarantine[1] == 0.2
+
+
+def test_a_birth_with_no_operator_that_applies_is_skipped():
+    # Only remove_child may fire, and it needs a router: births happen (rate 5 per step) but
+    # no offspring can be made of a lone mechanism, so the population never changes.
+    model = frozen(["n"], variation={"rate": 5.0, "operators": {"remove_child": 1.0}})
+    for _ in range(5):
+        model.step()
+    assert model.births[:5].sum() > 0
+    assert len(model.circuits) == 1 and model.shares == pytest.approx([1.0])
+
+
+def test_the_lineage_table_counts_the_variants_of_each_lineage():
+    # Two circuits of the naive lineage (shares 0.35 and 0.2) and one generalist (0.45): the
+    # naive lineage leads with 0.55 over 2 variants, represented by its larger circuit; the
+    # phase records carry the same count for the dominant lineage.
+    model = frozen(["n", "g"])
+    model.step()
+    first = model.circuits[0]
+    model.circuits.append(Circuit(model, copy_tree(first.root), lineage=first.lineage))
+    model.shares = np.array([0.35, 0.45, 0.2])
+    model.fitness = np.zeros(3)
+    model.recompile()
+    table = lineage_table(model)
+    assert [(e["lineage"], e["variants"], e["representative"]) for e in table] == [
+        (first.lineage, 2, 0), (model.circuits[1].lineage, 1, 1)]
+    assert table[0]["share"] == pytest.approx(0.55)
+    model.recorder.record_phase(model.current_phase)
+    assert model.recorder.phase_rows[-1]["dominant_variants"] == 2
+
+
 # ------------------------------------------------------------------ classifier window and evidence
 
 
@@ -402,6 +478,23 @@ def test_a_node_needs_four_training_phases_in_the_window_to_be_labelled():
 
 
 # ------------------------------------------------------------------ the reward-seeking ODE
+
+
+def test_the_lsoda_cross_check_matches_the_closed_form_with_both_skills_frozen():
+    # alpha_S = alpha_L = 0 freezes S = 0.5 and L = 0.2, so the propensity's logit obeys
+    # dz/dt = alpha_z p (1 - p) (S - L).  Separating variables, with dz / (p (1 - p)) =
+    # (2 + e^z + e^-z) dz:  G(z) = 2 z + e^z - e^-z grows by (S - L) t.  Solved at t = 300.
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+
+    from circuits_abm.reward_seeking.dynamics import reference_propensity
+
+    def G(z):
+        return 2 * z + math.exp(z) - math.exp(-z)
+
+    target = G(logit(0.01)) + (0.5 - 0.2) * 300.0
+    z = brentq(lambda x: G(x) - target, -50, 50, xtol=1e-14)
+    assert reference_propensity(0.0, 0.0, horizon=300.0) == pytest.approx(expit(z), abs=1e-6)
 
 
 def test_the_reward_seeking_flow_at_a_hand_computed_point():

@@ -101,10 +101,25 @@ def test_bad_structure_string():
     ("R[n,g", "missing ']'"),
     ("R[", "missing ']'"),
     ("]", "expected n, w, g or R[ but found ']'"),
+    ("n,n", "unexpected ',n' after a complete circuit"),
 ])
 def test_each_malformed_structure_says_what_is_wrong(text, fragment):
     message = problems_of(scenario_dict(population={"initial": [text]}))
     assert "population.initial.0" in message and fragment in message
+
+
+def test_a_cycle_cannot_start_outside_its_own_phases():
+    # e3 exists and trains, but the sequence cycles a and b only: starting there is an error
+    # naming what is allowed, not a start that would be silently ignored.
+    data = scenario_dict(schedule={"order": "cycle", "sequence": ["e0", "e1"], "start": "e3"})
+    message = problems_of(data)
+    assert "`schedule.start`: 'e3' is not one of the cycle's phases; allowed: e0, e1" in message
+    mixture = scenario_dict(schedule={"order": "cycle", "start": "both",
+                                      "mixtures": {"both": {"e0": 1, "e1": 1}}})
+    assert "allowed: e0, e1, e2, e3" in problems_of(mixture)
+    held_out = scenario_dict(schedule={"start": "e3"})
+    held_out["environments"][3]["held_out"] = True
+    assert problems_of(held_out).count("schedule.start") == 1  # held out, said once
 
 
 def test_all_held_out_is_an_error():

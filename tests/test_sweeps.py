@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -141,6 +142,33 @@ scale = "log"
         assert sorted(np.floor(sharing / 0.9 * 8).astype(int)) == list(range(8))
 
 
+def test_a_design_coordinate_maps_onto_the_axis_range_linearly_or_logarithmically():
+    """u in [0, 1) lands at low + (high - low) u on a linear axis and low (high/low)^u on a
+    log axis; integer axes round."""
+    from circuits_abm.experiments.sweeps import AxisSpec  # noqa: PLC0415
+
+    linear = AxisSpec(range=(0.2, 0.6))
+    assert linear.from_unit(0.0) == pytest.approx(0.2)
+    assert linear.from_unit(0.25) == pytest.approx(0.3)
+    logarithmic = AxisSpec(range=(1.0, 100.0), scale="log")
+    assert logarithmic.from_unit(0.5) == pytest.approx(10.0)
+    counts = AxisSpec(range=(2.0, 12.0), integer=True)
+    assert counts.from_unit(0.33) == 5 and isinstance(counts.from_unit(0.33), int)
+
+
+def test_the_monitored_motivation_goes_into_its_own_columns():
+    """Each group of the run's monitored motivation, and its capability, gets its column;
+    a run without monitoring gets empty ones."""
+    from circuits_abm.experiments.sweeps import MOTIVATION_METRICS, motivation_metrics  # noqa: PLC0415
+
+    monitoring = {"motivation": {"training": 0.1, "held_out": 0.2, "evaluation": 0.3},
+                  "capability": 0.4}
+    assert motivation_metrics({"monitoring": monitoring}) == {
+        "motivation_training": 0.1, "motivation_held_out": 0.2,
+        "motivation_evaluation": 0.3, "capability": 0.4}
+    assert motivation_metrics({}) == dict.fromkeys(MOTIVATION_METRICS, None)
+
+
 # ------------------------------------------------------------------ running
 
 
@@ -148,6 +176,18 @@ scale = "log"
 def serial_table(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serial")
     return run_sweep(load_sweep(sweep_file(tmp, TINY)), tmp / "out", executor="serial")
+
+
+def test_each_point_runs_its_replicates_with_their_own_seeds(serial_table):
+    """TINY has 2 seeds per point: replicates 0 and 1, each with the seed derived from the
+    root seed, the point's values and the replicate."""
+    axes = ["geometry.sharing", "geometry.distinguishability"]
+    for _, rows in serial_table.groupby("point"):
+        assert sorted(rows.replicate) == [0, 1]
+        for _, row in rows.iterrows():
+            values = {axis: row[axis] for axis in axes}
+            assert row.seed == derive_seed(7, values, row.replicate)
+        assert rows.seed.nunique() == 2
 
 
 def test_a_run_that_raises_is_a_failed_row_and_the_sweep_goes_on(serial_table):
@@ -160,12 +200,22 @@ def test_a_run_that_raises_is_a_failed_row_and_the_sweep_goes_on(serial_table):
     assert (ok.status == "ok").all() and ok.regime.ne("").all()
 
 
+class Terminal(io.StringIO):
+    """A captured stderr that says it is a terminal, so tqdm draws its bar into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def test_the_python_sweep_writes_the_same_table_into_the_folder_it_is_given(
-        serial_table, tmp_path):
+        serial_table, tmp_path, monkeypatch):
     import circuits_abm as ca  # noqa: PLC0415
 
+    monkeypatch.setattr(sys, "stderr", Terminal())
     table = ca.sweep(load_sweep(sweep_file(tmp_path, TINY)), tmp_path / "api",
-                     executor="serial", progress=False)
+                     executor="serial", progress=True)
+    bar = sys.stderr.getvalue()
+    assert "tiny: 100%" in bar and "6/6" in bar  # the sweep's name, and its 6 runs
     assert (tmp_path / "api" / JOURNAL).exists()
     columns = ["run_id", "seed", "status", "regime", "structure"]
     pd.testing.assert_frame_equal(table[columns], serial_table[columns])
@@ -208,9 +258,14 @@ def test_aggregate_regime_intervals_are_wilson_95(tmp_path):
 
 
 def test_process_pool_gives_the_same_table_as_serial(serial_table, tmp_path):
-    table = run_sweep(
-        load_sweep(sweep_file(tmp_path, TINY)), tmp_path / "out", executor="processes", workers=2
-    )
+    """Through the Python API, given the sweep as a dict and the default executor (a pool of
+    worker processes)."""
+    import tomllib  # noqa: PLC0415
+
+    import circuits_abm as ca  # noqa: PLC0415
+
+    design = {"name": "tiny", "base": BASE, **tomllib.loads(TINY)}
+    table = ca.sweep(design, tmp_path / "out", workers=2, progress=False)
     pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
 
 

@@ -618,6 +618,18 @@ def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     return sorted(getattr(model, "model_fields", {}))
 
 
+def _cycle_start_problems(s: Scenario, training: list[str]) -> list[str]:
+    """A cycle or sequence starts at one of its own phases (the sequence's, or the training
+    environments'), so a ``start`` outside it would be ignored: say so instead."""
+    sched = s.schedule
+    items = sched.sequence or training
+    if (sched.order not in ("cycle", "sequence") or sched.start in items
+            or sched.start not in sched.mixtures and sched.start not in training):
+        return []  # in the cycle, or unknown or held out (reported as such)
+    return [f"`schedule.start`: {sched.start!r} is not one of the {sched.order}'s phases; "
+            f"allowed: {', '.join(dict.fromkeys(items))}"]
+
+
 def cross_reference_problems(s: Scenario) -> list[str]:
     """Checks that span fields: names that must exist, and graphs that a walk can use."""
     problems: list[str] = []
@@ -661,6 +673,7 @@ def cross_reference_problems(s: Scenario) -> list[str]:
         unknown("schedule.start", s.schedule.start, mixtures)
         if s.schedule.start in known and s.schedule.start not in training:
             problems.append(f"`schedule.start`: {s.schedule.start!r} is held out")
+        problems.extend(_cycle_start_problems(s, training))
     if s.schedule.order == "sequence" and not s.schedule.sequence:
         problems.append("`schedule.sequence`: order = 'sequence' needs a non-empty sequence")
     if s.schedule.order == "walk":

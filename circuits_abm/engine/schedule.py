@@ -79,7 +79,7 @@ def _label_stream(scenario: Scenario, envs: Environments, rng: np.random.Generat
     order = sched.order
     if order in ("cycle", "sequence"):
         items = list(sched.sequence or training)
-        if sched.start is not None and sched.start in items:
+        if sched.start is not None:  # validation keeps it among the items
             k = items.index(sched.start)
             items = items[k:] + items[:k]
         if order == "cycle":
