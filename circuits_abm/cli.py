@@ -167,6 +167,10 @@ def predict(
     sharpness: Annotated[
         str, typer.Option(help="birth: routers at initial_sharpness; optimal: the best one.")
     ] = "birth",
+    keys: Annotated[
+        str, typer.Option(help="birth: routers' contrast keys; learned: where key learning "
+                               "settles without noise.")
+    ] = "birth",
     rivals: Annotated[int, typer.Option(min=0, help="How many rival structures to list.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON.")] = False,
 ) -> None:
@@ -177,9 +181,13 @@ def predict(
     if sharpness not in ("birth", "optimal"):
         typer.echo(f"error: --sharpness must be birth or optimal (got {sharpness!r})", err=True)
         raise typer.Exit(code=2)
+    if keys not in ("birth", "learned"):
+        typer.echo(f"error: --keys must be birth or learned (got {keys!r})", err=True)
+        raise typer.Exit(code=2)
     times = ["start", "end"] if spec.interventions else ["end"]
     predictions = {
-        at: predict_regime(spec, at=at, critical=at == "end", sharpness=sharpness) for at in times
+        at: predict_regime(spec, at=at, critical=at == "end", sharpness=sharpness, keys=keys)
+        for at in times
     }
     if as_json:
         typer.echo(json.dumps({at: p.to_dict() for at, p in predictions.items()}, indent=2))

@@ -177,6 +177,14 @@ def test_a_prediction_prints_readably_in_a_notebook():
     assert "margin" in text and len(repr(prediction)) < 200
 
 
+def test_predict_can_route_with_learned_keys_and_says_so():
+    result = runner.invoke(app, ["predict", STANDARD, "--keys", "learned"])
+    assert result.exit_code == 0, result.output
+    assert "note: keys: where noiseless key learning settles" in result.output
+    result = runner.invoke(app, ["predict", STANDARD, "--keys", "trained"])
+    assert result.exit_code == 2 and "--keys must be birth or learned" in result.output
+
+
 def test_routing_tables_are_stored_as_arrow_maps_and_read_back_as_dicts(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -128,6 +128,50 @@ def test_a_two_way_router_on_orthogonal_cues_routes_by_softmax_of_its_contrast_k
     assert probs == pytest.approx(np.array([[right, 1 - right], [1 - right, right]]))
 
 
+def test_learned_keys_reach_the_closed_form_optimum_on_three_orthogonal_cues():
+    # Parts {0} and {1, 2}, cues e_0, e_1, e_2 trained equally.  The best unit keys are
+    # opposite, k = (a, -b, -b) and -k with a^2 + 2 b^2 = 1 (any gap vector is dominated by
+    # one of that form), so the routing gaps are 2 beta a in e_0 and 2 beta b in e_1, e_2,
+    # and a = cos t, b = sin t / sqrt(2) maximise log s(2 beta a) + 2 log s(2 beta b) (s the
+    # logistic function): a one-dimensional problem, solved here by bounded search.
+    from scipy.optimize import minimize_scalar
+    from scipy.special import expit, log_expit
+
+    beta, cues, blocks = 3.0, np.eye(3), ((0,), (1, 2))
+
+    def objective(t):
+        a, b = np.cos(t), np.sin(t) / np.sqrt(2)
+        return -(log_expit(2 * beta * a) + 2 * log_expit(2 * beta * b))
+
+    t = minimize_scalar(objective, bounds=(0, np.pi / 2), method="bounded",
+                        options={"xatol": 1e-10}).x
+    right_0, right_1 = expit(2 * beta * np.cos(t)), expit(2 * beta * np.sin(t) / np.sqrt(2))
+    learned = routing(cues, blocks, (0, 1, 2), beta, trained=np.full(3, 1 / 3))
+    assert learned == pytest.approx(np.array([[right_0, 1 - right_1, 1 - right_1],
+                                              [1 - right_0, right_1, right_1]]), abs=1e-6)
+    born = routing(cues, blocks, (0, 1, 2), beta)  # contrast keys: gaps 2 beta (2, 1) / sqrt(6)
+    assert born[1, 1] == pytest.approx(expit(2 * beta / np.sqrt(6)))
+    assert learned[1, 1] > born[1, 1] and learned[0, 0] < born[0, 0]
+
+
+def test_contrast_keys_underrate_a_router_over_a_churning_part_and_learned_keys_do_not():
+    # Six interchangeable environments: two specialists beside one mechanism churning over
+    # the other four.  Its contrast key separates those four poorly (0.82 of their traffic),
+    # so at birth keys the router is worse than one churning mechanism; with the keys that
+    # key learning reaches it routes 0.97 and is better by far.
+    spec = make_scenario(6, geometry={"sharing": 0.1, "distinguishability": 0.9},
+                         costs={"per_mechanism": 0.0025})
+    blocks = ((2,), (4,), (0, 1, 3, 5))
+    one = tuple(range(6))
+    envs = build_environments(spec)
+    born, learned = Problem(spec, envs), Problem(spec, envs, keys="learned")
+    assert born.candidate(blocks).fitness < born.candidate((one,)).fitness
+    assert learned.candidate(blocks).fitness > learned.candidate((one,)).fitness + 0.02
+    assert learned.candidate((one,)).fitness == born.candidate((one,)).fitness
+    routed = routing(envs.cues, blocks, one, 5.0, trained=np.full(6, 1 / 6))
+    assert routed[2, 0] > 0.95 > 0.85 > routing(envs.cues, blocks, one, 5.0)[2, 0]
+
+
 def test_identical_cues_cannot_be_routed():
     probs = routing(np.ones((3, 2)) / np.sqrt(2), ((0,), (1, 2)), (0, 1, 2), 50.0)
     assert probs == pytest.approx(np.full((2, 3), 0.5))

@@ -25,7 +25,8 @@ The pieces:
   environments (every partition up to six environments, cuts of a similarity dendrogram
   beyond), each part served by its best mechanism.  Routing uses contrast keys (a part's
   mean cue minus the mean cue) at the sharpness routers are born with (or, on request, the
-  sharpness that maximises reward minus its cost); misrouted steps teach the wrong child.
+  sharpness that maximises reward minus its cost, or the keys that noiseless key learning
+  settles on); misrouted steps teach the wrong child.
 * **Labels.**  A part with one environment is a ``specialist``; a mechanism serving several
   is a ``strategy_churn`` or ``ecological_generalist`` by its predicted recency bias, with
   the classifier's own thresholds (the theory predicts what the classifier will measure).
@@ -43,6 +44,8 @@ from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import logsumexp
 
 from circuits_abm.analysis.classification import (
     CHURN,
@@ -504,7 +507,8 @@ class Prediction:
 class Problem:
     """Everything the candidates of one scenario share: geometry, chain, rules, costs."""
 
-    def __init__(self, spec: Scenario, envs: Environments, sharpness: str = "birth"):
+    def __init__(self, spec: Scenario, envs: Environments, sharpness: str = "birth",
+                 keys: str = "birth"):
         self.spec = spec
         self.envs = envs
         self.chain = schedule_chain(spec, envs)
@@ -520,6 +524,10 @@ class Problem:
             self.sharpness = np.concatenate([[0.0], np.geomspace(0.25, cap, SHARPNESS_GRID - 1)])
         else:
             raise ValueError(f"sharpness must be 'birth' or 'optimal' (got {sharpness!r})")
+        if keys not in ("birth", "learned"):
+            raise ValueError(f"keys must be 'birth' or 'learned' (got {keys!r})")
+        # how often each environment is trained, which weighs it in key learning
+        self.trained = self.chain.slot_stationary @ self.chain.mix if keys == "learned" else None
         self._leaves: dict[tuple, tuple[Rule, LeafStatistics]] = {}
 
     def best_leaf(self, routed: np.ndarray) -> tuple[Rule, LeafStatistics]:
@@ -549,7 +557,7 @@ class Problem:
             return Candidate((part,), 0.0, part.reward - costs.per_mechanism)
         best = None
         for beta in self.sharpness:
-            routed = routing(self.envs.cues, blocks, self.training, beta)
+            routed = routing(self.envs.cues, blocks, self.training, beta, self.trained)
             parts = tuple(self.part(block, routed[j]) for j, block in enumerate(blocks))
             fitness = sum(p.reward for p in parts) - len(blocks) * costs.per_mechanism
             fitness -= costs.per_sharpness * beta
@@ -558,20 +566,68 @@ class Problem:
         return best
 
 
-def routing(cues: np.ndarray, blocks, among: tuple[int, ...], sharpness: float) -> np.ndarray:
-    """Routing probabilities ``(parts, environments)`` of a router with contrast keys:
-    each part's key is its mean cue minus the mean cue of everything routed (the direction
-    the ``split`` operator starts from), normalised."""
+def routing(cues: np.ndarray, blocks, among: tuple[int, ...], sharpness: float,
+            trained: np.ndarray | None = None) -> np.ndarray:
+    """Routing probabilities ``(parts, environments)`` of a router over ``blocks``.
+
+    Without ``trained``, the router has the keys it is born with: *contrast keys*, each
+    part's mean cue minus the mean cue of everything routed (``among``), normalised (the
+    direction the ``split`` operator starts from).  With ``trained`` (how often each
+    environment is trained), the keys are those key learning settles on (``learned_keys``).
+    """
+    keys = contrast_keys(cues, blocks, among)
+    if trained is not None:
+        keys = learned_keys(cues, blocks, trained, sharpness, keys)
+    logits = sharpness * (keys @ cues.T)
+    logits -= logits.max(axis=0, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=0, keepdims=True)
+
+
+def contrast_keys(cues: np.ndarray, blocks, among: tuple[int, ...]) -> np.ndarray:
+    """Each part's mean cue minus the mean cue of ``among``, normalised (zero if equal)."""
     centre = cues[list(among)].mean(axis=0)
     keys = []
     for block in blocks:
         direction = cues[list(block)].mean(axis=0) - centre
         norm = np.linalg.norm(direction)
         keys.append(direction / norm if norm > 1e-9 else np.zeros_like(direction))
-    logits = sharpness * (np.array(keys) @ cues.T)
-    logits -= logits.max(axis=0, keepdims=True)
-    weights = np.exp(logits)
-    return weights / weights.sum(axis=0, keepdims=True)
+    return np.array(keys)
+
+
+def learned_keys(cues: np.ndarray, blocks, trained: np.ndarray, sharpness: float,
+                 start: np.ndarray) -> np.ndarray:
+    """The unit keys that key learning settles on, from the keys ``start``.
+
+    Keys climb the policy gradient of the router's expected reward.  When each part's
+    mechanism is the one tuned to its environments, the step for key ``j`` in environment
+    ``e`` is ``beta p_j (V_j - V_mean) q_e``; with the value gaps taken equal across
+    environments, that is (up to a positive factor per environment) the gradient of
+    ``sum_e trained_e log p_part(e)(e)``: the expected log-probability of sending each
+    trained environment to its own part.  Its maximum over unit keys at this sharpness is
+    found by L-BFGS from ``start`` (a few iterations).  Routing stays as born where there
+    is nothing to learn from: no sharpness, or a part whose contrast key is zero.
+    """
+    if sharpness <= 0 or not np.all(np.linalg.norm(start, axis=1) > 0.5):
+        return start
+    seen = np.flatnonzero(trained > 0)
+    q, w = cues[seen], trained[seen] / trained[seen].sum()
+    target = np.array([[float(e in block) for e in seen] for block in blocks])
+
+    def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
+        v = x.reshape(start.shape)
+        norm = np.linalg.norm(v, axis=1, keepdims=True)
+        keys = v / norm
+        logits = sharpness * keys @ q.T
+        log_p = logits - logsumexp(logits, axis=0)
+        grad_keys = -sharpness * ((target - np.exp(log_p)) * w) @ q
+        grad = (grad_keys - (grad_keys * keys).sum(axis=1, keepdims=True) * keys) / norm
+        return float(-(target * log_p * w).sum()), grad.ravel()
+
+    result = minimize(loss, start.ravel(), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-10, "maxiter": 200})
+    v = result.x.reshape(start.shape)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def _label(size: int, bias: float) -> str:
@@ -661,7 +717,8 @@ def candidate_partitions(problem: Problem) -> list[tuple[tuple[int, ...], ...]]:
 
 
 def predict(
-    spec: Scenario, at: str = "end", critical: bool = False, sharpness: str = "birth"
+    spec: Scenario, at: str = "end", critical: bool = False, sharpness: str = "birth",
+    keys: str = "birth",
 ) -> Prediction:
     """The regime the theory predicts for ``spec``, from its parameters alone.
 
@@ -685,6 +742,12 @@ def predict(
         and over a run it stays within about a factor of two.  ``"optimal"`` lets every
         router take the sharpness (up to ``max_sharpness``) that maximises its fitness:
         the limit if sharpness evolved freely.
+    keys
+        ``"birth"`` (default) routes with the contrast keys routers are born with.
+        ``"learned"`` uses the keys noiseless key learning settles on (``learned_keys``):
+        the limit if keys learned without gradient noise.  It rates routers over churning
+        parts much higher (their contrast keys route poorly), and routing inside clusters
+        of near-identical cues too high (there, gradient noise keeps keys from learning).
 
     Returns
     -------
@@ -706,7 +769,7 @@ def predict(
     'ecological_generalist'
     """
     envs = geometry_at(spec, at)
-    problem = Problem(spec, envs, sharpness)
+    problem = Problem(spec, envs, sharpness, keys)
     partitions = candidate_partitions(problem)
     if not routers_reachable(spec):
         partitions = [p for p in partitions if len(p) == 1]
@@ -726,6 +789,8 @@ def predict(
             "dominant circuit; a newborn router learns at share**gamma, which the theory "
             "does not model"
         )
+    if keys == "learned":
+        notes.append("keys: where noiseless key learning settles, an upper bound on routing")
     n_star = critical_environments(spec) if critical else None
     valley = None
     if best.is_router and len(best.parts) <= MAX_ASSEMBLY_PARTS:
@@ -755,7 +820,9 @@ def split_path(spec: Scenario, blocks: tuple[tuple[int, ...], ...], at: str = "e
     does, keyed on one context against the rest), always taking the split that leaves the
     fittest structure.  A path that first goes down crosses a *fitness valley*: selection
     removes the intermediate routers, so variation rarely assembles the router even when it
-    is the best structure.  Returns the fitness of each structure on the path."""
+    is the best structure.  Routers on the path keep the keys they are born with: an
+    intermediate must survive selection before its keys can learn.  Returns the fitness of
+    each structure on the path."""
     problem = Problem(spec, geometry_at(spec, at), sharpness)
     rest = tuple(sorted(e for block in blocks for e in block))
     done: tuple[tuple[int, ...], ...] = ()
@@ -821,7 +888,7 @@ def specialists_minus_one_mechanism(spec: Scenario, n: int) -> float:
     costs = variant.costs
     best = -np.inf
     for beta in problem.sharpness:
-        routed = routing(problem.envs.cues, blocks, problem.training, beta)
+        routed = routing(problem.envs.cues, blocks, problem.training, beta, problem.trained)
         _, stats = problem.best_leaf(routed[0])
         fitness = n * stats.reward - n * costs.per_mechanism - costs.per_sharpness * beta
         best = max(best, fitness)
