@@ -13,6 +13,7 @@ import pytest
 from circuits_abm.analysis.classification import (
     CHURN,
     GENERALIST,
+    Node,
     _subtree_reward,
     classify,
     lineage_turnover,
@@ -171,7 +172,7 @@ def test_a_middling_recency_bias_is_undetermined_not_forced():
     rewards = lambda k, t, e: {"root": 0.3 + (middling if e == t else 0.0)}  # noqa: E731
     result = classify(trajectory(one_mechanism, rewards))
     assert result.regime == "undetermined"
-    assert result.tree.confidence == 0.0
+    assert result.tree.confidence == 0.0 and result.tree.path == "root"
     # unlabelled, but it still reports what it read (the trained env is 1 of 4)
     assert result.tree.metrics["recency_bias"] == pytest.approx(middling)
     assert result.tree.metrics["mean_reward"] == pytest.approx(0.3 + middling / 4)
@@ -211,6 +212,41 @@ def test_routing_determinism_normalises_rows_and_ignores_unused_children():
     h = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
     expected = 1 - h / np.log(2)
     assert routing_determinism(np.array([[3.0, 1.0], [1.0, 3.0]])) == pytest.approx(expected)
+
+
+def test_two_environments_routed_apart_are_two_specialists():
+    result = classify(trajectory(router({"0": ["a"], "1": ["b"]}),
+                                 lambda k, t, e: {"0": 0.45, "1": 0.45}, envs=["a", "b"]))
+    assert result.structure == "conditional_policy[specialist{a}, specialist{b}]"
+
+
+def test_routing_information_groups_mechanisms_by_the_first_steps_of_their_paths():
+    # a goes to leaf 0.0, b to leaf 0.1: through the whole tree routing tells them apart,
+    # but at depth 1 both go into subtree 0, which carries no information.
+    routing = [{"0.0": 1.0, "0.1": 0.0, "1": 0.0}, {"0.0": 0.0, "0.1": 1.0, "1": 0.0}]
+    assert routing_information(routing) == pytest.approx(1.0)
+    assert routing_information(routing, depth=1) == pytest.approx(0.0)
+
+
+def test_the_canonical_form_sorts_children_and_merges_nested_conditional_policies():
+    def node(label, envs, children=()):
+        n = Node(label, "root", list(envs), 1.0, {})
+        n.children = list(children)
+        return n
+
+    leaf = node("specialist", "c")
+    assert leaf.canonical() == "specialist{c}"
+    inner = node("conditional_policy", "ba", [node("specialist", "b"), node("specialist", "a")])
+    outer = node("conditional_policy", "cba", [leaf, inner])
+    assert outer.canonical() == (
+        "conditional_policy[specialist{a}, specialist{b}, specialist{c}]")
+
+
+def test_run_metrics_report_how_much_of_the_population_the_structure_holds():
+    result = classify(trajectory(one_mechanism, lambda k, t, e: {"root": 0.45}))
+    assert result.tree.metrics["structure_share"] == pytest.approx(0.9)  # trajectory's share
+    stored = result.to_dict()["tree"]["metrics"]
+    assert stored["mean_reward"] == round(result.tree.metrics["mean_reward"], 4) == 0.45
 
 
 def test_a_structure_that_keeps_changing_is_undetermined():
@@ -316,12 +352,22 @@ def test_an_unreached_subtree_counts_its_leaves_as_equally_likely():
     assert _subtree_reward(view, "0", "a1") == pytest.approx(0.9)
 
 
+def test_a_subtree_reached_part_of_the_time_is_read_given_that_it_is_reached():
+    # Child "1" gets half of a1's traffic, split 1:3 between its leaves: given it is
+    # reached, its reward there is 0.25 * 0.2 + 0.75 * 0.6.
+    route = {"0": 0.5, "1.0": 0.125, "1.1": 0.375}
+    rewards = {"0": 0.9, "1.0": 0.2, "1.1": 0.6}
+    view = phase_views(trajectory(lambda k, t, e: route, lambda k, t, e: rewards,
+                                  n_phases=1))[0]
+    assert _subtree_reward(view, "1", "a1") == pytest.approx(0.5)
+
+
 def test_the_classification_names_the_last_phase_of_the_window_and_reads_its_paths():
     # 40 phases: the end window is the last 10 (30-39).  The router's children swap paths
-    # in the last two phases without changing the partition, so every phase matches; the
-    # tree's paths, the dominant structure and the window's end come from phase 39.
+    # in the last phase without changing the partition, so every phase matches; the tree's
+    # paths, the dominant structure and the window's end come from phase 39.
     def route(k, trained, env):
-        first, second = ("1", "0") if k >= 38 else ("0", "1")
+        first, second = ("1", "0") if k >= 39 else ("0", "1")
         return {first: 1.0, second: 0.0} if env.startswith("a") else {first: 0.0, second: 1.0}
 
     def rewards(k, trained, env):

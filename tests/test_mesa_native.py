@@ -90,8 +90,9 @@ def test_seeds_follow_mesa_rng_and_every_run_records_the_seed_it_used():
     assert CircuitsModel("standard").seed == ca.load_scenario("standard").seed
     assert CircuitsModel("standard", rng=7).seed == 7
     assert CircuitsModel("standard", rng=0).seed == 0  # the whole range 0..2**63-1 is allowed
-    with pytest.raises(ValueError, match="rng"):
-        CircuitsModel("standard", rng=-1)
+    for bad in (-1, True):  # a bool is not a seed, though Python counts it as an int
+        with pytest.raises(ValueError, match="rng"):
+            CircuitsModel("standard", rng=bad)
     assert CircuitsModel("standard", seed=8).seed == 8  # the scenario field, by override
     fresh = CircuitsModel("standard", rng=None)  # what batch_run passes for `iterations`
     again = CircuitsModel("standard", rng=fresh.seed)

@@ -167,6 +167,35 @@ def test_an_offspring_takes_the_stated_share_from_its_parent():
     assert model.shares[i] == pytest.approx(shares_before[i] - 0.02)
 
 
+def test_an_offspring_takes_at_most_half_of_a_small_parent():
+    # offspring_share 0.4 from a lone circuit: the first child takes 0.4 (parent 0.6); the
+    # second's parent has less than 0.8, so it gives half of what it holds: shares end as
+    # (0.3, 0.4, 0.3) or (0.6, 0.2, 0.2), whichever parent the second birth drew.
+    model = frozen(["n"], variation={"rate": 1.0, "offspring_share": 0.4,
+                                     "operators": {"mutate": 1.0}})
+    model.births[:] = 0
+    model.births[0] = 2
+    model.step()
+    assert sorted(model.shares) in (pytest.approx([0.3, 0.3, 0.4]),
+                                    pytest.approx([0.2, 0.2, 0.6]))
+
+
+def test_survivors_is_a_boolean_mask_even_when_everyone_lives():
+    from circuits_abm.engine.selection import survivors  # noqa: PLC0415
+
+    assert survivors(np.array([0.5, 0.5]), 0.1).dtype == bool
+    assert survivors(np.array([0.95, 0.05]), 0.1).tolist() == [True, False]
+
+
+def test_the_time_series_is_stamped_with_the_step_and_what_was_trained():
+    # Phases of 10 steps: the first row is written after step 10, in phase 0, training e0.
+    model = frozen(["n"])
+    for _ in range(10):
+        model.step()
+    row = model.recorder.series_rows[0]
+    assert (row["step"], row["phase"], row["environment"]) == (10, 0, "e0")
+
+
 # ------------------------------------------------------------------ learning
 
 

@@ -309,3 +309,10 @@ def test_cli_runs_an_experiment_and_rejects_a_bad_one(tmp_path):
     bad.write_text('kind = "single"\nlocal_skill = [0.2]\n')
     result = CliRunner().invoke(app, ["reward-seeking", "validate", str(bad)])
     assert result.exit_code == 2 and "local_skill" in result.output
+
+
+def test_integration_stops_early_once_nothing_moves():
+    # With a fast reward-seeking skill the column comes to rest about t = 5000, far inside
+    # a horizon of 100000, and stops there instead of stepping on to the horizon.
+    trajectory = integrate(single_system(10.0, 0.1), horizon=1e5)
+    assert trajectory.converged.all() and trajectory.time.max() < 1e4

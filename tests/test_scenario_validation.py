@@ -77,7 +77,7 @@ def test_impossible_geometry_names_the_pairs():
         edges=[{"source": "e0", "target": "e1", "sharing": -0.9}],
     )
     message = problems_of(data)
-    assert "impossible" in message and "e0~e1" in message
+    assert "impossible" in message and "e0~e1 = -0.9; e0~e2 = +0.9; e1~e2 = +0.9." in message
 
 
 def test_intervention_that_makes_geometry_impossible_is_caught_before_running():

@@ -82,3 +82,17 @@ def test_walk_only_moves_along_edges():
     assert phases[0].label == "e3"
     for prev, nxt in zip(phases, phases[1:], strict=False):
         assert envs.graph.has_edge(prev.label, nxt.label)
+
+
+def test_a_walk_never_visits_a_held_out_environment():
+    # A path e0 - e1 - e2 where e2 is held out: the walk stays on e0 - e1, each visited
+    # half the time, as a walk on that one edge must.
+    scenario = make_scenario(3, schedule={"order": "walk"},
+                             edges=[{"source": "e0", "target": "e1"},
+                                    {"source": "e1", "target": "e2"}])
+    data = scenario.model_dump(mode="json")
+    data["environments"][2]["held_out"] = True
+    from circuits_abm.engine.scenario import scenario_from_dict  # noqa: PLC0415
+
+    envs = build_environments(scenario_from_dict(data))
+    assert stationary_distribution(envs) == pytest.approx({"e0": 0.5, "e1": 0.5})

@@ -221,6 +221,47 @@ def test_the_python_sweep_writes_the_same_table_into_the_folder_it_is_given(
     pd.testing.assert_frame_equal(table[columns], serial_table[columns])
 
 
+def test_every_run_row_has_every_column_whether_it_ran_or_failed(serial_table, tmp_path):
+    from circuits_abm.experiments.sweeps import METRICS, PREDICTIONS, run_task  # noqa: PLC0415
+
+    ok = serial_table[serial_table.status == "ok"]  # some metrics are NaN for some trees
+    assert ok[["confidence", "stability"]].notna().all().all()
+    measured = [m for m in METRICS if m != "held_out_reward"]  # nothing is held out here
+    assert ok[measured].notna().any().all() and ok.held_out_reward.isna().all()
+    tasks = load_sweep(sweep_file(tmp_path, TINY)).tasks
+    record = run_task(next(t for t in tasks if t["values"]["geometry.sharing"] == -0.5))
+    assert record["status"] == "failed"
+    assert {*METRICS, *PREDICTIONS} <= set(record) and record["predicted_regime"] is None
+
+
+def test_a_folder_that_cannot_be_read_says_which_and_why(serial_table, tmp_path):
+    run_sweep(load_sweep(sweep_file(tmp_path, TINY)), tmp_path / "out", executor="serial")
+    (tmp_path / "out" / "results.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match="cannot read the sweep in .*out: "):
+        load_results(tmp_path / "out")
+
+
+def test_the_fitness_of_what_emerged_is_the_theorys_for_that_structure():
+    from circuits_abm.experiments.sweeps import fitness_of  # noqa: PLC0415
+
+    prediction = {"best": {"structure": "a", "fitness": 0.4},
+                  "rivals": [{"structure": "b", "fitness": 0.3},
+                             {"structure": "c", "fitness": 0.2}]}
+    assert fitness_of(prediction, {"canonical": "b"}) == 0.3
+    assert fitness_of(prediction, {"canonical": "a"}) == 0.4
+    assert fitness_of(prediction, {"canonical": "undetermined{x}"}) is None
+
+
+def test_map_in_processes_shows_a_bar_only_when_asked(monkeypatch):
+    from circuits_abm.experiments.sweeps import map_in_processes  # noqa: PLC0415
+
+    for progress in (True, False):
+        monkeypatch.setattr(sys, "stderr", Terminal())
+        assert map_in_processes(abs, [(-1,), (2,)], 1, "absolutes", "value",
+                                progress=progress) == [1, 2]
+        assert ("absolutes" in sys.stderr.getvalue()) is progress
+
+
 def test_aggregate_gives_regime_shares_per_point(serial_table, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("agg")
     run_sweep(load_sweep(sweep_file(tmp, TINY)), tmp / "out", executor="serial")

@@ -87,3 +87,11 @@ def test_parameter_changes_keep_the_lineage_structural_changes_found_a_new_one()
         checked += 1
     assert checked > 10
     assert {"mutate", "perturb_sharpness"} == PARAMETER_ONLY
+
+
+def test_routers_lists_every_router_of_a_tree_outermost_first():
+    from circuits_abm.engine.circuits import routers  # noqa: PLC0415
+
+    root = tree("R[n,R[g,w],R[n,n]]")
+    assert [len(r.children) for r in routers(root)] == [3, 2, 2]
+    assert routers(root)[0] is root and routers(tree("n")) == []

@@ -746,8 +746,9 @@ def predict(
         ``"birth"`` (default) routes with the contrast keys routers are born with.
         ``"learned"`` uses the keys noiseless key learning settles on (``learned_keys``):
         the limit if keys learned without gradient noise.  It rates routers over churning
-        parts much higher (their contrast keys route poorly), and routing inside clusters
-        of near-identical cues too high (there, gradient noise keeps keys from learning).
+        parts fairly (their contrast keys route poorly), and makes routing inside clusters
+        of near-identical cues about as fit as churning there, which the simulation does
+        not bear out (docs/theory.md, section 6).
 
     Returns
     -------

@@ -148,6 +148,8 @@ class CircuitsModel(mesa.Model):
             spec = override(spec, overrides)
         self.seed = seed_of(rng, spec.seed)
         super().__init__(rng=self.seed)
+        self._advance_one_step = self.step  # Mesa's: move the clock on, running `step`
+        self.step = self._step_unless_ended
         self.spec = spec
         self.n_steps = spec.steps if steps is None else steps
         self.environments = build_environments(spec)
@@ -262,14 +264,19 @@ class CircuitsModel(mesa.Model):
 
     # ------------------------------------------------------------------ the step
 
+    def _step_unless_ended(self) -> None:
+        """What ``model.step()`` calls: past the schedule's end or after a halt it is an
+        error, every time, before Mesa's clock moves; otherwise Mesa runs ``step``."""
+        if self.steps >= self.n_steps or self.halted:
+            raise RuntimeError(
+                f"the schedule ended after step {self.steps}: `running` is False; build a "
+                "new model (or pass steps=) to go on")
+        self._advance_one_step()
+
     def step(self) -> None:
         """Advance one step: interventions, selection and learning, variation, extinction,
         records (the module docstring gives the order and why)."""
         t = self.step_index
-        if t >= self.n_steps or self.halted:
-            raise RuntimeError(
-                f"the schedule ended after step {self.n_steps if not self.halted else t}: "
-                "`running` is False; build a new model (or pass steps=) to go on")
         phase = self.current_phase
         for iv in self.interventions.get(t, []):
             self.intervene(iv)
