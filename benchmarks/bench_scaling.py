@@ -43,7 +43,7 @@ def scenario(environments: int):
 def seconds_per_step(environments: int, circuits: int) -> tuple[float, int]:
     """(seconds per full step, mechanisms) for a population of ``circuits`` circuits, each
     a router over four naive mechanisms or a single mechanism, grown by mutation."""
-    model = CircuitsModel(scenario(environments), rng=1, steps=10 * STEPS,
+    model = CircuitsModel(scenario(environments), rng=1, steps=10 * STEPS, collect=False,
                           **{"population.initial": ["R[n,n,n,n]", "n", "w", "g"]})
     envs = model.environments
     ctx = Context(model.rng, model.spec, model.current_phase.weights @ envs.cues,
@@ -89,7 +89,8 @@ def main() -> None:
     print(f"  cost ~ (mechanisms x environments)^{exponent(work2, cost2):.2f}; over both: "
           f"^{slope:.2f} (target: at most linear, exponent <= 1: {verdict})")
 
-    model = CircuitsModel(override(load_scenario("standard"), {"seed": 1}), steps=4000)
+    model = CircuitsModel(override(load_scenario("standard"), {"seed": 1}), steps=4000,
+                          collect=False)
     for _ in range(500):
         model.step()
     profiler = cProfile.Profile()

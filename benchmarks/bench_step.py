@@ -1,14 +1,18 @@
-"""Step-speed benchmark: the compiled step vs the per-circuit reference, and whole runs.
+"""Step-speed benchmark: the compiled step vs the per-circuit reference, whole runs, and
+whether the results are still seed-for-seed what they were.
 
 Prints, for the prototype's standard scenario (4 environments) and a 16-environment one,
 each grown to a population of about 40 circuits:
   * steps per second of the fitness/selection/learning step (compiled kernels over the
     population's arrays) and of the reference implementation on the same population, and
     their ratio;
-  * steps per second of the full model step (with variation, extinction and records);
-  * the wall time of a whole 6000-step run of the standard scenario: the simulation, and
-    the whole ``run`` call including the regime classification.  The kernels are compiled
-    (or loaded from Numba's cache) before anything is timed.
+  * steps per second of the full model step (with variation, extinction and records), as
+    ``circuits_abm.run`` steps it and with Mesa's DataCollector on;
+then, over whole 6000-step runs of the standard scenario: the wall time of the simulation
+and of the whole ``run`` call (classification and theory included), and the time of the
+full step against the kernel's in the same runs, each against its target (issue 18) and
+against the numbers before that work.  Last, the identity check of ``identity.py``.
+The kernels are compiled (or loaded from Numba's cache) before anything is timed.
 
 Run with ``make bench`` or ``python benchmarks/bench_step.py [--circuits 40]``.
 """
@@ -19,7 +23,9 @@ import argparse
 import time
 from pathlib import Path
 
+import mesa
 import numpy as np
+from identity import compare
 
 import circuits_abm as ca
 from circuits_abm.engine.circuits import Circuit
@@ -28,6 +34,12 @@ from circuits_abm.engine.scenario import scenario_from_dict
 from circuits_abm.engine.variation import Context, make_offspring
 
 ROOT = Path(__file__).resolve().parent.parent
+# Before the throughput work (commit 054aa91, same machine): full model step of the 40-circuit
+# standard population, and a whole standard run's simulation.  The issue measured 13,400
+# full steps/s at its time; the kernel later got slower (a helper call per element).
+BEFORE_FULL_STEPS_PER_SECOND = 10_100
+BEFORE_RUN_SECONDS = 0.44
+TARGET_FULL_OVER_KERNEL = 1.5
 
 
 def sixteen_environments() -> ca.Scenario:
@@ -70,8 +82,9 @@ def rate(fn, min_time: float = 1.0) -> float:
     return calls / elapsed
 
 
-def bench_population(name: str, scenario: ca.Scenario, circuits: int) -> None:
-    model = ca.CircuitsModel(scenario, seed=1, steps=100_000)
+def bench_population(name: str, scenario: ca.Scenario, circuits: int) -> float:
+    """Print the step rates for one grown population; return the full step's rate."""
+    model = ca.CircuitsModel(scenario, seed=1, steps=100_000, collect=False)
     grow(model, circuits)
     phase = model.current_phase
     noise = model.rng.normal(size=model.layout.theta.shape)
@@ -95,7 +108,34 @@ def bench_population(name: str, scenario: ca.Scenario, circuits: int) -> None:
     print(f"  reference step  : {ref_rate:10.0f} steps/s")
     print(f"  speed-up        : {fast_rate / ref_rate:10.1f}x")
     restore()
-    print(f"  full model step : {rate(model.step):10.0f} steps/s (variation, extinction, records)")
+    full = rate(model.step)
+    print(f"  full model step : {full:10.0f} steps/s (variation, extinction, records)")
+    model.datacollector = mesa.DataCollector(model_reporters={"router_share": "router_share"},
+                                             agent_reporters={"share": "share"})
+    print(f"  with DataCollector: {rate(model.step):8.0f} steps/s (as a Mesa user steps it)")
+    return full
+
+
+def timed_run(seed: int) -> tuple[float, float, float]:
+    """(simulation seconds, kernel seconds, whole ``run`` seconds) of one standard run: the
+    model is stepped as ``circuits_abm.run`` does, with its kernel call timed."""
+    model = ca.CircuitsModel("standard", rng=seed, collect=False)
+    kernel = model.select_and_learn
+    spent = [0.0]
+
+    def timed_kernel(*args):
+        start = time.perf_counter()
+        fitness = kernel(*args)
+        spent[0] += time.perf_counter() - start
+        return fitness
+
+    model.select_and_learn = timed_kernel
+    start = time.perf_counter()
+    model.run()
+    simulation = time.perf_counter() - start
+    start = time.perf_counter()
+    ca.run("standard", seed=seed, progress=False)
+    return simulation, spent[0], time.perf_counter() - start
 
 
 def main() -> None:
@@ -103,17 +143,24 @@ def main() -> None:
     parser.add_argument("--circuits", type=int, default=40)
     args = parser.parse_args()
     standard = ca.load_scenario(ROOT / "scenarios" / "standard.toml")
-    bench_population("standard (4 environments)", standard, args.circuits)
+    full = bench_population("standard (4 environments)", standard, args.circuits)
     bench_population("16 environments", sixteen_environments(), args.circuits)
-    ca.run(standard, seed=0, steps=10)  # compile the kernels or load them from the cache
-    simulation, total = [], []
-    for seed in (1, 2, 3):
-        start = time.perf_counter()
-        result = ca.run(standard, seed=seed)
-        total.append(time.perf_counter() - start)
-        simulation.append(result.summary["wall_time_seconds"])
-    print(f"standard scenario, 6000 steps: {np.median(simulation):.2f} s simulation, "
-          f"{np.median(total):.2f} s with classification (median of 3 runs)")
+    print(f"full step of the standard population: {full / BEFORE_FULL_STEPS_PER_SECOND:.2f}x "
+          f"its rate before the throughput work ({BEFORE_FULL_STEPS_PER_SECOND:,} steps/s)")
+    ca.run(standard, seed=0, steps=10, progress=False)  # compile or load the kernels
+    simulation, kernel, total = np.median([timed_run(seed) for seed in (1, 2, 3)], axis=0)
+    print(f"standard scenario, 6000 steps (median of 3 runs): {simulation:.2f} s simulation "
+          f"(before: {BEFORE_RUN_SECONDS:.2f} s, {BEFORE_RUN_SECONDS / simulation:.2f}x), "
+          f"{total:.2f} s with classification and theory")
+    ratio = simulation / kernel
+    verdict = "met" if ratio <= TARGET_FULL_OVER_KERNEL else "not met"
+    print(f"  in the same runs: kernel {kernel / 6000 * 1e6:.1f} us/step, full step "
+          f"{simulation / 6000 * 1e6:.1f} us/step: full / kernel = {ratio:.2f} "
+          f"(target <= {TARGET_FULL_OVER_KERNEL}: {verdict})")
+    same, compared = compare()
+    print(f"results: {same} of {compared} canonical runs seed-for-seed identical to the "
+          f"digests recorded before the throughput work (benchmarks/identity.json)")
+
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ import pytest
 
 import circuits_abm as ca
 from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.records import evaluate_all
 
 STEPS = 300
 
@@ -130,3 +131,35 @@ def test_run_reports_each_phase_once_right_after_its_last_step():
     assert [index for index, _, _ in seen] == list(range(10))
     assert all(step == end - 1 for _, end, step in seen)
     assert seen[-1][2] == 94
+
+
+def test_a_run_without_the_datacollector_records_exactly_the_same():
+    """``circuits_abm.run`` builds its models with ``collect=False``; Mesa's collector only
+    reads the model, so leaving it out must not change a single number."""
+    collected = CircuitsModel("standard", rng=7, steps=300)
+    collected.run()
+    plain = CircuitsModel("standard", rng=7, steps=300, collect=False)
+    plain.run()
+    assert plain.datacollector is None
+    for mine, theirs in zip(plain.recorder.tables(), collected.recorder.tables(), strict=True):
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+    np.testing.assert_array_equal(plain.shares, collected.shares)
+
+
+def test_the_memoised_population_reward_is_never_stale():
+    """Records and reporters share one evaluation per state of the population; after every
+    step, and after a discard of the quarantine within a step, it must be recomputed."""
+    model = CircuitsModel("quarantine", rng=3, steps=400)  # discards at the end: stop before
+    envs = model.environments.names
+    for _ in range(399):
+        model.step()
+        _, _, values = evaluate_all(model)
+        fresh = model.shares @ values[: model.layout.n_circuits]
+        assert list(model.population_reward().values()) == fresh.tolist()
+    assert np.abs(model.layout.quarantine).sum() > 0  # the discard below changes rewards
+    before = model.population_reward()
+    model.discard_quarantine()
+    _, _, values = evaluate_all(model)
+    fresh = model.shares @ values[: model.layout.n_circuits]
+    after = dict(zip(envs, fresh.tolist(), strict=True))
+    assert model.population_reward() == after != before

@@ -129,7 +129,7 @@ def test_selection_of_shares_too_small_to_multiply_is_done_in_log_space():
 def test_circuits_below_the_extinction_floor_die_and_the_rest_renormalise():
     model = frozen(["n", "n", "g"], selection={"extinction_floor": 0.01, "strength": 0.0})
     model.shares = np.array([0.695, 0.3, 0.005])
-    assert model.cull()
+    assert model.cull().tolist() == [True, True, False]
     assert [c.structure for c in model.circuits] == ["n", "n"]
     assert model.shares == pytest.approx([0.695 / 0.995, 0.3 / 0.995])
 
@@ -137,7 +137,7 @@ def test_circuits_below_the_extinction_floor_die_and_the_rest_renormalise():
 def test_a_circuit_exactly_at_the_floor_lives_and_the_largest_never_dies():
     model = frozen(["n", "n"], selection={"extinction_floor": 0.3, "strength": 0.0})
     model.shares = np.array([0.7, 0.3])
-    assert not model.cull()
+    assert model.cull() is None
     many = frozen(["n"] * 5, selection={"extinction_floor": 0.4, "strength": 0.0})
     many.shares = np.array([0.1, 0.3, 0.2, 0.2, 0.2])
     many.cull()

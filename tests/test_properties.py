@@ -7,7 +7,7 @@ from conftest import make_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circuits_abm.engine import learning
+from circuits_abm.engine import learning, population
 from circuits_abm.engine.model import CircuitsModel
 
 scenario_params = st.fixed_dictionaries(
@@ -95,3 +95,40 @@ def test_layout_puts_parents_first_and_routes_every_circuit_with_total_probabili
     per_circuit = np.zeros((layout.n_circuits, path.shape[1]))
     np.add.at(per_circuit, layout.leaf_owner, path[layout.leaf_rows])
     np.testing.assert_allclose(per_circuit, 1.0, atol=1e-12)
+
+
+LAYOUT_ARRAYS = ("depth", "parent", "owner", "sharpness", "key_step", "keys", "leaf_rows",
+                 "leaf_owner", "leaf_starts", "theta", "quarantine", "learning_rate",
+                 "consolidation", "target_row", "cost")
+
+
+@SETTINGS
+@given(before=st.lists(structures, min_size=1, max_size=5),
+       born=st.lists(structures, min_size=0, max_size=3),
+       dies=st.lists(st.booleans(), min_size=8, max_size=8),
+       seed=st.integers(0, 2**31 - 1))
+def test_updating_the_layout_after_births_and_deaths_gives_exactly_a_fresh_compile(
+    before, born, dies, seed
+):
+    """The step appends newborns and drops the dead by array indexing instead of walking
+    every tree again; the arrays must be the ones a full compile of the survivors gives,
+    row for row, and every node's numbers must be views into them."""
+    model = CircuitsModel(make_scenario(population={"initial": before + born}), seed=seed)
+    model.layout.theta[:] = model.rng.normal(size=model.layout.theta.shape)  # distinguishable
+    model.layout.quarantine[:] = model.rng.normal(size=model.layout.quarantine.shape)
+    roots = [c.root for c in model.circuits]
+    old = population.compile_population(roots[: len(before)], model.spec)
+    alive = ~np.array(dies[: len(roots)])
+    alive[0] = True  # the largest always survives
+    updated = population.extended(old, roots[len(before):], model.spec) if born else old
+    updated = population.restricted(updated, alive)
+    population.attach(updated)
+    survivors = [root for root, keep in zip(roots, alive, strict=True) if keep]
+    fresh = population.compile_population(survivors, model.spec)
+    assert updated.n_circuits == fresh.n_circuits
+    assert [id(n) for n in updated.nodes] == [id(n) for n in fresh.nodes]
+    for name in LAYOUT_ARRAYS:
+        np.testing.assert_array_equal(getattr(updated, name), getattr(fresh, name), err_msg=name)
+    population.attach(updated)
+    for row, leaf in zip(updated.leaf_rows, updated.theta, strict=True):
+        assert np.shares_memory(updated.nodes[row].theta, leaf)

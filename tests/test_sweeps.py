@@ -310,6 +310,19 @@ def test_process_pool_gives_the_same_table_as_serial(serial_table, tmp_path):
     pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
 
 
+def test_the_fork_server_holds_every_compiled_kernel_before_workers_fork():
+    """Sweep workers fork from a server that imported ``circuits_abm.experiments.worker``;
+    that import must leave the step's kernels compiled in memory, so no worker loads them
+    again (checked in a fresh interpreter with the JIT on, whatever the caller set)."""
+    code = ("import circuits_abm.experiments.worker\n"
+            "from circuits_abm.engine import learning\n"
+            "kernels = (learning._evaluate, learning._learn)\n"
+            "print(all(len(k.signatures) == 1 for k in kernels))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "NUMBA_DISABLE_JIT": "0"}, check=True)
+    assert out.stdout.strip() == "True"
+
+
 def test_dask_local_cluster_gives_the_same_table_as_serial(serial_table, tmp_path):
     from distributed import LocalCluster
 

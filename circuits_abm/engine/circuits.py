@@ -209,9 +209,10 @@ class Circuit(mesa.Agent):
         self.parent_id = parent_id
         self.born = model.steps
         # A circuit's tree never changes shape after birth (variation edits a copy), so
-        # its kind and structure string are fixed.
+        # its kind, structure string and mechanisms' tree paths are fixed.
         self.kind = kind_of(root)
         self.structure = structure_string(root)
+        self.mechanism_paths = [path for path, node in walk(root) if isinstance(node, Mechanism)]
         self.position = -1  # its row in the model's arrays, set by the model
 
     @property

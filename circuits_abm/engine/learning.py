@@ -25,11 +25,13 @@ The maths (docs/model.md):
 
 Why compiled loops rather than numpy expressions: populations are tens of rows, so a
 numpy step (some fifty array operations) spent most of its time in per-call overhead.  The
-kernels below loop over the whole population's rows in machine code instead, about fifteen
-times faster (``benchmarks/bench_step.py``).  Rows are in level order, so a parent's row
-comes before its children's: path probabilities multiply down in one forward pass and
-subtree values add up in one backward pass.  ``cache=True`` keeps the compiled code on
-disk, so only the first run after an install pays the few seconds of compilation.
+kernels below loop over the whole population's rows in machine code instead, tens of times
+faster (``benchmarks/bench_step.py``), and a step makes two compiled calls (``evaluate``
+and ``learn``), since each call costs more than the arithmetic of a small population.
+Rows are in level order, so a parent's row comes before its children's: path
+probabilities multiply down in one forward pass and subtree values add up in one backward
+pass.  ``cache=True`` keeps the compiled code on disk, so only the first run after an
+install pays the few seconds of compilation.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ def leaf_rewards(theta: np.ndarray, demands: np.ndarray, partner: np.ndarray,
 def subtree_values(layout: Layout, prob: np.ndarray, rewards: np.ndarray) -> np.ndarray:
     """Expected reward of every node's subtree, ``(rows, A)``; rows ``:n_circuits`` are circuits."""
     return _subtree_values(layout.n_circuits, layout.parent, layout.leaf_rows, prob, rewards)
+
+
+def evaluate(layout: Layout, demands: np.ndarray, cues: np.ndarray, partner: np.ndarray,
+             upkeep: np.ndarray, relevance: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``routing``, ``leaf_rewards`` (of theta plus quarantine) and ``subtree_values`` in one
+    compiled call: ``(prob, path, rewards, values)``.  The step and the records use it; one
+    call instead of three saves the per-call overhead that dominates small populations."""
+    return _evaluate(layout.n_circuits, layout.parent, layout.sharpness, layout.keys,
+                     layout.leaf_rows, layout.theta, layout.quarantine, demands, cues,
+                     partner, upkeep, relevance)
 
 
 UPDATE_RULES = {"plain": 0, "block": 1, "route": 2}
@@ -89,23 +101,19 @@ def learn(
     fixed-target rule (the layout's ``target_row`` points into it).  Returns each
     mechanism's update along ``monitor`` (zeros under ``plain``).
     """
-    _learn_keys(layout.n_circuits, layout.parent, layout.owner, layout.key_step, layout.keys,
-                prob, path, values, mix, cues, circuit_weight)
-    return _learn_mechanisms(layout.leaf_rows, layout.leaf_owner, layout.learning_rate,
-                             layout.consolidation, layout.target_row, layout.theta,
-                             layout.quarantine, path, mix, demands, fixed_targets,
-                             circuit_weight, noise, monitor, partner, upkeep, relevance,
-                             UPDATE_RULES[rule])
+    return _learn(layout.n_circuits, layout.parent, layout.owner, layout.key_step, layout.keys,
+                  prob, path, values, mix, cues, circuit_weight, layout.leaf_rows,
+                  layout.leaf_owner, layout.learning_rate, layout.consolidation,
+                  layout.target_row, layout.theta, layout.quarantine, demands, fixed_targets,
+                  noise, monitor, partner, upkeep, relevance, UPDATE_RULES[rule])
 
 
 # --------------------------------------------------------------------------- kernels
 
 
-def _dot(x, y):
-    total = 0.0
-    for k in range(x.shape[0]):
-        total += x[k] * y[k]
-    return total
+# The kernels spell out dot products and the reward metric in their loops rather than
+# calling small compiled helpers: every call that passes an array counts references to it,
+# and in the inner loops that made the step several times slower than its arithmetic.
 
 
 def _routing(n_circuits, parent, sharpness, keys, cues):
@@ -118,7 +126,10 @@ def _routing(n_circuits, parent, sharpness, keys, cues):
     total = np.zeros((rows, n_env))  # per router: the softmax denominator
     for r in range(n_circuits, rows):
         for e in range(n_env):
-            prob[r, e] = np.exp(sharpness[r] * _dot(keys[r], cues[e]))
+            logit = 0.0
+            for k in range(keys.shape[1]):
+                logit += keys[r, k] * cues[e, k]
+            prob[r, e] = np.exp(sharpness[r] * logit)
             total[parent[r], e] += prob[r, e]
     for r in range(n_circuits, rows):
         for e in range(n_env):
@@ -127,26 +138,26 @@ def _routing(n_circuits, parent, sharpness, keys, cues):
     return prob, path
 
 
-def _metric_times(theta, k, partner, upkeep):
-    """``(A theta)_k``: ``theta_k`` on capability, plus the partner pathway and the upkeep on
-    a motivation pathway."""
-    value = theta[k]
-    if partner[k] >= 0:
-        value = value * (1.0 + upkeep[k]) + theta[partner[k]]
-    return value
-
-
 def _leaf_rewards(theta, demands, partner, upkeep, relevance):
+    """``<theta, d_e> - theta^T A_e theta / 2`` per mechanism and environment.  ``(A
+    theta)_k`` is ``theta_k`` on a capability dimension; on a motivation pathway (``partner
+    >= 0``) it adds the upkeep and the partner pathway's value."""
     out = np.empty((theta.shape[0], demands.shape[0]))
-    pulled = np.empty(theta.shape[1])
+    pulled = np.empty(theta.shape[1])  # theta_k (A theta)_k
     for m in range(theta.shape[0]):
         for k in range(theta.shape[1]):
-            pulled[k] = theta[m, k] * _metric_times(theta[m], k, partner, upkeep)
+            metric = theta[m, k]
+            if partner[k] >= 0:
+                metric = metric * (1.0 + upkeep[k]) + theta[m, partner[k]]
+            pulled[k] = theta[m, k] * metric
         for e in range(demands.shape[0]):
             quadratic = 0.0
             for k in range(theta.shape[1]):
                 quadratic += pulled[k] * relevance[e, k]
-            out[m, e] = _dot(theta[m], demands[e]) - 0.5 * quadratic
+            linear = 0.0
+            for k in range(theta.shape[1]):
+                linear += theta[m, k] * demands[e, k]
+            out[m, e] = linear - 0.5 * quadratic
     return out
 
 
@@ -160,6 +171,14 @@ def _subtree_values(n_circuits, parent, leaf_rows, prob, rewards):
         for e in range(prob.shape[1]):
             values[parent[r], e] += prob[r, e] * values[r, e]
     return values
+
+
+def _evaluate(n_circuits, parent, sharpness, keys, leaf_rows, theta, quarantine, demands,
+              cues, partner, upkeep, relevance):
+    prob, path = _routing(n_circuits, parent, sharpness, keys, cues)
+    rewards = _leaf_rewards(theta + quarantine, demands, partner, upkeep, relevance)
+    values = _subtree_values(n_circuits, parent, leaf_rows, prob, rewards)
+    return prob, path, rewards, values
 
 
 def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
@@ -176,7 +195,10 @@ def _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, m
             coef = scale * mix[e] * path[r, e] * prob[j, e] * (values[j, e] - values[r, e])
             for k in range(keys.shape[1]):
                 keys[j, k] += coef * cues[e, k]
-        norm = max(np.sqrt(_dot(keys[j], keys[j])), 1e-12)
+        squared = 0.0
+        for k in range(keys.shape[1]):
+            squared += keys[j, k] * keys[j, k]
+        norm = max(np.sqrt(squared), 1e-12)
         for k in range(keys.shape[1]):
             keys[j, k] /= norm
 
@@ -207,7 +229,9 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, targe
                 target = 0.0
                 for e in range(mix.shape[0]):
                     target += path[leaf_rows[m], e] * mix[e] * demands[e, k]
-            pull = _metric_times(current, k, partner, upkeep)
+            pull = current[k]  # (A (theta + q))_k, as in _leaf_rewards
+            if partner[k] >= 0:
+                pull = pull * (1.0 + upkeep[k]) + current[partner[k]]
             counted = 0.0  # routed weight of the environments where dimension k counts
             for e in range(mix.shape[0]):
                 counted += path[leaf_rows[m], e] * mix[e] * relevance[e, k]
@@ -216,7 +240,9 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, targe
             else:
                 delta[k] = step * (target + exposure * noise[m, k] - counted * pull)
         if rule != 0:
-            along = _dot(delta, monitor)
+            along = 0.0
+            for k in range(theta.shape[1]):
+                along += delta[k] * monitor[k]
             routed[m] = along
             for k in range(theta.shape[1]):
                 delta[k] -= along * monitor[k]
@@ -228,13 +254,25 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, targe
     return routed
 
 
+def _learn(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
+           circuit_weight, leaf_rows, leaf_owner, learning_rate, consolidation, target_row,
+           theta, quarantine, demands, fixed_targets, noise, monitor, partner, upkeep,
+           relevance, rule):
+    """Keys, then mechanisms, in one compiled call (``learn``)."""
+    _learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
+                circuit_weight)
+    return _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target_row,
+                             theta, quarantine, path, mix, demands, fixed_targets,
+                             circuit_weight, noise, monitor, partner, upkeep, relevance, rule)
+
+
 # Compiled here rather than with a decorator: the mutation test (make mutation) skips
 # decorated functions, and these kernels are the model's arithmetic.  It runs them as
 # plain Python (NUMBA_DISABLE_JIT=1, where njit returns the function unchanged).
-_dot = njit(cache=True)(_dot)
-_metric_times = njit(cache=True)(_metric_times)
 _routing = njit(cache=True)(_routing)
 _leaf_rewards = njit(cache=True)(_leaf_rewards)
 _subtree_values = njit(cache=True)(_subtree_values)
+_evaluate = njit(cache=True)(_evaluate)
 _learn_keys = njit(cache=True)(_learn_keys)
 _learn_mechanisms = njit(cache=True)(_learn_mechanisms)
+_learn = njit(cache=True)(_learn)

@@ -30,7 +30,13 @@ from circuits_abm.engine import learning, selection
 from circuits_abm.engine.circuits import Circuit, parse_structure
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
 from circuits_abm.engine.monitoring import monitor_direction
-from circuits_abm.engine.population import Layout, compile_population
+from circuits_abm.engine.population import (
+    Layout,
+    attach,
+    compile_population,
+    extended,
+    restricted,
+)
 from circuits_abm.engine.records import Recorder, evaluate_all, lineage_table
 from circuits_abm.engine.rules import FIXED_TARGET_RULES, fixed_target_weights
 from circuits_abm.engine.scenario import Scenario, load_scenario, override, revalidated
@@ -81,6 +87,10 @@ class CircuitsModel(mesa.Model):
     steps
         Length of the schedule (default: the scenario's ``steps``); ``running`` turns False
         after the last step.
+    collect
+        Collect Mesa's ``DataCollector`` (default).  ``circuits_abm.run`` and sweeps pass
+        False: their tables come from ``recorder``, and collecting would cost about a tenth
+        of each step for data nobody reads.
     **overrides
         Scenario fields by dotted path, validated like a file, for example
         ``seed=3`` or ``**{"geometry.sharing": 0.9}``: the flat keyword parameters that
@@ -101,7 +111,8 @@ class CircuitsModel(mesa.Model):
         Arrays over the population: each circuit's share (on the simplex) and its fitness
         in the last step.
     datacollector
-        Mesa's ``DataCollector``, collected at the start and at every phase end: model
+        Mesa's ``DataCollector`` (None if ``collect`` is False), collected at the start and
+        at every phase end: model
         reporters ``router_share``, ``dominant_structure``, ``mean_fitness``, ``seed`` and
         ``reward_<environment>``; agent reporters ``share``, ``kind``, ``lineage``,
         ``structure``.
@@ -140,6 +151,7 @@ class CircuitsModel(mesa.Model):
         *,
         rng: int | np.random.Generator | None | str = SCENARIO_SEED,
         steps: int | None = None,
+        collect: bool = True,
         **overrides: Any,
     ):
         overrides.pop("scenario", None)  # SolaraViz's reset passes Mesa's own scenario object
@@ -166,7 +178,7 @@ class CircuitsModel(mesa.Model):
         self.alarm_step: int | None = None
         self.halted = False
         self._inputs: tuple | None = None
-        self._rewards: tuple[int, dict[str, float]] | None = None
+        self._memo: dict[str, Any] = {}
         self._lineages = 0
         demand_dim, cue_dim = self.environments.demands.shape[1], self.environments.cues.shape[1]
         sharpness = spec.circuits.router.initial_sharpness
@@ -179,7 +191,7 @@ class CircuitsModel(mesa.Model):
         self.fitness = np.zeros(len(self.circuits))
         self.number_positions()
         self.recorder = Recorder(self)
-        self.datacollector = mesa.DataCollector(
+        self.datacollector = None if not collect else mesa.DataCollector(
             model_reporters={
                 "router_share": "router_share",
                 "dominant_structure": "dominant_structure",
@@ -190,7 +202,8 @@ class CircuitsModel(mesa.Model):
             },
             agent_reporters={name: name for name in ("share", "kind", "lineage", "structure")},
         )
-        self.datacollector.collect(self)
+        if self.datacollector is not None:
+            self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ helpers
 
@@ -209,9 +222,42 @@ class CircuitsModel(mesa.Model):
         """The phase the step being run belongs to."""
         return self.phases[self.phase_of_step[min(self.step_index, self.n_steps - 1)]]
 
+    def memoised(self, name: str, compute):
+        """``compute()``, once per state of the population: at a phase end the records and
+        Mesa's reporters all ask for the same evaluation and lineage table.  Anything that
+        changes the population (a step, a birth or death, a discard, an intervention)
+        forgets the memo."""
+        if name not in self._memo:
+            self._memo[name] = compute()
+        return self._memo[name]
+
+    def evaluation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Path probabilities, mechanism rewards and subtree values in every environment
+        (``records.evaluate_all``), memoised."""
+        return self.memoised("evaluation", partial(evaluate_all, self))
+
+    def lineages(self) -> list[dict]:
+        """The lineage table, largest first (``records.lineage_table``), memoised."""
+        return self.memoised("lineages", partial(lineage_table, self))
+
     def recompile(self) -> None:
-        """Rebuild the flat arrays after the population's structure changed."""
+        """Rebuild the flat arrays from the trees (after changing the population by hand)."""
+        self._memo.clear()
         self.layout = compile_population([c.root for c in self.circuits], self.spec)
+        self.number_positions()
+
+    def update_layout(self, newborn: list[Circuit], alive: np.ndarray | None) -> None:
+        """Bring the flat arrays up to date after this step's births (``newborn``, appended
+        at the end) and deaths (``alive``, a mask over the circuits after the births, or
+        None): the same arrays as ``recompile``, without walking every tree again."""
+        self._memo.clear()
+        layout = self.layout
+        if newborn:
+            layout = extended(layout, [c.root for c in newborn], self.spec)
+        if alive is not None:
+            layout = restricted(layout, alive)
+        attach(layout)
+        self.layout = layout
         self.number_positions()
 
     def number_positions(self) -> None:
@@ -230,7 +276,7 @@ class CircuitsModel(mesa.Model):
     @property
     def dominant_structure(self) -> str:
         """Structure of the largest circuit of the largest lineage."""
-        return self.circuits[lineage_table(self)[0]["representative"]].structure
+        return self.circuits[self.lineages()[0]["representative"]].structure
 
     @property
     def mean_fitness(self) -> float:
@@ -240,12 +286,12 @@ class CircuitsModel(mesa.Model):
     def population_reward(self) -> dict[str, float]:
         """The population's share-weighted reward in every environment, as if presented now
         (computed once per step, however many reporters ask)."""
-        if self._rewards is None or self._rewards[0] != self.steps:
-            _, _, values = evaluate_all(self)
-            population = self.shares @ values[: self.layout.n_circuits]
-            self._rewards = (self.steps, {name: float(v) for name, v in
-                                          zip(self.environments.names, population, strict=True)})
-        return self._rewards[1]
+        return self.memoised("population_reward", self._population_reward)
+
+    def _population_reward(self) -> dict[str, float]:
+        _, _, values = self.evaluation()
+        population = self.shares @ values[: self.layout.n_circuits]
+        return {name: float(v) for name, v in zip(self.environments.names, population, strict=True)}
 
     def phase_inputs(self, phase: Phase) -> tuple[np.ndarray, ...]:
         """(mix weights, demands, cues, relevance) of the phase's active environments,
@@ -276,6 +322,7 @@ class CircuitsModel(mesa.Model):
     def step(self) -> None:
         """Advance one step: interventions, selection and learning, variation, extinction,
         records (the module docstring gives the order and why)."""
+        self._memo.clear()
         t = self.step_index
         phase = self.current_phase
         for iv in self.interventions.get(t, []):
@@ -284,19 +331,20 @@ class CircuitsModel(mesa.Model):
             self.discard_quarantine()
         self.fitness = self.select_and_learn(phase, self.rng.normal(size=self.layout.theta.shape))
         self.check_alarm(t)
-        changed = self.vary(phase)
-        changed |= self.cull()
-        if changed:
-            self.recompile()
+        newborn = self.vary(phase)
+        alive = self.cull()
+        if newborn or alive is not None:
+            self.update_layout(newborn, alive)
         if t == self.n_steps - 1 and self.spec.monitor.discard == "end":
             self.discard_quarantine()  # before the final evaluation
         self.recorder.after_step(t, phase)
-        if t == phase.end - 1:
+        if t == phase.end - 1 and self.datacollector is not None:
             self.datacollector.collect(self)
         self.running = t + 1 < self.n_steps and not self.halted
 
     def intervene(self, iv) -> None:
         """Apply one intervention: new geometry, a new update rule, or a discard."""
+        self._memo.clear()
         if iv.changes_geometry:
             self.environments = apply_intervention(self.environments, iv)
             self.fixed_targets = fixed_targets(self.spec, self.environments)
@@ -309,6 +357,7 @@ class CircuitsModel(mesa.Model):
 
     def discard_quarantine(self) -> None:
         """Empty every mechanism's quarantine module (what was routed there is thrown away)."""
+        self._memo.clear()
         self.layout.quarantine[:] = 0.0
 
     def module_norm(self) -> float:
@@ -337,11 +386,9 @@ class CircuitsModel(mesa.Model):
         """
         spec, layout = self.spec, self.layout
         mix, demands, cues, relevance = self.phase_inputs(phase)
-        prob, path = learning.routing(layout, cues)
         envs = self.environments
-        rewards = learning.leaf_rewards(layout.effective_theta, demands, envs.partner,
-                                        envs.upkeep, relevance)
-        values = learning.subtree_values(layout, prob, rewards)
+        prob, path, _, values = learning.evaluate(layout, demands, cues, envs.partner,
+                                                  envs.upkeep, relevance)
         fit = selection.fitness(values[: layout.n_circuits], mix, layout.cost)
         self.shares = selection.replicator(self.shares, fit, spec.selection.strength)
         weight = self.shares**spec.learning.gamma  # gamma = 0: every circuit learns fully
@@ -349,19 +396,21 @@ class CircuitsModel(mesa.Model):
                                 self.fixed_targets, weight, spec.learning.noise * standard_noise,
                                 self.monitor, envs.partner, envs.upkeep, relevance,
                                 self.update_rule)
-        self.routed_mass = float(self.shares[layout.leaf_owner] @ routed)
+        # Under the plain rule nothing is measured along the monitor (``routed`` is zeros).
+        self.routed_mass = (0.0 if self.update_rule == "plain"
+                            else float(self.shares[layout.leaf_owner] @ routed))
         return fit
 
-    def vary(self, phase: Phase) -> bool:
-        """Spawn a Poisson number of offspring; True if any was born."""
+    def vary(self, phase: Phase) -> list[Circuit]:
+        """Spawn a Poisson number of offspring (appended to ``circuits``); returns them."""
         var = self.spec.variation
         births = int(self.births[self.step_index])
+        newborn: list[Circuit] = []
         if births == 0:
-            return False
+            return newborn
         envs = self.environments
         ctx = Context(self.rng, self.spec, phase.weights @ envs.cues, envs.cue_centre(),
                       self.monitor, self.update_rule)
-        born = False
         for _ in range(births):
             i = int(self.rng.choice(len(self.circuits), p=self.shares))
             parent = self.circuits[i]
@@ -381,21 +430,25 @@ class CircuitsModel(mesa.Model):
             self.shares = np.append(self.shares, given)
             self.fitness = np.append(self.fitness, self.fitness[i])
             self.circuits.append(child)
-            born = True
-        return born
+            newborn.append(child)
+        return newborn
 
-    def cull(self) -> bool:
-        """Remove circuits below the extinction floor; True if any died."""
-        alive = selection.survivors(self.shares, self.spec.selection.extinction_floor)
-        if alive.all():
-            return False
+    def cull(self) -> np.ndarray | None:
+        """Remove circuits below the extinction floor; returns the mask of survivors if any
+        died, else None."""
+        floor = self.spec.selection.extinction_floor
+        if self.shares.min() >= floor:  # the common case: nobody dies
+            return None
+        alive = selection.survivors(self.shares, floor)
+        if alive.all():  # only the largest was below the floor: it survives
+            return None
         for circuit, keep in zip(self.circuits, alive, strict=True):
             if not keep:
                 circuit.remove()
         self.circuits = [c for c, keep in zip(self.circuits, alive, strict=True) if keep]
         self.shares = self.shares[alive] / self.shares[alive].sum()
         self.fitness = self.fitness[alive]
-        return True
+        return alive
 
     def run(self, progress=None) -> None:
         """Run every step of the schedule (or until an alarm halts it); ``progress`` is called

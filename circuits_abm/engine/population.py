@@ -8,9 +8,11 @@ probabilities down and add values up in single passes over the rows
 pre-order per circuit, so a circuit's leaves are contiguous too, and the reference step
 can consume noise in the same order.
 
-Compiling is the only per-node Python loop; it runs when the population's structure
-changes (an offspring is born, a circuit dies), not every step.  After compiling, each
-node's ``theta``/``key`` is a view into these arrays.
+Compiling walks every node in Python, so it runs once, at the start.  When the population
+changes (offspring are born, circuits die) the layout is updated instead: newborns are
+compiled alone and merged in (``extended``), the dead are dropped (``restricted``), both by
+array indexing, giving exactly the arrays a full compile would.  Afterwards each node's
+``theta``/``key`` is a view into these arrays (``attach``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Layout:
 
     n_circuits: int
     nodes: list[Node]
+    depth: np.ndarray  # depth of each row's node in its tree (0 for roots)
     parent: np.ndarray  # parent row, -1 for roots
     owner: np.ndarray  # circuit of each row
     sharpness: np.ndarray  # sharpness of each row's parent router (0 for roots)
@@ -60,20 +63,19 @@ class Layout:
 
 def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
     """Lay out the trees ``roots`` as arrays and re-point every node's numbers at them."""
-    nodes, parent, owner = _level_order(roots)
+    layout = _compiled(roots, scenario)
+    attach(layout)
+    return layout
+
+
+def _compiled(roots: list[Node], scenario: Scenario) -> Layout:
+    """The arrays of the trees ``roots`` (copies of the nodes' numbers)."""
+    nodes, parent, owner, depth = _level_order(roots)
     leaves: list[Mechanism] = []
     leaf_starts = []
     for root in roots:
         leaf_starts.append(len(leaves))
         _collect_mechanisms(root, leaves)
-    keys = np.array([n.key for n in nodes])
-    theta = np.array([m.theta for m in leaves])
-    quarantine = np.array([m.quarantine for m in leaves])
-    for i, node in enumerate(nodes):
-        node.key = keys[i]
-    for i, leaf in enumerate(leaves):
-        leaf.theta = theta[i]
-        leaf.quarantine = quarantine[i]
     row_of = {id(n): i for i, n in enumerate(nodes)}
     rules = {name: getattr(scenario.circuits, name) for name in RULES}
     parent_arr = np.array(parent, dtype=np.intp)
@@ -83,16 +85,17 @@ def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
     return Layout(
         n_circuits=len(roots),
         nodes=nodes,
+        depth=np.array(depth, dtype=np.intp),
         parent=parent_arr,
         owner=owner_arr,
         sharpness=sharpness,
         key_step=scenario.circuits.router.key_learning_rate * sharpness,
-        keys=keys,
+        keys=np.array([n.key for n in nodes]),
         leaf_rows=leaf_rows,
         leaf_owner=owner_arr[leaf_rows],
         leaf_starts=np.array(leaf_starts, dtype=np.intp),
-        theta=theta,
-        quarantine=quarantine,
+        theta=np.array([m.theta for m in leaves]),
+        quarantine=np.array([m.quarantine for m in leaves]),
         learning_rate=np.array([rules[m.rule].learning_rate for m in leaves]),
         consolidation=np.array([rules[m.rule].consolidation for m in leaves]),
         target_row=np.array(
@@ -101,6 +104,92 @@ def compile_population(roots: list[Node], scenario: Scenario) -> Layout:
             dtype=np.intp,
         ),
         cost=_costs(nodes, owner_arr, len(roots), scenario),
+    )
+
+
+def attach(layout: Layout) -> None:
+    """Make every node's ``key`` (and every mechanism's ``theta`` and ``quarantine``) a view
+    into the layout's arrays, so that what the step learns is what the trees hold."""
+    for node, key in zip(layout.nodes, layout.keys, strict=True):
+        node.key = key
+    for row, theta, quarantine in zip(layout.leaf_rows, layout.theta, layout.quarantine,
+                                      strict=True):
+        leaf = layout.nodes[row]
+        leaf.theta = theta
+        leaf.quarantine = quarantine
+
+
+def extended(layout: Layout, roots: list[Node], scenario: Scenario) -> Layout:
+    """``layout`` with the circuits ``roots`` appended, in level order: the same arrays as
+    compiling every root again, built from the newborns' arrays alone.
+
+    Every depth's rows of the old population come before the newborns' rows of that depth
+    (breadth first over the old roots, then the new ones), so a stable sort of the
+    concatenated rows by depth gives the level order of the whole population."""
+    new = _compiled(roots, scenario)
+    rows, leaves = len(layout.nodes), len(layout.leaf_rows)
+    order = np.argsort(np.concatenate([layout.depth, new.depth]), kind="stable")
+    row_after = np.empty_like(order)
+    row_after[order] = np.arange(len(order))
+
+    def rows_of(old: np.ndarray, added: np.ndarray) -> np.ndarray:
+        return np.concatenate([old, added])[order]
+
+    parent = np.concatenate([layout.parent, np.where(new.parent < 0, -1, new.parent + rows)])
+    parent = np.where(parent < 0, -1, row_after[parent])[order]
+    owner = rows_of(layout.owner, new.owner + layout.n_circuits)
+    leaf_rows = row_after[np.concatenate([layout.leaf_rows, new.leaf_rows + rows])]
+    all_nodes = layout.nodes + new.nodes
+    return Layout(
+        n_circuits=layout.n_circuits + new.n_circuits,
+        nodes=[all_nodes[i] for i in order],
+        depth=rows_of(layout.depth, new.depth),
+        parent=parent,
+        owner=owner,
+        sharpness=rows_of(layout.sharpness, new.sharpness),
+        key_step=rows_of(layout.key_step, new.key_step),
+        keys=rows_of(layout.keys, new.keys),
+        leaf_rows=leaf_rows,
+        leaf_owner=owner[leaf_rows],
+        leaf_starts=np.concatenate([layout.leaf_starts, new.leaf_starts + leaves]),
+        theta=np.concatenate([layout.theta, new.theta]),
+        quarantine=np.concatenate([layout.quarantine, new.quarantine]),
+        learning_rate=np.concatenate([layout.learning_rate, new.learning_rate]),
+        consolidation=np.concatenate([layout.consolidation, new.consolidation]),
+        target_row=np.concatenate([layout.target_row, new.target_row]),
+        cost=np.concatenate([layout.cost, new.cost]),
+    )
+
+
+def restricted(layout: Layout, alive: np.ndarray) -> Layout:
+    """``layout`` without the circuits where ``alive`` is False: dropping whole trees keeps
+    the others' rows in level order, so only indices need renumbering."""
+    kept_rows = alive[layout.owner]
+    kept_leaves = alive[layout.leaf_owner]
+    row_after = np.cumsum(kept_rows) - 1
+    circuit_after = np.cumsum(alive) - 1
+    parent = layout.parent[kept_rows]
+    owner = circuit_after[layout.owner[kept_rows]]
+    leaf_rows = row_after[layout.leaf_rows[kept_leaves]]
+    leaf_counts = np.diff(np.append(layout.leaf_starts, len(layout.leaf_rows)))[alive]
+    return Layout(
+        n_circuits=int(alive.sum()),
+        nodes=[n for n, keep in zip(layout.nodes, kept_rows, strict=True) if keep],
+        depth=layout.depth[kept_rows],
+        parent=np.where(parent < 0, -1, row_after[parent]),
+        owner=owner,
+        sharpness=layout.sharpness[kept_rows],
+        key_step=layout.key_step[kept_rows],
+        keys=layout.keys[kept_rows],
+        leaf_rows=leaf_rows,
+        leaf_owner=owner[leaf_rows],
+        leaf_starts=np.concatenate([[0], np.cumsum(leaf_counts)[:-1]]).astype(np.intp),
+        theta=layout.theta[kept_leaves],
+        quarantine=layout.quarantine[kept_leaves],
+        learning_rate=layout.learning_rate[kept_leaves],
+        consolidation=layout.consolidation[kept_leaves],
+        target_row=layout.target_row[kept_leaves],
+        cost=layout.cost[alive],
     )
 
 
@@ -124,18 +213,21 @@ def _collect_mechanisms(node: Node, out: list[Mechanism]) -> None:
             _collect_mechanisms(child, out)
 
 
-def _level_order(roots: list[Node]) -> tuple[list[Node], list[int], list[int]]:
+def _level_order(roots: list[Node]) -> tuple[list[Node], list[int], list[int], list[int]]:
     """Every node, roots first and then depth by depth (breadth first), with the row of
-    each one's parent and the circuit it belongs to."""
+    each one's parent, the circuit it belongs to and its depth."""
     nodes: list[Node] = list(roots)
     parent = [-1] * len(roots)
     owner = list(range(len(roots)))
+    depth = [0] * len(roots)
     row = 0
     while row < len(nodes):
         node = nodes[row]
         if isinstance(node, Router):
+            n = len(node.children)
             nodes.extend(node.children)
-            parent.extend([row] * len(node.children))
-            owner.extend([owner[row]] * len(node.children))
+            parent.extend([row] * n)
+            owner.extend([owner[row]] * n)
+            depth.extend([depth[row] + 1] * n)
         row += 1
-    return nodes, parent, owner
+    return nodes, parent, owner, depth

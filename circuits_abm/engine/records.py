@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from circuits_abm.engine import learning
-from circuits_abm.engine.circuits import Mechanism, walk
 
 if TYPE_CHECKING:
     from circuits_abm.engine.model import CircuitsModel
@@ -40,8 +39,8 @@ if TYPE_CHECKING:
 def lineage_table(model: CircuitsModel) -> list[dict]:
     """Shares aggregated by lineage, largest first, each with its largest circuit's index."""
     lineages: dict[int, dict] = {}
-    for i, circuit in enumerate(model.circuits):
-        share = float(model.shares[i])
+    shares = model.shares.tolist()
+    for i, (circuit, share) in enumerate(zip(model.circuits, shares, strict=True)):
         entry = lineages.get(circuit.lineage)
         if entry is None:
             lineages[circuit.lineage] = {
@@ -53,34 +52,33 @@ def lineage_table(model: CircuitsModel) -> list[dict]:
         else:
             entry["share"] += share
             entry["variants"] += 1
-            if share > model.shares[entry["representative"]]:
+            if share > shares[entry["representative"]]:
                 entry["representative"] = i
     return sorted(lineages.values(), key=lambda e: (-e["share"], e["lineage"]))
 
 
 def evaluate_all(model: CircuitsModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Path probabilities, mechanism rewards and subtree values in *every* environment."""
-    envs, layout = model.environments, model.layout
-    prob, path = learning.routing(layout, envs.cues)
-    rewards = learning.leaf_rewards(layout.effective_theta, envs.demands, envs.partner,
-                                    envs.upkeep, envs.relevance)
-    values = learning.subtree_values(layout, prob, rewards)
+    envs = model.environments
+    _, path, rewards, values = learning.evaluate(model.layout, envs.demands, envs.cues,
+                                                 envs.partner, envs.upkeep, envs.relevance)
     return path, rewards, values
 
 
 def routing_table(model: CircuitsModel, circuit: int, path: np.ndarray, rewards: np.ndarray):
-    """Per environment: {mechanism path: routed probability} and {mechanism path: reward}."""
+    """Per environment: {mechanism path: routed probability} and {mechanism path: reward},
+    each rounded to 6 decimals and ordered by path."""
     layout = model.layout
-    names = [p for p, node in walk(model.circuits[circuit].root) if isinstance(node, Mechanism)]
+    names = model.circuits[circuit].mechanism_paths
+    order = sorted(range(len(names)), key=names.__getitem__)
     leaves = layout.leaves_of(circuit)
-    routed = path[layout.leaf_rows[leaves]]
-    reward = rewards[leaves]
+    routed = np.round(path[layout.leaf_rows[leaves]][order], 6).T.tolist()
+    reward = np.round(rewards[leaves][order], 6).T.tolist()
+    sorted_names = [names[k] for k in order]
     return [
-        (
-            {n: round(float(routed[k, e]), 6) for k, n in enumerate(names)},
-            {n: round(float(reward[k, e]), 6) for k, n in enumerate(names)},
-        )
-        for e in range(model.environments.size)
+        (dict(zip(sorted_names, routed_e, strict=True)),
+         dict(zip(sorted_names, reward_e, strict=True)))
+        for routed_e, reward_e in zip(routed, reward, strict=True)
     ]
 
 
@@ -117,7 +115,7 @@ class Recorder:
     def record_series(self, t: int, phase: Phase, mean_fitness: float) -> None:
         """One timeseries row per lineage alive at step ``t``."""
         model = self.model
-        for entry in lineage_table(model):
+        for entry in model.lineages():
             rep = model.circuits[entry["representative"]]
             self.series_rows.append(
                 {
@@ -139,10 +137,10 @@ class Recorder:
         structure and its routing."""
         model = self.model
         envs = model.environments
-        path, rewards, values = evaluate_all(model)
+        path, rewards, values = model.evaluation()
         circuit_values = values[: model.layout.n_circuits]
         population = model.shares @ circuit_values
-        dominant = lineage_table(model)[0]
+        dominant = model.lineages()[0]
         rep_index = dominant["representative"]
         rep = model.circuits[rep_index]
         tables = routing_table(model, rep_index, path, rewards)
@@ -176,8 +174,8 @@ class Recorder:
                     "dominant_structure": rep.structure,
                     "dominant_kind": rep.kind,
                     "structure_share": structure_share,
-                    "routing": dict(sorted(routed.items())),
-                    "mechanism_rewards": dict(sorted(leaf_reward.items())),
+                    "routing": routed,
+                    "mechanism_rewards": leaf_reward,
                     "router_share": router_share,
                     "circuits": len(model.circuits),
                     "phase_mean_fitness": phase_fitness,

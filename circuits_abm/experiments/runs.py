@@ -205,7 +205,8 @@ def run(
     total = spec.steps if steps is None else steps
     logger.info("running %s, seed %s, %d steps", spec.name, seed, total)
     started = time.perf_counter()
-    model = CircuitsModel(spec, steps=steps, **({} if seed is None else {"seed": seed}))
+    model = CircuitsModel(spec, steps=steps, collect=False,
+                          **({} if seed is None else {"seed": seed}))
     if progress is True:
         from tqdm.auto import tqdm  # noqa: PLC0415
 

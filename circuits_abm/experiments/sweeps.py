@@ -645,9 +645,11 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         yield SerialExecutor()
     elif kind == "processes":
         # forkserver: forking a process that already runs threads (pyarrow's) can deadlock.
-        # Preloading imports the package once in the server; workers then start in milliseconds.
+        # The server imports the package and loads the compiled kernels once
+        # (circuits_abm.experiments.worker); each worker forked from it starts ready and runs
+        # task after task, so start-up is paid once per sweep, not once per run.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["circuits_abm.experiments.sweeps"])
+        context.set_forkserver_preload(["circuits_abm.experiments.worker"])
         with cf.ProcessPoolExecutor(
             max_workers=workers or os.cpu_count(), mp_context=context
         ) as pool:
@@ -699,16 +701,17 @@ def run_sweep(
     executor: str = "processes",
     workers: int | None = None,
     scheduler: str | None = None,
-    batch_size: int = 25,
+    checkpoint_seconds: float = 60.0,
     progress: Callable[[int, int, dict[str, Any] | None], None] | None = None,
     stop_after: int | None = None,
 ) -> pd.DataFrame:
     """Run every task of ``sweep`` not already finished in ``out_dir``; return the results.
 
     The lower-level loop under ``sweep``: each finished run is journaled at once, so an
-    interrupted sweep resumes without redoing it; the tables are checkpointed every
-    ``batch_size`` runs and written atomically.  The folder is locked against a second
-    writer, and bound to the sweep's fingerprint (a different sweep is refused).
+    interrupted sweep resumes without redoing it; the tables are checkpointed from the
+    journal every ``checkpoint_seconds`` and at the end, written atomically.  The folder
+    is locked against a second writer, and bound to the sweep's fingerprint (a different
+    sweep is refused).
 
     Parameters
     ----------
@@ -719,8 +722,10 @@ def run_sweep(
     executor, workers, scheduler
         ``"processes"`` (``workers`` processes, default the number of cores), ``"serial"``,
         or ``"dask"`` (a local cluster, or the Dask ``scheduler`` address given).
-    batch_size
-        Runs between checkpoints of the tables.
+    checkpoint_seconds
+        Least time between checkpoints of the tables.  Rewriting them reads the whole
+        journal and aggregates it (about a second at a thousand runs), so checkpointing by
+        time keeps that work from competing with the workers for the cores.
     progress
         ``progress(done, total, record)`` is called once at the start (record None) and
         after every run.
@@ -761,6 +766,7 @@ def run_sweep(
             write_json(store.dir / SWEEP_ECHO, echo)
             return store.write_tables(sweep)
         new = 0
+        checkpointed = time.monotonic()
         window = 1 if executor == "serial" else 2 * (workers or os.cpu_count() or 1)
         with make_executor(executor, workers, scheduler) as pool:
             write_json(store.dir / SWEEP_ECHO, echo)  # only once the executor is up
@@ -772,8 +778,9 @@ def run_sweep(
                     os.kill(os.getpid(), 9)
                 if progress:
                     progress(finished, total, record)
-                if new % batch_size == 0:
+                if time.monotonic() - checkpointed >= checkpoint_seconds:
                     store.write_tables(sweep)
+                    checkpointed = time.monotonic()
         return store.write_tables(sweep)
 
 
