@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 
 from circuits_abm.engine.scenario import ScenarioError
+from circuits_abm.experiments import sweeps
 from circuits_abm.experiments.sweeps import (
     JOURNAL,
     TIMING_COLUMNS,
@@ -308,6 +309,27 @@ def test_process_pool_gives_the_same_table_as_serial(serial_table, tmp_path):
     design = {"name": "tiny", "base": BASE, **tomllib.loads(TINY)}
     table = ca.sweep(design, tmp_path / "out", workers=2, progress=False)
     pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
+
+
+def test_a_worker_gets_the_replicates_of_one_point_together_up_to_the_chunk_size():
+    tasks = [{"point": p, "run_id": i} for i, p in enumerate([0, 0, 0, 1, 1, 2, 0])]
+    chunks = sweeps.replicate_chunks(tasks, 2)
+    assert [[t["run_id"] for t in chunk] for chunk in chunks] == [[0, 1], [2], [3, 4], [5], [6]]
+    assert [len(c) for c in sweeps.replicate_chunks(tasks, 1)] == [1] * 7
+
+
+def test_a_chunk_whose_worker_died_gives_a_failed_row_for_each_of_its_runs():
+    import concurrent.futures as cf  # noqa: PLC0415
+
+    chunk = [{"run_id": i, "scenario_hash": "h", "point": 0, "replicate": i, "seed": 10 + i,
+              "values": {"geometry.sharing": 0.5}} for i in range(3)]
+    died = cf.Future()
+    died.set_exception(RuntimeError("worker killed"))
+    rows = sweeps._results_or_failures(died, chunk)
+    assert [(r["run_id"], r["seed"], r["status"]) for r in rows] == [
+        (0, 10, "failed"), (1, 11, "failed"), (2, 12, "failed")]
+    assert all(r["error"] == "RuntimeError: worker killed" and r["geometry.sharing"] == 0.5
+               for r in rows)
 
 
 def test_the_fork_server_holds_every_compiled_kernel_before_workers_fork():

@@ -266,9 +266,10 @@ def _mutual_information(table: np.ndarray) -> float:
     rows = table / np.maximum(table.sum(axis=1, keepdims=True), 1e-300)
     joint = rows / len(rows)
     child = joint.sum(axis=0)
-    outer = np.broadcast_to((1.0 / len(rows)) * child[None, :], joint.shape)
-    mask = joint > 0
-    return max(0.0, float(np.sum(joint[mask] * np.log(joint[mask] / outer[mask]))))
+    _, columns = np.nonzero(joint > 0)  # the joint's nonzero cells, row by row
+    cells = joint[joint > 0]
+    outer = ((1.0 / len(rows)) * child)[columns]  # P(env) P(child) of each cell
+    return max(0.0, float(np.sum(cells * np.log(cells / outer))))
 
 
 def routing_determinism(table: np.ndarray) -> float:

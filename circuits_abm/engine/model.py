@@ -323,22 +323,24 @@ class CircuitsModel(mesa.Model):
         """Advance one step: interventions, selection and learning, variation, extinction,
         records (the module docstring gives the order and why)."""
         self._memo.clear()
-        t = self.step_index
-        phase = self.current_phase
-        for iv in self.interventions.get(t, []):
-            self.intervene(iv)
-        if self.spec.monitor.discard == t:
+        t = self.steps - 1  # step_index, read once: Mesa's clock is an observable
+        phase = self.phases[self.phase_of_step[t]]
+        if t in self.interventions:
+            for iv in self.interventions[t]:
+                self.intervene(iv)
+        discard = self.spec.monitor.discard
+        if discard == t:
             self.discard_quarantine()
         self.fitness = self.select_and_learn(phase, self.rng.normal(size=self.layout.theta.shape))
         self.check_alarm(t)
-        newborn = self.vary(phase)
+        newborn = self.vary(phase, t)
         alive = self.cull()
         if newborn or alive is not None:
             self.update_layout(newborn, alive)
-        if t == self.n_steps - 1 and self.spec.monitor.discard == "end":
+        if discard == "end" and t == self.n_steps - 1:
             self.discard_quarantine()  # before the final evaluation
         self.recorder.after_step(t, phase)
-        if t == phase.end - 1 and self.datacollector is not None:
+        if self.datacollector is not None and t == phase.end - 1:
             self.datacollector.collect(self)
         self.running = t + 1 < self.n_steps and not self.halted
 
@@ -401,13 +403,14 @@ class CircuitsModel(mesa.Model):
                             else float(self.shares[layout.leaf_owner] @ routed))
         return fit
 
-    def vary(self, phase: Phase) -> list[Circuit]:
-        """Spawn a Poisson number of offspring (appended to ``circuits``); returns them."""
-        var = self.spec.variation
-        births = int(self.births[self.step_index])
+    def vary(self, phase: Phase, t: int) -> list[Circuit]:
+        """Spawn step ``t``'s Poisson number of offspring (appended to ``circuits``);
+        returns them."""
+        births = int(self.births[t])
         newborn: list[Circuit] = []
         if births == 0:
             return newborn
+        var = self.spec.variation
         envs = self.environments
         ctx = Context(self.rng, self.spec, phase.weights @ envs.cues, envs.cue_centre(),
                       self.monitor, self.update_rule)

@@ -375,14 +375,7 @@ def content_hash(scenario: dict[str, Any], seed: int, steps: int | None, version
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run one sweep task in a worker; always returns a plain record (failures included)."""
     started = time.perf_counter()
-    record: dict[str, Any] = {
-        "run_id": task["run_id"],
-        "scenario_hash": task["scenario_hash"],
-        "point": task["point"],
-        "replicate": task["replicate"],
-        "seed": task["seed"],
-        **task["values"],
-    }
+    record = task_fields(task)
     try:
         scenario = scenario_from_dict(task["scenario"], source=f"point {task['values']}")
         summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"],
@@ -404,17 +397,34 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             **motivation_metrics(summary),
         )
     except Exception as exc:  # a failed run is data, not a crash of the sweep
-        record.update(
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}",
-            regime="",
-            structure="",
-            **dict.fromkeys(METRICS, None),
-            **dict.fromkeys(PREDICTIONS, None),
-            **dict.fromkeys(MOTIVATION_METRICS, None),
-        )
+        record.update(failure_fields(exc))
     record["wall_time_seconds"] = time.perf_counter() - started
     return record
+
+
+def task_fields(task: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a run's record that its task fixes (identity, seed, axis values)."""
+    return {
+        "run_id": task["run_id"],
+        "scenario_hash": task["scenario_hash"],
+        "point": task["point"],
+        "replicate": task["replicate"],
+        "seed": task["seed"],
+        **task["values"],
+    }
+
+
+def failure_fields(exc: BaseException) -> dict[str, Any]:
+    """The columns of a failed run: the error, and every result empty."""
+    return {
+        "status": "failed",
+        "error": f"{type(exc).__name__}: {exc}",
+        "regime": "",
+        "structure": "",
+        **dict.fromkeys(METRICS, None),
+        **dict.fromkeys(PREDICTIONS, None),
+        **dict.fromkeys(MOTIVATION_METRICS, None),
+    }
 
 
 def motivation_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
@@ -767,10 +777,12 @@ def run_sweep(
             return store.write_tables(sweep)
         new = 0
         checkpointed = time.monotonic()
-        window = 1 if executor == "serial" else 2 * (workers or os.cpu_count() or 1)
+        serial = executor == "serial"
+        window = 1 if serial else 2 * (workers or os.cpu_count() or 1)
+        chunks = replicate_chunks(pending, 1 if serial else CHUNK_RUNS)
         with make_executor(executor, workers, scheduler) as pool:
             write_json(store.dir / SWEEP_ECHO, echo)  # only once the executor is up
-            for record in _rolling(pool, pending, window):
+            for record in _rolling(pool, chunks, window):
                 store.append(record)
                 new += 1
                 finished += 1
@@ -784,46 +796,54 @@ def run_sweep(
         return store.write_tables(sweep)
 
 
-def _rolling(pool: cf.Executor, tasks: list[dict[str, Any]], window: int):
-    """Run ``tasks`` with at most ``window`` in flight, yielding each record as it finishes:
-    every finished run is journaled before the next is submitted, so an interrupt (even of
-    the serial executor, which runs at submission) loses at most the runs in flight."""
-    queue = iter(tasks)
-    in_flight: dict[cf.Future, dict[str, Any]] = {}
+CHUNK_RUNS = 8  # at most this many replicates of a point go to a worker as one task
+
+
+def replicate_chunks(tasks: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Consecutive tasks of the same point, at most ``size`` to a chunk.  A worker runs a
+    chunk seed after seed; the replicates share their scenario, so the theory's
+    prediction is computed once per chunk rather than once per run."""
+    chunks: list[list[dict[str, Any]]] = []
+    for task in tasks:
+        if chunks and len(chunks[-1]) < size and chunks[-1][-1]["point"] == task["point"]:
+            chunks[-1].append(task)
+        else:
+            chunks.append([task])
+    return chunks
+
+
+def run_chunk(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``run_task`` for each task of a chunk, in order, in one worker."""
+    return [run_task(task) for task in tasks]
+
+
+def _rolling(pool: cf.Executor, chunks: list[list[dict[str, Any]]], window: int):
+    """Run ``chunks`` with at most ``window`` in flight, yielding each record as its chunk
+    finishes: every finished chunk is journaled before the next is submitted, so an
+    interrupt (even of the serial executor, which runs at submission, one run to a chunk)
+    loses at most the runs in flight."""
+    queue = iter(chunks)
+    in_flight: dict[cf.Future, list[dict[str, Any]]] = {}
 
     def top_up() -> None:
-        while len(in_flight) < window and (task := next(queue, None)) is not None:
-            in_flight[pool.submit(run_task, task)] = task
+        while len(in_flight) < window and (chunk := next(queue, None)) is not None:
+            in_flight[pool.submit(run_chunk, chunk)] = chunk
 
     top_up()
     while in_flight:
         done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
         for future in done:
-            yield _result_or_failure(future, in_flight.pop(future))
+            yield from _results_or_failures(future, in_flight.pop(future))
         top_up()
 
 
-def _result_or_failure(future: cf.Future, task: dict[str, Any]) -> dict[str, Any]:
-    """The worker's record, or a failed row if the worker itself died."""
+def _results_or_failures(future: cf.Future, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The worker's records, or a failed row per run if the worker itself died."""
     try:
         return future.result()
     except Exception as exc:
-        return {
-            "run_id": task["run_id"],
-            "scenario_hash": task["scenario_hash"],
-            "point": task["point"],
-            "replicate": task["replicate"],
-            "seed": task["seed"],
-            **task["values"],
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "regime": "",
-            "structure": "",
-            **dict.fromkeys(METRICS, None),
-            **dict.fromkeys(PREDICTIONS, None),
-            **dict.fromkeys(MOTIVATION_METRICS, None),
-            "wall_time_seconds": 0.0,
-        }
+        return [{**task_fields(task), **failure_fields(exc), "wall_time_seconds": 0.0}
+                for task in chunk]
 
 
 def theory_agreement(aggregate: pd.DataFrame) -> dict[str, float | int]:
