@@ -212,7 +212,11 @@ class Circuit(mesa.Agent):
         # its kind, structure string and mechanisms' tree paths are fixed.
         self.kind = kind_of(root)
         self.structure = structure_string(root)
-        self.mechanism_paths = [path for path, node in walk(root) if isinstance(node, Mechanism)]
+        paths = [path for path, node in walk(root) if isinstance(node, Mechanism)]
+        order = sorted(range(len(paths)), key=paths.__getitem__)
+        # The mechanisms' tree paths in sorted order (how the records list them), and each
+        # one's position in pre-order (its row among the circuit's mechanisms).
+        self.mechanisms_by_path = ([paths[k] for k in order], order)
         self.position = -1  # its row in the model's arrays, set by the model
 
     @property

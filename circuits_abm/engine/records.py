@@ -69,12 +69,12 @@ def routing_table(model: CircuitsModel, circuit: int, path: np.ndarray, rewards:
     """Per environment: {mechanism path: routed probability} and {mechanism path: reward},
     each rounded to 6 decimals and ordered by path."""
     layout = model.layout
-    names = model.circuits[circuit].mechanism_paths
-    order = sorted(range(len(names)), key=names.__getitem__)
+    sorted_names, order = model.circuits[circuit].mechanisms_by_path
     leaves = layout.leaves_of(circuit)
-    routed = np.round(path[layout.leaf_rows[leaves]][order], 6).T.tolist()
-    reward = np.round(rewards[leaves][order], 6).T.tolist()
-    sorted_names = [names[k] for k in order]
+    n = len(order)
+    both = np.round(np.concatenate([path[layout.leaf_rows[leaves]][order],
+                                    rewards[leaves][order]]), 6)
+    routed, reward = both[:n].T.tolist(), both[n:].T.tolist()
     return [
         (dict(zip(sorted_names, routed_e, strict=True)),
          dict(zip(sorted_names, reward_e, strict=True)))
@@ -145,16 +145,16 @@ class Recorder:
         rep = model.circuits[rep_index]
         tables = routing_table(model, rep_index, path, rewards)
         router_share = model.router_share
-        structure_share = float(
-            sum(
-                s
-                for s, c in zip(model.shares, model.circuits, strict=True)
-                if c.structure == rep.structure
-            )
-        )
+        structure_share = 0.0  # summed in circuit order, one float at a time
+        for share, circuit in zip(model.shares.tolist(), model.circuits, strict=True):
+            if circuit.structure == rep.structure:
+                structure_share += share
         phase_fitness = self._fitness_sum / max(self._fitness_steps, 1)
         self._fitness_sum, self._fitness_steps = 0.0, 0
         motivations = population_motivations(model, path) if envs.motivations else {}
+        motivations = {column: values.tolist() for column, values in motivations.items()}
+        weights, held_out = phase.weights.tolist(), envs.held_out.tolist()
+        population, dominant_reward = population.tolist(), circuit_values[rep_index].tolist()
         for e, name in enumerate(envs.names):
             routed, leaf_reward = tables[e]
             self.phase_rows.append(
@@ -163,11 +163,11 @@ class Recorder:
                     "start": phase.start,
                     "end": phase.end,
                     "trained": phase.label,
-                    "training_weight": float(phase.weights[e]),
+                    "training_weight": weights[e],
                     "environment": name,
-                    "held_out": bool(envs.held_out[e]),
-                    "population_reward": float(population[e]),
-                    "dominant_reward": float(circuit_values[rep_index, e]),
+                    "held_out": held_out[e],
+                    "population_reward": population[e],
+                    "dominant_reward": dominant_reward[e],
                     "dominant_lineage": dominant["lineage"],
                     "dominant_share": dominant["share"],
                     "dominant_variants": dominant["variants"],
@@ -179,7 +179,7 @@ class Recorder:
                     "router_share": router_share,
                     "circuits": len(model.circuits),
                     "phase_mean_fitness": phase_fitness,
-                    **{column: float(values[e]) for column, values in motivations.items()},
+                    **{column: values[e] for column, values in motivations.items()},
                 }
             )
 
