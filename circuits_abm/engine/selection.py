@@ -36,8 +36,6 @@ def replicator(shares: np.ndarray, fit: np.ndarray, strength: float) -> np.ndarr
 
 def survivors(shares: np.ndarray, floor: float) -> np.ndarray:
     """Mask of circuits at or above the extinction floor (the largest always survives)."""
-    if shares.min() >= floor:
-        return np.ones(len(shares), dtype=bool)
     alive = shares >= floor
     alive[np.argmax(shares)] = True
     return alive
