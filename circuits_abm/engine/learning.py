@@ -111,9 +111,17 @@ def learn(
 # --------------------------------------------------------------------------- kernels
 
 
-# The kernels spell out dot products and the reward metric in their loops rather than
-# calling small compiled helpers: every call that passes an array counts references to it,
-# and in the inner loops that made the step several times slower than its arithmetic.
+# The kernels spell out dot products in their loops, and their one helper takes numbers, not
+# arrays: every call that passes an array counts references to it, and in the inner loops
+# that made the step several times slower than its arithmetic.
+
+
+def _metric(value, partner_value, upkeep, on_pathway):
+    """``(A theta)_k`` from ``theta_k`` (``value``): itself on a capability dimension; on a
+    motivation pathway, plus the upkeep and the partner pathway's ``partner_value``."""
+    if on_pathway:
+        return value * (1.0 + upkeep) + partner_value
+    return value
 
 
 def _routing(n_circuits, parent, sharpness, keys, cues):
@@ -139,17 +147,14 @@ def _routing(n_circuits, parent, sharpness, keys, cues):
 
 
 def _leaf_rewards(theta, demands, partner, upkeep, relevance):
-    """``<theta, d_e> - theta^T A_e theta / 2`` per mechanism and environment.  ``(A
-    theta)_k`` is ``theta_k`` on a capability dimension; on a motivation pathway (``partner
-    >= 0``) it adds the upkeep and the partner pathway's value."""
+    """``<theta, d_e> - theta^T A_e theta / 2`` per mechanism and environment (``_metric``
+    gives ``A theta``; ``partner`` is -1 on capability dimensions)."""
     out = np.empty((theta.shape[0], demands.shape[0]))
     pulled = np.empty(theta.shape[1])  # theta_k (A theta)_k
     for m in range(theta.shape[0]):
         for k in range(theta.shape[1]):
-            metric = theta[m, k]
-            if partner[k] >= 0:
-                metric = metric * (1.0 + upkeep[k]) + theta[m, partner[k]]
-            pulled[k] = theta[m, k] * metric
+            pulled[k] = theta[m, k] * _metric(theta[m, k], theta[m, partner[k]], upkeep[k],
+                                              partner[k] >= 0)
         for e in range(demands.shape[0]):
             quadratic = 0.0
             for k in range(theta.shape[1]):
@@ -229,9 +234,7 @@ def _learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, targe
                 target = 0.0
                 for e in range(mix.shape[0]):
                     target += path[leaf_rows[m], e] * mix[e] * demands[e, k]
-            pull = current[k]  # (A (theta + q))_k, as in _leaf_rewards
-            if partner[k] >= 0:
-                pull = pull * (1.0 + upkeep[k]) + current[partner[k]]
+            pull = _metric(current[k], current[partner[k]], upkeep[k], partner[k] >= 0)
             counted = 0.0  # routed weight of the environments where dimension k counts
             for e in range(mix.shape[0]):
                 counted += path[leaf_rows[m], e] * mix[e] * relevance[e, k]
@@ -269,6 +272,7 @@ def _learn(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, c
 # Compiled here rather than with a decorator: the mutation test (make mutation) skips
 # decorated functions, and these kernels are the model's arithmetic.  It runs them as
 # plain Python (NUMBA_DISABLE_JIT=1, where njit returns the function unchanged).
+_metric = njit(cache=True)(_metric)
 _routing = njit(cache=True)(_routing)
 _leaf_rewards = njit(cache=True)(_leaf_rewards)
 _subtree_values = njit(cache=True)(_subtree_values)
