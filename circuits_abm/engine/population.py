@@ -119,6 +119,12 @@ def attach(layout: Layout) -> None:
         leaf.quarantine = quarantine
 
 
+# The arrays that hold a value per row and per mechanism; their order never depends on
+# anything but the rows' (or mechanisms') order, so a layout update moves them as a block.
+ROW_VALUES = ("depth", "sharpness", "key_step", "keys")
+MECHANISM_VALUES = ("theta", "quarantine", "learning_rate", "consolidation", "target_row")
+
+
 def extended(layout: Layout, roots: list[Node], scenario: Scenario) -> Layout:
     """``layout`` with the circuits ``roots`` appended, in level order: the same arrays as
     compiling every root again, built from the newborns' arrays alone.
@@ -132,32 +138,25 @@ def extended(layout: Layout, roots: list[Node], scenario: Scenario) -> Layout:
     row_after = np.empty_like(order)
     row_after[order] = np.arange(len(order))
 
-    def rows_of(old: np.ndarray, added: np.ndarray) -> np.ndarray:
-        return np.concatenate([old, added])[order]
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(layout, name), getattr(new, name)])
 
     parent = np.concatenate([layout.parent, np.where(new.parent < 0, -1, new.parent + rows)])
     parent = np.where(parent < 0, -1, row_after[parent])[order]
-    owner = rows_of(layout.owner, new.owner + layout.n_circuits)
+    owner = np.concatenate([layout.owner, new.owner + layout.n_circuits])[order]
     leaf_rows = row_after[np.concatenate([layout.leaf_rows, new.leaf_rows + rows])]
     all_nodes = layout.nodes + new.nodes
     return Layout(
         n_circuits=layout.n_circuits + new.n_circuits,
         nodes=[all_nodes[i] for i in order],
-        depth=rows_of(layout.depth, new.depth),
         parent=parent,
         owner=owner,
-        sharpness=rows_of(layout.sharpness, new.sharpness),
-        key_step=rows_of(layout.key_step, new.key_step),
-        keys=rows_of(layout.keys, new.keys),
         leaf_rows=leaf_rows,
         leaf_owner=owner[leaf_rows],
         leaf_starts=np.concatenate([layout.leaf_starts, new.leaf_starts + leaves]),
-        theta=np.concatenate([layout.theta, new.theta]),
-        quarantine=np.concatenate([layout.quarantine, new.quarantine]),
-        learning_rate=np.concatenate([layout.learning_rate, new.learning_rate]),
-        consolidation=np.concatenate([layout.consolidation, new.consolidation]),
-        target_row=np.concatenate([layout.target_row, new.target_row]),
-        cost=np.concatenate([layout.cost, new.cost]),
+        cost=joined("cost"),
+        **{name: joined(name)[order] for name in ROW_VALUES},
+        **{name: joined(name) for name in MECHANISM_VALUES},
     )
 
 
@@ -175,21 +174,14 @@ def restricted(layout: Layout, alive: np.ndarray) -> Layout:
     return Layout(
         n_circuits=int(alive.sum()),
         nodes=[n for n, keep in zip(layout.nodes, kept_rows, strict=True) if keep],
-        depth=layout.depth[kept_rows],
         parent=np.where(parent < 0, -1, row_after[parent]),
         owner=owner,
-        sharpness=layout.sharpness[kept_rows],
-        key_step=layout.key_step[kept_rows],
-        keys=layout.keys[kept_rows],
         leaf_rows=leaf_rows,
         leaf_owner=owner[leaf_rows],
         leaf_starts=np.concatenate([[0], np.cumsum(leaf_counts)[:-1]]).astype(np.intp),
-        theta=layout.theta[kept_leaves],
-        quarantine=layout.quarantine[kept_leaves],
-        learning_rate=layout.learning_rate[kept_leaves],
-        consolidation=layout.consolidation[kept_leaves],
-        target_row=layout.target_row[kept_leaves],
         cost=layout.cost[alive],
+        **{name: getattr(layout, name)[kept_rows] for name in ROW_VALUES},
+        **{name: getattr(layout, name)[kept_leaves] for name in MECHANISM_VALUES},
     )
 
 
