@@ -99,10 +99,13 @@ DIAGRAMS := sharing_distinguishability environments_cost phase_length_sharing sc
 figures: $(STAMP)
 	@set -e; for name in $(DIAGRAMS); do \
 	  $(VENV)/bin/circuits-abm sweep sweeps/$$name.toml --out runs/sweeps/$$name --workers 2; \
+	done
+	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme README.md \
+	  --workers 2
+	@set -e; for name in $(DIAGRAMS); do \
 	  $(VENV)/bin/circuits-abm figures phase-diagram runs/sweeps/$$name \
 	    --out figures/phase_$$name.png; \
 	done
-	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme README.md
 
 # The seed-004 model: all four experiments into runs/reward_seeking/, figures into figures/.
 reward-seeking: $(STAMP)

@@ -3,7 +3,7 @@
 Public API (see README): ``load_scenario``, ``override``, ``run``,
 ``load_run``, ``RunResult``, ``CircuitsModel``, ``Scenario``,
 ``ScenarioError``, ``sweep``, ``load_sweep``, ``run_sweep``,
-``load_results``, ``predict``, ``classify``, ``sensitivity_indices``,
+``load_results``, ``predict``, ``path_prediction``, ``classify``, ``sensitivity_indices``,
 ``discover_regime``.
 
 The names are imported on first use (PEP 562), so ``import circuits_abm`` is quick and a
@@ -26,6 +26,7 @@ _HOMES = {
     "run_sweep": "circuits_abm.experiments.sweeps",
     "load_results": "circuits_abm.experiments.sweeps",
     "predict": "circuits_abm.analysis.theory",
+    "path_prediction": "circuits_abm.analysis.assembly",
     "classify": "circuits_abm.analysis.classification",
     "sensitivity_indices": "circuits_abm.experiments.analyse",
     "discover_regime": "circuits_abm.experiments.analyse",

@@ -172,9 +172,13 @@ def predict(
                                "settles without noise.")
     ] = "birth",
     rivals: Annotated[int, typer.Option(min=0, help="How many rival structures to list.")] = 4,
+    path: Annotated[bool, typer.Option(
+        "--path", help="Also the path to the predicted router: how often runs reach and keep "
+                       "it (a reduced model of two circuits; a few seconds).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON.")] = False,
 ) -> None:
     """Predict the regime from the scenario alone (the theory; nothing is simulated)."""
+    from circuits_abm.analysis.assembly import path_prediction
     from circuits_abm.analysis.theory import predict as predict_regime
 
     spec = _load(scenario)
@@ -189,13 +193,20 @@ def predict(
         at: predict_regime(spec, at=at, critical=at == "end", sharpness=sharpness, keys=keys)
         for at in times
     }
+    chains = {at: path_prediction(spec, at=at) if path else None for at in times}
     if as_json:
-        typer.echo(json.dumps({at: p.to_dict() for at, p in predictions.items()}, indent=2))
+        typer.echo(json.dumps({
+            at: {**p.to_dict(), **({"path": None if chains[at] is None else
+                                    chains[at].to_dict()} if path else {})}
+            for at, p in predictions.items()}, indent=2))
         return
     for at, prediction in predictions.items():
         when = "" if len(times) == 1 else f" ({at}: {'before' if at == 'start' else 'after'} "
         when += "" if len(times) == 1 else "the interventions)"
         typer.echo(prediction.describe(spec.name + when, rivals))
+        if path:
+            typer.echo(chains[at].describe() if chains[at] is not None else
+                       "  the path: no router is predicted, so there is none to assemble")
 
 
 @app.command()
@@ -458,14 +469,26 @@ def agreement(
     readme: Annotated[
         Path | None, typer.Option(help="Write the table into this file between its markers.")
     ] = None,
+    path: Annotated[bool, typer.Option(
+        help="Also the prediction with the path (computed once per folder, kept in "
+             "path.parquet).")] = True,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes for the path (default: cores).")
+    ] = None,
 ) -> None:
     """How often the theory's prediction equals the simulated majority, per sweep: overall
-    and away from the predicted boundary (margin above the seeds' fitness spread)."""
+    and away from the predicted boundary (margin above the seeds' fitness spread), and
+    with the path model of assembly."""
+    import os
+
+    from circuits_abm.experiments.paths import path_table
     from circuits_abm.experiments.storage import splice_between_markers
     from circuits_abm.experiments.sweeps import agreement_table
 
     with exit_on(FileNotFoundError, ValueError):
-        table = agreement_table(sweep_dirs)
+        paths = [path_table(d, workers or os.cpu_count() or 1) for d in sweep_dirs] if path \
+            else None
+        table = agreement_table(sweep_dirs, paths)
     typer.echo(table)
     if readme is not None:
         with exit_on(ValueError):

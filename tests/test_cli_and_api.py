@@ -185,6 +185,18 @@ def test_predict_can_route_with_learned_keys_and_says_so():
     assert result.exit_code == 2 and "--keys must be birth or learned" in result.output
 
 
+def test_predict_with_the_path_prints_the_chain_or_says_there_is_none():
+    result = runner.invoke(app, ["predict", STANDARD, "--path", "--json"])
+    assert result.exit_code == 0, result.output
+    path = json.loads(result.output)["end"]["path"]
+    assert len(path["states"]) == 4 and path["states"][-1].startswith("conditional_policy[")
+    assert sum(path["occupation"]) == pytest.approx(1.0, abs=1e-3)
+    similar_file = ROOT / "scenarios" / "cell_generalist_similar.toml"
+    similar = runner.invoke(app, ["predict", str(similar_file), "--path"])
+    assert similar.exit_code == 0, similar.output
+    assert "the path: no router is predicted" in similar.output
+
+
 def test_routing_tables_are_stored_as_arrow_maps_and_read_back_as_dicts(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -475,6 +475,20 @@ def test_phase_diagram_shows_regime_probabilities_and_the_theory_boundaries():
     assert fig.get_suptitle() == "demo"
 
 
+def test_the_prediction_with_the_path_draws_its_own_boundary():
+    # The path predicts "x" at the bottom-left cell and "y" everywhere else: two lines
+    # around that cell, and it agrees with no majority.
+    data = synthetic_aggregate()
+    corner = (data.d == data.d.min()) & (data.s == data.s.min())
+    data["path_predicted_regime"] = np.where(corner, "x", "y")
+    fig = figures.phase_diagram(data, "d", "s")
+    ax = fig.axes[0]
+    assert len([line for line in ax.lines if line.get_gid() == "path"]) == 2
+    assert "with the path: 0%" in ax.get_title()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "theory with the path: regime boundary" in legend
+
+
 def test_a_third_axis_gives_small_multiples():
     fig = figures.phase_diagram(synthetic_aggregate((5, 50)), "d", "s", facet="tau")
     assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["tau = 5", "tau = 50"]

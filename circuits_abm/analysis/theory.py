@@ -32,9 +32,10 @@ The pieces:
   the classifier's own thresholds (the theory predicts what the classifier will measure).
 
 What the theory leaves out, on purpose: the path (variation must find a structure, and with
-``gamma > 0`` a newborn router learns at its share to the power gamma), selection among
-near-identical variants (which trims the noise a little), and nested routers (a flat router
-over a finer partition stands in for them).  ``docs/theory.md`` compares it with sweeps.
+``gamma > 0`` a newborn router learns at its share to the power gamma; ``assembly`` models
+how often runs reach a predicted router and keep it), selection among near-identical
+variants (which trims the noise a little), and nested routers (a flat router over a finer
+partition stands in for them).  ``docs/theory.md`` compares it with sweeps.
 """
 
 from __future__ import annotations
@@ -816,28 +817,35 @@ def geometry_at(spec: Scenario, at: str) -> Environments:
 
 def split_path(spec: Scenario, blocks: tuple[tuple[int, ...], ...], at: str = "end",
                sharpness: str = "birth") -> list[float]:
-    """Fitness along the cheapest way variation can build a router over ``blocks``: start
-    from one shared mechanism and split off one part at a time (as the ``split`` operator
-    does, keyed on one context against the rest), always taking the split that leaves the
-    fittest structure.  A path that first goes down crosses a *fitness valley*: selection
-    removes the intermediate routers, so variation rarely assembles the router even when it
-    is the best structure.  Routers on the path keep the keys they are born with: an
-    intermediate must survive selection before its keys can learn.  Returns the fitness of
-    each structure on the path."""
+    """Fitness along the cheapest way variation can build a router over ``blocks``
+    (``split_path_blocks``).  A path that first goes down crosses a *fitness valley*:
+    selection removes the intermediate routers, so variation rarely assembles the router
+    even when it is the best structure.  Routers on the path keep the keys they are born
+    with: an intermediate must survive selection before its keys can learn.  Returns the
+    fitness of each structure on the path."""
     problem = Problem(spec, geometry_at(spec, at), sharpness)
+    return [problem.candidate(b).fitness for b in split_path_blocks(problem, blocks)]
+
+
+def split_path_blocks(problem: Problem, blocks: tuple[tuple[int, ...], ...]
+                      ) -> list[tuple[tuple[int, ...], ...]]:
+    """The partitions along the cheapest way to a router over ``blocks``: start from one
+    shared mechanism and split off one part at a time (as the ``split`` operator does,
+    keyed on one context against the rest), always taking the split that leaves the
+    fittest structure.  The part still to be split is always the last block."""
     rest = tuple(sorted(e for block in blocks for e in block))
     done: tuple[tuple[int, ...], ...] = ()
     remaining = [tuple(sorted(b)) for b in blocks]
-    path = [problem.candidate((rest,)).fitness]
+    path = [(rest,)]
     while len(remaining) > 1:
         options = []
         for part in remaining:
             left = tuple(e for e in rest if e not in part)
             options.append((problem.candidate((*done, part, left)).fitness, part, left))
-        fitness, part, rest = max(options)
+        _, part, rest = max(options)
         done += (part,)
         remaining.remove(part)
-        path.append(fitness)
+        path.append((*done, rest))
     return path
 
 

@@ -886,17 +886,23 @@ def fitter_when_split(results: pd.DataFrame) -> tuple[int, int]:
     return int(fitter), split
 
 
-def agreement_table(sweep_dirs: list[str | Path]) -> str:
+def agreement_table(sweep_dirs: list[str | Path],
+                    paths: list[pd.DataFrame] | None = None) -> str:
     """A markdown table, one row per sweep folder: ``theory_agreement``,
-    ``fitness_error`` and ``fitter_when_split``."""
-    lines = [
-        "| diagram | points | regime agrees | nested structure agrees "
-        "| away from the boundary | regime agrees there | structure agrees there "
-        "| fitness of what emerged: median error (runs covered) "
-        "| seeds split: prediction fitter |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for folder in sweep_dirs:
+    ``fitness_error`` and ``fitter_when_split``; with ``paths`` (one ``paths.path_table`` per
+    folder), also the agreement of the prediction that takes the path into account
+    (``paths.path_agreement``)."""
+    from circuits_abm.experiments.paths import path_agreement  # noqa: PLC0415
+
+    header = ("| diagram | points | regime agrees | nested structure agrees "
+              "| away from the boundary | regime agrees there | structure agrees there "
+              "| fitness of what emerged: median error (runs covered) "
+              "| seeds split: prediction fitter |")
+    if paths is not None:
+        header += (" with the path: regime agrees | away from the boundary "
+                   "| regime agrees there |")
+    lines = [header, "|---" * header.count("|", 1) + "|"]
+    for i, folder in enumerate(sweep_dirs):
         results, agg, echo = load_results(folder)
         if "predicted_fitness_of_observed" not in results or "theory_agrees" not in agg:
             raise ValueError(
@@ -906,11 +912,15 @@ def agreement_table(sweep_dirs: list[str | Path]) -> str:
         a = theory_agreement(agg)
         error, covered = fitness_error(results)
         fitter, split = fitter_when_split(results)
-        lines.append(
+        line = (
             f"| `{echo['sweep']['name']}` | {a['points']} | {a['regime']:.0%} "
             f"| {a['structure']:.0%} | {a['away_points']} | {a['away_regime']:.0%} "
             f"| {a['away_structure']:.0%} | {error:.4f} ({covered:.0%}) | {fitter} of {split} |"
         )
+        if paths is not None:
+            p = path_agreement(agg, paths[i])
+            line += f" {p['regime']:.0%} | {p['away_points']} | {p['away_regime']:.0%} |"
+        lines.append(line)
     return "\n".join(lines)
 
 

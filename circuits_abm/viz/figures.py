@@ -73,6 +73,7 @@ REGIME_COLOURS = {
     "specialist": "#F0E442",
     "undetermined": "#999999",
 }
+PATH_COLOUR = "#F0E442"  # Okabe-Ito yellow: the prediction with the path, over any regime
 # Environments and clusters: evenly spaced samples of cividis (colour-blind safe, and one
 # blue-to-yellow family that cannot be mistaken for the circuit kinds).
 ENVIRONMENT_MAP = "cividis"
@@ -821,6 +822,9 @@ def _agreement_line(data: pd.DataFrame) -> str:
     text = f"theory = majority at {agree.mean():.0%} of {len(data)}"
     if away.any():
         text += f"; {agree[away].mean():.0%} of {int(away.sum())} off the boundary"
+    if "path_predicted_regime" in data:
+        with_path = (data.path_predicted_regime == data.majority_regime).mean()
+        text += f"\nwith the path: {with_path:.0%}"
     return text
 
 
@@ -838,6 +842,9 @@ def _phase_legend(aggregate: pd.DataFrame) -> list:
         handles.append(Line2D([], [], color="black", lw=2.5, label="theory: regime boundary"))
         handles.append(Line2D([], [], color="black", lw=1.2, ls="--",
                               label="theory: nested structure changes"))
+    if "path_predicted_regime" in aggregate:
+        handles.append(Line2D([], [], color=PATH_COLOUR, lw=2.0,
+                              label="theory with the path: regime boundary"))
     return handles
 
 
@@ -869,6 +876,8 @@ def _regime_cells(ax: Axes, data: pd.DataFrame, x: str, y: str) -> None:
                         color="white")
     if "predicted_regime" in data:
         _theory_boundaries(ax, data, x, y, xs, ys)
+    if "path_predicted_regime" in data:
+        _path_boundaries(ax, data, x, y, xs, ys)
     ax.set_xlim(-0.5, len(xs) - 0.5)
     ax.set_ylim(-0.5, len(ys) - 0.5)
     for axis, values, setter in ((ax.xaxis, xs, ax.set_xticks), (ax.yaxis, ys, ax.set_yticks)):
@@ -919,6 +928,22 @@ def _theory_boundaries(ax: Axes, data: pd.DataFrame, x: str, y: str, xs, ys) -> 
                     ls="-" if regime_changes else "--", solid_capstyle="round", gid="theory")
 
 
+def _path_boundaries(ax: Axes, data: pd.DataFrame, x: str, y: str, xs, ys) -> None:
+    """Lines between neighbouring cells whose prediction with the path differs in regime
+    (``experiments.paths``), in the path colour, inside the theory's lines."""
+    grid = {(xs.index(r[x]), ys.index(r[y])): r for _, r in data.iterrows()}
+    for (i, j), row in grid.items():
+        for di, dj in ((1, 0), (0, 1)):
+            other = grid.get((i + di, j + dj))
+            if other is None or row.path_predicted_regime == other.path_predicted_regime:
+                continue
+            if di:
+                xy = ([i + 0.5, i + 0.5], [j - 0.5, j + 0.5])
+            else:
+                xy = ([i - 0.5, i + 0.5], [j + 0.5, j + 0.5])
+            ax.plot(*xy, color=PATH_COLOUR, lw=2.0, solid_capstyle="round", gid="path")
+
+
 def write_phase_diagram(
     sweep_dir: str | Path,
     x: str | None = None,
@@ -928,9 +953,13 @@ def write_phase_diagram(
     fmt: str = "png",
 ) -> Path:
     """Draw a sweep folder's phase diagram (default: first two axes, a third as facets)."""
+    from circuits_abm.experiments.paths import stored_path_table, with_path  # noqa: PLC0415
     from circuits_abm.experiments.sweeps import load_results  # noqa: PLC0415 (figures need not import sweeps)
 
     _, agg, echo = load_results(sweep_dir)
+    paths = stored_path_table(sweep_dir, echo.get("fingerprint", ""))
+    if paths is not None:
+        agg = with_path(agg, paths)
     axes = echo["axes"]
     named = [a for a in (x, y, facet) if a is not None]
     x = x or axes[0]

@@ -1,0 +1,458 @@
+"""The path to a router: how often variation assembles it, and how often it is lost again.
+
+``theory.predict`` ranks end points by long-run mean fitness.  Whether selection *reaches*
+the best one, and keeps it, is a question about the path.  A router over N parts is built
+one ``split`` at a time, and ``collapse`` and ``remove_child`` take it apart again, so a
+run moves along a chain of structures::
+
+    one mechanism  ->  a router over 2 parts  ->  ...  ->  the predicted router
+
+(the parts split off in the order ``theory.split_path`` finds cheapest; ``add_child``, a
+new untrained child keyed on the context, is the other way forward).  This module
+turns that chain into a continuous-time Markov chain whose rates are derived from the
+model's own variation and selection, and reads off the probability of each structure at
+the end of the run.
+
+**A transition** from the structure in place (the *resident*, dominant) to a neighbour
+happens when the resident produces the right offspring and that offspring takes over:
+
+    rate = offspring rate x P(operator) x P(node it edits) x P(context at birth)
+           x P(takeover).
+
+The first four factors are the model's variation rules (``split`` keys on the context
+being trained, so a split of the part still to be divided needs one of its environments;
+it is taken to lead to the chain's next structure, which is exact when those
+environments are interchangeable).
+The last is measured on a **reduced model of two circuits**: the resident, trained from
+zero for ``WARM_PHASES`` phases of a sampled schedule, and one newborn, born at a uniformly
+random step of a later stretch with the share ``offspring_share``.  Both learn with the
+model's rules, learning noise and key learning; selection is the model's replicator
+between the two with its extinction floor on both.  The newborn takes over if the
+resident falls below the floor first, or if it holds the majority after
+``HORIZON_PHASES`` phases.  On expected values alone a newborn in a fitness valley never
+survives; it is the noise of learning, and the swings of fitness within a schedule cycle,
+that let it through, and the reduced model keeps both.
+
+Approximations, each a choice made before comparing with sweeps: routers are flat (a
+split of a child is represented by the flat router over the finer partition, with that
+partition's contrast keys, and ``add_child``'s new child learns with the resident's rule,
+not always naive's); a ``remove_child`` offspring counts as a step back along the
+chain and a ``collapse`` offspring as a return to one mechanism; the resident is one
+circuit (the model has many near-identical variants of it); the run starts from one
+mechanism (the model's initial router over untrained children is gone within a few phases
+in nearly every run).  ``docs/theory.md`` (section 7) compares the result with sweeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import expm
+
+from circuits_abm.analysis.rates import Rate, wilson
+from circuits_abm.analysis.theory import (
+    MAX_ASSEMBLY_PARTS,
+    Problem,
+    Rule,
+    contrast_keys,
+    geometry_at,
+    predict,
+    routers_reachable,
+    split_path_blocks,
+)
+from circuits_abm.engine.scenario import Scenario
+from circuits_abm.engine.variation import OPERATORS
+
+WARM_PHASES = 20  # the resident's parameters and keys settle within a few phases
+WINDOW_PHASES = 8  # births fall at a uniform step of this stretch after the warm-up
+HORIZON_PHASES = 60  # nearly every newborn's fate is sealed within a few cycles
+REPLICATES = 600  # newborns per transition: a 5% takeover rate is known to +-1.8 points
+
+Blocks = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One way the chain moves: ``operator`` offspring of state ``source`` that take over
+    send it to state ``target``.  ``births`` is the expected number of such offspring per
+    step while ``source`` dominates; ``takeover`` how many of the simulated ones took
+    over."""
+
+    source: int
+    target: int
+    operator: str
+    births: float
+    takeover: Rate
+
+    @property
+    def rate(self) -> float:
+        """Expected takeovers per step."""
+        return self.births * self.takeover.estimate
+
+
+@dataclass(frozen=True)
+class PathPrediction:
+    """The chain of structures from one mechanism to the predicted router, its transitions,
+    and the probability of each structure at the end of the run (from one mechanism at the
+    start)."""
+
+    states: tuple[str, ...]
+    transitions: tuple[Transition, ...]
+    steps: int
+    truncated: bool = False  # the chain stops short of the router; its last state absorbs
+
+    @property
+    def generator(self) -> np.ndarray:
+        """The chain's rate matrix per step (rows sum to zero)."""
+        q = np.zeros((len(self.states), len(self.states)))
+        for tr in self.transitions:
+            q[tr.source, tr.target] += tr.rate
+        np.fill_diagonal(q, -q.sum(axis=1))
+        return q
+
+    @property
+    def occupation(self) -> np.ndarray:
+        """Probability of each state after the run's steps."""
+        start = np.zeros(len(self.states))
+        start[0] = 1.0
+        return start @ expm(self.generator * self.steps)
+
+    @property
+    def router_probability(self) -> float:
+        """Probability that the run ends with a router (any state but the first).  For a
+        ``truncated`` chain, whose last state never leaves, an upper bound: a run that
+        gets that far is counted as ending with a router."""
+        return float(1.0 - self.occupation[0])
+
+    def to_dict(self) -> dict:
+        """The chain as a JSON-able dict."""
+        return {
+            "states": list(self.states),
+            "occupation": [round(float(p), 4) for p in self.occupation],
+            "router_probability": round(self.router_probability, 4),
+            "truncated": self.truncated,
+            "transitions": [
+                {"from": tr.source, "to": tr.target, "operator": tr.operator,
+                 "births_per_step": round(tr.births, 6),
+                 "takeover": round(tr.takeover.estimate, 4),
+                 "takeover_low": round(tr.takeover.low, 4),
+                 "takeover_high": round(tr.takeover.high, 4)}
+                for tr in self.transitions
+            ],
+        }
+
+    def describe(self) -> str:
+        """Readable lines for ``circuits-abm predict --path``."""
+        lines = [f"  the path, over {self.steps} steps (from one mechanism):"]
+        for i, (state, p) in enumerate(zip(self.states, self.occupation, strict=True)):
+            lines.append(f"    state {i} {state}: probability {p:.2f} at the end")
+        for tr in self.transitions:
+            lines.append(
+                f"    {tr.source} -> {tr.target} by {tr.operator}: "
+                f"{tr.births * 1000:.2f} offspring per 1000 steps x takeover "
+                f"{tr.takeover.estimate:.1%} [{tr.takeover.low:.1%}, {tr.takeover.high:.1%}]"
+            )
+        bound = "at most " if self.truncated else ""
+        if self.truncated:
+            lines.append(f"  (the chain stops after {len(self.states)} structures, the last "
+                         "one counted as kept)")
+        lines.append(f"  probability of a router at the end: {bound}"
+                     f"{self.router_probability:.2f}")
+        return "\n".join(lines)
+
+
+def path_prediction(spec: Scenario, at: str = "end", replicates: int = REPLICATES,
+                    seed: int = 0) -> PathPrediction | None:
+    """How often a run reaches the router ``predict`` finds best, and keeps it.
+
+    The chain of structures from one mechanism to that router (one ``split`` at a time,
+    in the order ``split_path_blocks`` finds cheapest), with the rates at which runs move
+    forward (``split``) and back (``collapse``, ``remove_child``), each measured on a
+    reduced model of two circuits (the module docstring; ``docs/theory.md``, section 7).
+
+    Parameters
+    ----------
+    spec
+        The scenario.
+    at
+        ``"end"`` (default): the geometry after every intervention; ``"start"``: before any.
+    replicates
+        Newborns simulated per transition (default 600: a 5% takeover rate is known to
+        about 1.8 points).
+    seed
+        Seed of the reduced model's random numbers, so the answer is a function of the
+        scenario and this seed.
+
+    Returns
+    -------
+    PathPrediction or None
+        ``states``, ``transitions`` (each with its takeover rate and Wilson interval),
+        ``occupation`` (the probability of each state after the run's steps) and
+        ``router_probability``; ``print(path.describe())`` for a readable account.  None
+        when no router is predicted or none can arise.  A router with more than
+        ``MAX_ASSEMBLY_PARTS`` parts is followed through the chain's first
+        ``MAX_ASSEMBLY_PARTS`` structures only (its cost grows with the square of the
+        parts), the last made absorbing: ``truncated`` is then set and
+        ``router_probability`` is an upper bound.
+
+    Examples
+    --------
+    >>> import circuits_abm as ca
+    >>> easy = ca.path_prediction(ca.load_scenario("standard"), replicates=100)
+    >>> easy.router_probability > 0.9
+    True
+    >>> shared = ca.override(ca.load_scenario("standard"), {"geometry.sharing": 0.7})
+    >>> ca.path_prediction(shared, replicates=100).router_probability < 0.5
+    True
+    """
+    prediction = predict(spec, at=at)
+    best = prediction.best
+    if not best.is_router or not routers_reachable(spec):
+        return None
+    envs = geometry_at(spec, at)
+    problem = Problem(spec, envs)
+    target = tuple(tuple(envs.index(n) for n in p.environments) for p in best.parts)
+    chain = split_path_blocks(problem, target)
+    truncated = len(chain) > MAX_ASSEMBLY_PARTS
+    chain = chain[:MAX_ASSEMBLY_PARTS]
+    rule = next(r for r in problem.rules
+                if r.name == problem.candidate((problem.training,)).parts[0].rule)
+    rng = np.random.default_rng(seed)
+    transitions = []
+    for j in range(len(chain) - 1 if truncated else len(chain)):
+        transitions.extend(_transitions_from(problem, rule, chain, j, replicates, rng))
+    states = tuple(problem.candidate(b).canonical() for b in chain)
+    return PathPrediction(states, tuple(transitions), spec.steps, truncated)
+
+
+def operator_probability(spec: Scenario, name: str, router: bool) -> float:
+    """Probability that an offspring of a circuit is made by ``name``: its weight among
+    the operators that apply (those needing a router only apply to routers)."""
+    weights = spec.variation.operators
+    usable = {op: weights.get(op, 0.0) for op, o in OPERATORS.items()
+              if router or not o.needs_router}
+    total = sum(usable.values())
+    return usable.get(name, 0.0) / total if total > 0 else 0.0
+
+
+def _transitions_from(problem: Problem, rule: Rule, chain: list[Blocks], j: int,
+                      replicates: int, rng: np.random.Generator) -> list[Transition]:
+    """The ways forward (``split``; for routers also ``add_child``), the collapse and the
+    child removal out of state ``j``."""
+    spec, blocks = problem.spec, chain[j]
+    router = len(blocks) > 1
+    nodes = len(blocks) + 1 if router else 1
+    rate = spec.variation.rate
+    out = []
+    if j + 1 < len(chain):
+        new = chain[j + 1]
+        rest = blocks[-1]  # the part still to be split (split_path_blocks keeps it last)
+        births = rate * operator_probability(spec, "split", router) / nodes * (
+            _training_weight(problem)[list(rest)].sum())
+        took = contest(problem, rule, blocks, _splitter(problem, blocks, new),
+                       lambda env: np.isin(env, rest), replicates, rng)
+        out.append(Transition(j, j + 1, "split", births, took))
+        if router:  # a new untrained child keyed on the context: the other way forward
+            births = rate * operator_probability(spec, "add_child", True) * (
+                _training_weight(problem)[list(rest)].sum())
+            took = contest(problem, rule, blocks, _splitter(problem, blocks, new, fresh=True),
+                           lambda env: np.isin(env, rest), replicates, rng)
+            out.append(Transition(j, j + 1, "add_child", births, took))
+    if router:
+        for name, target, make in (
+            ("collapse", 0, _collapser(problem)),
+            ("remove_child", j - 1, _remover(problem, rng)),
+        ):
+            births = rate * operator_probability(spec, name, True)
+            took = contest(problem, rule, blocks, make, lambda env: np.ones(len(env), bool),
+                            replicates, rng)
+            out.append(Transition(j, target, name, births, took))
+    return out
+
+
+def _training_weight(problem: Problem) -> np.ndarray:
+    """How often each environment is the one trained (stationary slot law x mixture)."""
+    return problem.chain.slot_stationary @ problem.chain.mix
+
+
+# --------------------------------------------------------------------------- offspring
+# Each maker takes the resident's mechanisms ``theta (replicates, parts, dims)``, its keys
+# (or None) and the environment trained at birth, and returns the newborn's theta and keys.
+
+Offspring = Callable[[np.ndarray, np.ndarray | None, np.ndarray],
+                     tuple[np.ndarray, np.ndarray | None]]
+
+
+def _splitter(problem: Problem, blocks: Blocks, new: Blocks, fresh: bool = False
+              ) -> Offspring:
+    """A split of the last part of ``blocks`` into the last two parts of ``new``: both copy
+    that part's mechanism, or, with ``fresh`` (``add_child``), the part split off starts
+    from zero parameters.  Keys are the contrast keys of ``new``."""
+    source = [blocks.index(b) if b in blocks else len(blocks) - 1 for b in new]
+    keys = contrast_keys(problem.envs.cues, new, problem.training)
+
+    def make(theta, _keys, _env):
+        out = theta[:, source]
+        if fresh:
+            out[:, -2] = 0.0
+        return out, np.broadcast_to(keys, (len(theta), *keys.shape)).copy()
+    return make
+
+
+def _collapser(problem: Problem) -> Offspring:
+    """A collapse: one mechanism, the copy of the child the context at birth routes to."""
+    def make(theta, keys, env):
+        logits = keys @ problem.envs.cues[env][:, :, None]  # (replicates, parts, 1)
+        chosen = logits[:, :, 0].argmax(axis=1)
+        return theta[np.arange(len(theta)), chosen][:, None, :], None
+    return make
+
+
+def _remover(problem: Problem, rng: np.random.Generator) -> Offspring:
+    """A child removal: a uniformly chosen child goes; one left becomes a lone mechanism."""
+    def make(theta, keys, _env):
+        n, parts = theta.shape[:2]
+        drop = rng.integers(parts, size=n)
+        keep = np.array([[i for i in range(parts) if i != d] for d in drop])
+        rows = np.arange(n)[:, None]
+        if parts == 2:
+            return theta[rows, keep], None
+        return theta[rows, keep], keys[rows, keep]
+    return make
+
+
+# --------------------------------------------------------------------------- the contest
+
+
+def contest(problem: Problem, rule: Rule, blocks: Blocks, offspring: Offspring,
+             born_in: Callable[[np.ndarray], np.ndarray], replicates: int,
+             rng: np.random.Generator) -> Rate:
+    """Warm a resident over ``blocks``, give it one ``offspring`` at a uniformly random
+    step of the window whose trained environment passes ``born_in``, and run the two under
+    the replicator; the rate at which the newborn takes over."""
+    spec, chain = problem.spec, problem.chain
+    warm, window = WARM_PHASES * chain.tau, WINDOW_PHASES * chain.tau
+    steps = warm + window + HORIZON_PHASES * chain.tau
+    slots = sampled_slots(problem, rng, steps, replicates)
+    trained = chain.mix[slots].argmax(axis=2)
+    birth = _birth_steps(trained[:, warm:warm + window], born_in, rng) + warm
+    cues, demands = problem.envs.cues, problem.envs.capability
+    resident_keys = None
+    if len(blocks) > 1:
+        keys = contrast_keys(cues, blocks, problem.training)
+        resident_keys = np.broadcast_to(keys, (replicates, *keys.shape)).copy()
+    resident = np.zeros((replicates, len(blocks), demands.shape[1]))
+    newborn, newborn_keys = resident, resident_keys
+    share = np.zeros(replicates)
+    open_ = np.zeros(replicates, dtype=bool)
+    took_over = np.zeros(replicates, dtype=bool)
+    for t in range(steps):
+        now = birth == t
+        if now.any():
+            theta, keys = offspring(resident[now], None if resident_keys is None
+                                    else resident_keys[now], trained[now, t])
+            if t == birth.min():  # the first births fix the newborn's shape
+                newborn = np.zeros((replicates, *theta.shape[1:]))
+                newborn_keys = None if keys is None else np.zeros((replicates,
+                                                                   *keys.shape[1:]))
+            newborn[now] = theta
+            if keys is not None:
+                newborn_keys[now] = keys
+            share[now] = spec.variation.offspring_share
+            open_ |= now
+        weights = chain.mix[slots[:, t]]
+        resident, resident_keys, f_resident = circuit_step(
+            problem, rule, resident, resident_keys, weights, rng)
+        if t < birth.min():
+            continue
+        newborn, newborn_keys, f_newborn = circuit_step(
+            problem, rule, newborn, newborn_keys, weights, rng)
+        gain = np.exp(np.clip(spec.selection.strength * (f_newborn - f_resident), -50, 50))
+        share = np.where(open_, share * gain / (share * gain + 1.0 - share), share)
+        floor = spec.selection.extinction_floor
+        took_over |= open_ & (1.0 - share < floor)
+        open_ &= (share >= floor) & (1.0 - share >= floor)
+        if not open_.any() and t >= birth.max():
+            break
+    return wilson(int((took_over | (open_ & (share > 0.5))).sum()), replicates)
+
+
+def _birth_steps(trained: np.ndarray, born_in, rng: np.random.Generator) -> np.ndarray:
+    """Per row, a uniformly random step (index into the row) whose environment passes
+    ``born_in``; the first step where none does (the contest then has a newborn with no
+    choice, which only happens for environments never trained)."""
+    out = np.empty(len(trained), dtype=np.int64)
+    for r, row in enumerate(trained):
+        allowed = np.flatnonzero(born_in(row))
+        out[r] = rng.choice(allowed) if len(allowed) else 0
+    return out
+
+
+def sampled_slots(problem: Problem, rng: np.random.Generator, steps: int,
+                  replicates: int) -> np.ndarray:
+    """``(replicates, steps)`` slots: independent stretches of the schedule chain, each
+    starting at a random point of its stationary law and part-way into a phase."""
+    chain = problem.chain
+    k = len(chain.labels)
+    out = np.empty((replicates, steps), dtype=np.int64)
+    for r in range(replicates):
+        slot = rng.choice(k, p=chain.slot_stationary)
+        t = -int(rng.integers(chain.tau))
+        while t < steps:
+            length = int(rng.geometric(1.0 / chain.tau)) if chain.geometric else chain.tau
+            out[r, max(t, 0):max(t + length, 0)] = slot
+            t += length
+            slot = rng.choice(k, p=chain.slot_transition[slot])
+    return out
+
+
+def circuit_step(problem: Problem, rule: Rule, theta: np.ndarray, keys: np.ndarray | None,
+                  weights: np.ndarray, rng: np.random.Generator):
+    """One model step for a batch of one-level circuits: fitness (routed reward minus the
+    structural costs) before learning, then the mechanisms' noisy update and, for
+    routers, the keys' policy-gradient step.  ``theta`` is ``(circuits, mechanisms,
+    dimensions)``, ``weights`` what each circuit's step trains ``(circuits,
+    environments)``."""
+    spec = problem.spec
+    demands, cues = problem.envs.capability, problem.envs.cues
+    sharpness = spec.circuits.router.initial_sharpness
+    values = theta @ demands.T - 0.5 * (theta**2).sum(axis=-1, keepdims=True)
+    if keys is None:
+        routed = np.ones((len(theta), 1, len(demands)))
+        cost = spec.costs.per_mechanism
+    else:
+        routed = routing_probabilities(keys, cues, sharpness)
+        cost = theta.shape[1] * spec.costs.per_mechanism + spec.costs.per_sharpness * sharpness
+    routed_weight = weights[:, None, :] * routed
+    fitness = (routed_weight * values).sum(axis=(1, 2)) - cost
+    exposure = routed_weight.sum(axis=-1)
+    demand = routed_weight @ demands
+    target = demand if rule.target is None else exposure[..., None] * (rule.target @ demands)
+    xi = rng.normal(0.0, problem.noise, theta.shape)
+    eta, consolidation = rule.learning_rate, rule.consolidation
+    theta = (1.0 - consolidation) * (theta + eta * (target + exposure[..., None] * (xi - theta)))
+    if keys is not None:
+        step = spec.circuits.router.key_learning_rate * sharpness
+        keys = key_step(keys, routed, values, weights, cues, step)
+    return theta, keys, fitness
+
+
+def key_step(keys: np.ndarray, routed: np.ndarray, values: np.ndarray, weights: np.ndarray,
+             cues: np.ndarray, step: float) -> np.ndarray:
+    """The model's policy-gradient step on one-level routers' keys, then back to unit
+    length: ``dk_j = step * sum_e w_e p_j(e) (V_j(e) - V(e)) q_e``, with ``V(e)`` the
+    router's routed value and ``step`` the key learning rate times the sharpness."""
+    router_value = (routed * values).sum(axis=1, keepdims=True)
+    keys = keys + (step * weights[:, None, :] * routed * (values - router_value)) @ cues
+    return keys / np.maximum(np.linalg.norm(keys, axis=-1, keepdims=True), 1e-12)
+
+
+def routing_probabilities(keys: np.ndarray, cues: np.ndarray, sharpness: float) -> np.ndarray:
+    """``(circuits, children, environments)``: a softmax over children of sharpness x
+    key . cue, as the model routes."""
+    logits = sharpness * keys @ cues.T
+    logits -= logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=1, keepdims=True)
