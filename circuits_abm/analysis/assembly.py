@@ -381,8 +381,7 @@ def contest(problem: Problem, rule: Rule, blocks: Blocks, offspring: Offspring,
 
 def _birth_steps(trained: np.ndarray, born_in, rng: np.random.Generator) -> np.ndarray:
     """Per row, a uniformly random step (index into the row) whose environment passes
-    ``born_in``; the first step where none does (the contest then has a newborn with no
-    choice, which only happens for environments never trained)."""
+    ``born_in``; step 0 where none does (only for environments never trained)."""
     out = np.empty(len(trained), dtype=np.int64)
     for r, row in enumerate(trained):
         allowed = np.flatnonzero(born_in(row))

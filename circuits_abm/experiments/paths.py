@@ -137,7 +137,7 @@ def path_agreement(aggregate: pd.DataFrame, paths: pd.DataFrame) -> dict[str, fl
     agree = table.path_predicted_regime == table.majority_regime
     confident = [
         np.isnan(p) or majority_confidence(p, int(runs)) >= PATH_CONFIDENCE
-        for p, runs in zip(table.router_probability.fillna(np.nan), table.runs, strict=True)
+        for p, runs in zip(table.router_probability, table.runs, strict=True)
     ]
     away = table.away_from_boundary.astype(bool) & np.array(confident)
     return {

@@ -904,44 +904,41 @@ def _stripes(row: pd.Series) -> list[tuple[str, float]]:
     return stripes
 
 
-def _theory_boundaries(ax: Axes, data: pd.DataFrame, x: str, y: str, xs, ys) -> None:
-    """Lines between neighbouring cells whose predictions differ (regime: solid, thick;
-    only the nested pattern, such as ``CP[C,C]`` against ``CP[G,G]``: dashed).  Environment
-    names do not count, so a sweep over the number of environments draws no line between
-    conditional policies of specialists."""
+def _cell_edges(data: pd.DataFrame, x: str, y: str, xs, ys):
+    """Every edge between two neighbouring cells: ``(segment, row, neighbour)``, with the
+    segment as the ``([x0, x1], [y0, y1])`` of the shared side."""
     grid = {(xs.index(r[x]), ys.index(r[y])): r for _, r in data.iterrows()}
     for (i, j), row in grid.items():
         for di, dj in ((1, 0), (0, 1)):
             other = grid.get((i + di, j + dj))
             if other is None:
                 continue
-            regime_changes = row.predicted_regime != other.predicted_regime
-            pattern_changes = (nested_label(row.predicted_structure)
-                               != nested_label(other.predicted_structure))
-            if not (regime_changes or pattern_changes):
-                continue
             if di:
-                xy = ([i + 0.5, i + 0.5], [j - 0.5, j + 0.5])
+                yield ([i + 0.5, i + 0.5], [j - 0.5, j + 0.5]), row, other
             else:
-                xy = ([i - 0.5, i + 0.5], [j + 0.5, j + 0.5])
-            ax.plot(*xy, color="black", lw=2.5 if regime_changes else 1.2,
+                yield ([i - 0.5, i + 0.5], [j + 0.5, j + 0.5]), row, other
+
+
+def _theory_boundaries(ax: Axes, data: pd.DataFrame, x: str, y: str, xs, ys) -> None:
+    """Lines between neighbouring cells whose predictions differ (regime: solid, thick;
+    only the nested pattern, such as ``CP[C,C]`` against ``CP[G,G]``: dashed).  Environment
+    names do not count, so a sweep over the number of environments draws no line between
+    conditional policies of specialists."""
+    for segment, row, other in _cell_edges(data, x, y, xs, ys):
+        regime_changes = row.predicted_regime != other.predicted_regime
+        pattern_changes = (nested_label(row.predicted_structure)
+                           != nested_label(other.predicted_structure))
+        if regime_changes or pattern_changes:
+            ax.plot(*segment, color="black", lw=2.5 if regime_changes else 1.2,
                     ls="-" if regime_changes else "--", solid_capstyle="round", gid="theory")
 
 
 def _path_boundaries(ax: Axes, data: pd.DataFrame, x: str, y: str, xs, ys) -> None:
     """Lines between neighbouring cells whose prediction with the path differs in regime
     (``experiments.paths``), in the path colour, inside the theory's lines."""
-    grid = {(xs.index(r[x]), ys.index(r[y])): r for _, r in data.iterrows()}
-    for (i, j), row in grid.items():
-        for di, dj in ((1, 0), (0, 1)):
-            other = grid.get((i + di, j + dj))
-            if other is None or row.path_predicted_regime == other.path_predicted_regime:
-                continue
-            if di:
-                xy = ([i + 0.5, i + 0.5], [j - 0.5, j + 0.5])
-            else:
-                xy = ([i - 0.5, i + 0.5], [j + 0.5, j + 0.5])
-            ax.plot(*xy, color=PATH_COLOUR, lw=2.0, solid_capstyle="round", gid="path")
+    for segment, row, other in _cell_edges(data, x, y, xs, ys):
+        if row.path_predicted_regime != other.path_predicted_regime:
+            ax.plot(*segment, color=PATH_COLOUR, lw=2.0, solid_capstyle="round", gid="path")
 
 
 def write_phase_diagram(
