@@ -51,5 +51,5 @@ def test_the_check_sees_the_layers():
     assert {layer_of(m) for m in ("circuits_abm.engine.model", "circuits_abm.viz.figures")} == {
         "engine", "viz"}
     engine_model = PACKAGE / "engine" / "model.py"
-    assert "circuits_abm.engine.learning" in imported_modules(engine_model)
+    assert "circuits_abm.engine.steps" in imported_modules(engine_model)
     assert len(SOURCES) > 25

@@ -153,13 +153,12 @@ def test_an_offspring_takes_the_stated_share_from_its_parent():
     model.births[0] = 1
     shares_before = None
 
-    def spy(phase, noise):
+    def spy(phase, t):  # the shares after selection, before the births
         nonlocal shares_before
-        fit = CircuitsModel.select_and_learn(model, phase, noise)
         shares_before = model.shares.copy()
-        return fit
+        return CircuitsModel.vary(model, phase, t)
 
-    model.select_and_learn = spy
+    model.vary = spy
     model.step()
     parent = model.circuits[-1].parent_id
     i = [c.unique_id for c in model.circuits].index(parent)

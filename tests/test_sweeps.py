@@ -337,8 +337,8 @@ def test_the_fork_server_holds_every_compiled_kernel_before_workers_fork():
     that import must leave the step's kernels compiled in memory, so no worker loads them
     again (checked in a fresh interpreter with the JIT on, whatever the caller set)."""
     code = ("import circuits_abm.experiments.worker\n"
-            "from circuits_abm.engine import learning\n"
-            "kernels = (learning._evaluate, learning._learn)\n"
+            "from circuits_abm.engine import kernels as k\n"
+            "kernels = (k.evaluate, k.advance, k.share_weighted)\n"
             "print(all(len(k.signatures) == 1 for k in kernels))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "NUMBA_DISABLE_JIT": "0"}, check=True)

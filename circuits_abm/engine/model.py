@@ -13,8 +13,11 @@ One step, in order (docs/model.md):
 7. records (after discarding the quarantine modules, on the last step, when the scenario
    discards them at the end).
 
-Steps 2-4 run over the whole population at once (``circuits_abm.engine.learning``); the Mesa
-agents (``circuits_abm.engine.circuits.Circuit``) carry identity, lineage and structure.
+Steps 2-4 run over the whole population at once, compiled (``circuits_abm.engine.steps``);
+the Mesa agents (``circuits_abm.engine.circuits.Circuit``) carry identity, lineage and
+structure.  ``run`` goes further: a stretch of steps in which nobody is born, no record is
+due and no intervention applies runs in one compiled call, with the same result as
+stepping through it one ``step()`` at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from circuits_abm.engine import learning, selection
+from circuits_abm.engine import selection, steps
 from circuits_abm.engine.circuits import Circuit, parse_structure
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
 from circuits_abm.engine.monitoring import monitor_direction
@@ -191,6 +194,9 @@ class CircuitsModel(mesa.Model):
         self.fitness = np.zeros(len(self.circuits))
         self.number_positions()
         self.recorder = Recorder(self)
+        self.stretch_ends = stretch_ends(spec, self.phases, self.births, self.n_steps)
+        self._steps_ahead = 0  # steps of a stretch already computed, that Mesa's clock owes
+        self._user_events = False
         self.datacollector = None if not collect else mesa.DataCollector(
             model_reporters={
                 "router_share": "router_share",
@@ -321,23 +327,38 @@ class CircuitsModel(mesa.Model):
 
     def step(self) -> None:
         """Advance one step: interventions, selection and learning, variation, extinction,
-        records (the module docstring gives the order and why)."""
+        records (the module docstring gives the order and why).  Inside a stretch that
+        ``run`` has already computed, only Mesa's clock moves, and the stretch's last step
+        does the rest (variation, extinction, records)."""
+        if self._steps_ahead > 1:  # computed already, and nothing to do at its end
+            self._steps_ahead -= 1
+            return
         self._memo.clear()
         t = self.steps - 1  # step_index, read once: Mesa's clock is an observable
         phase = self.phases[self.phase_of_step[t]]
+        if self._steps_ahead:  # the last step of a computed stretch
+            self._steps_ahead = 0
+        else:
+            self.prepare(t)
+            self.advance(phase, 1)
+            self.check_alarm(t)
+        self.finish(t, phase)
+
+    def prepare(self, t: int) -> None:
+        """The start of step ``t``: its interventions, and the discard if it is due now."""
         if t in self.interventions:
             for iv in self.interventions[t]:
                 self.intervene(iv)
-        discard = self.spec.monitor.discard
-        if discard == t:
+        if self.spec.monitor.discard == t:
             self.discard_quarantine()
-        self.fitness = self.select_and_learn(phase, self.rng.normal(size=self.layout.theta.shape))
-        self.check_alarm(t)
+
+    def finish(self, t: int, phase: Phase) -> None:
+        """The end of step ``t``: variation, extinction, records, and whether to go on."""
         newborn = self.vary(phase, t)
         alive = self.cull()
         if newborn or alive is not None:
             self.update_layout(newborn, alive)
-        if discard == "end" and t == self.n_steps - 1:
+        if self.spec.monitor.discard == "end" and t == self.n_steps - 1:
             self.discard_quarantine()  # before the final evaluation
         self.recorder.after_step(t, phase)
         if self.datacollector is not None and t == phase.end - 1:
@@ -386,22 +407,38 @@ class CircuitsModel(mesa.Model):
         ``standard_noise`` has one N(0, 1) row per mechanism (pre-order per circuit), so
         the reference implementation can be fed the very same draws.
         """
-        spec, layout = self.spec, self.layout
-        mix, demands, cues, relevance = self.phase_inputs(phase)
-        envs = self.environments
-        prob, path, _, values = learning.evaluate(layout, demands, cues, envs.partner,
-                                                  envs.upkeep, relevance)
-        fit = selection.fitness(values[: layout.n_circuits], mix, layout.cost)
-        self.shares = selection.replicator(self.shares, fit, spec.selection.strength)
-        weight = self.shares**spec.learning.gamma  # gamma = 0: every circuit learns fully
-        routed = learning.learn(layout, prob, path, values, mix, demands, cues,
-                                self.fixed_targets, weight, spec.learning.noise * standard_noise,
-                                self.monitor, envs.partner, envs.upkeep, relevance,
-                                self.update_rule)
-        # Under the plain rule nothing is measured along the monitor (``routed`` is zeros).
-        self.routed_mass = (0.0 if self.update_rule == "plain"
-                            else float(self.shares[layout.leaf_owner] @ routed))
-        return fit
+        self.select_and_learn_steps(phase, standard_noise[None])
+        return self.fitness
+
+    def select_and_learn_steps(self, phase: Phase, standard_noise: np.ndarray) -> int:
+        """Fitness, selection and learning for up to ``len(standard_noise)`` steps (one
+        array of noise per step), stopping after a step that leaves a circuit below the
+        extinction floor; returns the number of steps done.  The records' per-step sums
+        of all but the last step are added here; ``finish`` adds the last one's."""
+        spec, envs = self.spec, self.environments
+        done, self.fitness, mean_fitness, routed_mass = steps.advance(
+            self.layout, self.shares, (*self.phase_inputs(phase), envs.partner, envs.upkeep),
+            self.fixed_targets, self.monitor, self.update_rule, spec.selection.strength,
+            spec.learning.gamma, spec.learning.noise, standard_noise,
+            spec.selection.extinction_floor)
+        self.routed_mass = float(routed_mass[-1])
+        self.recorder.add_steps(mean_fitness[:-1].tolist(), routed_mass[:-1].tolist())
+        return done
+
+    def advance(self, phase: Phase, length: int) -> int:
+        """Selection and learning for up to ``length`` steps of ``phase``, drawing each
+        step's noise as the one-step path would (a stretch cut short by an extinction gives
+        back the draws of the steps it did not run); returns the number of steps done."""
+        self._memo.clear()
+        shape = self.layout.theta.shape
+        if length == 1:
+            return self.select_and_learn_steps(phase, self.rng.normal(size=(1, *shape)))
+        before = self.rng.bit_generator.state
+        done = self.select_and_learn_steps(phase, self.rng.normal(size=(length, *shape)))
+        if done < length:  # leave the generator where `done` single steps would have
+            self.rng.bit_generator.state = before
+            self.rng.normal(size=(done, *shape))
+        return done
 
     def vary(self, phase: Phase, t: int) -> list[Circuit]:
         """Spawn step ``t``'s Poisson number of offspring (appended to ``circuits``);
@@ -455,11 +492,60 @@ class CircuitsModel(mesa.Model):
 
     def run(self, progress=None) -> None:
         """Run every step of the schedule (or until an alarm halts it); ``progress`` is called
-        with each finished phase."""
+        with each finished phase.
+
+        Stretches of steps in which nothing but numbers change run in one compiled call
+        (``stretch``), then Mesa's clock is moved over them; the run is the same as calling
+        ``step()`` until ``running`` is False.  With an alarm, or with events of your own
+        scheduled on the model, every step is taken on its own."""
         while self.running:
-            self.step()
+            t = self.steps
+            length = self.stretch(t)
+            if length > 1:
+                self.prepare(t)
+                self._steps_ahead = self.advance(self.phases[self.phase_of_step[t]], length)
+                self.run_for(self._steps_ahead)
+            else:
+                self.step()
             if progress is not None and self.step_index == self.current_phase.end - 1:
                 progress(self.current_phase)
+
+    def stretch(self, t: int) -> int:
+        """How many steps from step ``t`` on can run in one compiled call: up to the next
+        step with births, a record or a phase end, and not into a step with an
+        intervention or a discard.  1 when an alarm is set or events of your own are
+        scheduled, which need the model between steps."""
+        if self.spec.monitor.alarm is not None or self._user_events:
+            return 1
+        return int(self.stretch_ends[t]) - t + 1
+
+    def schedule_event(self, *args, **kwargs):
+        """Mesa's ``schedule_event``; the model then takes every step on its own in ``run``."""
+        self._user_events = True
+        return super().schedule_event(*args, **kwargs)
+
+    def schedule_recurring(self, *args, **kwargs):
+        """Mesa's ``schedule_recurring``; as ``schedule_event``."""
+        self._user_events = True
+        return super().schedule_recurring(*args, **kwargs)
+
+
+def stretch_ends(spec: Scenario, phases: list[Phase], births: np.ndarray,
+                 n_steps: int) -> np.ndarray:
+    """Per step ``t``: the last step of the stretch that starts at ``t`` (see
+    ``CircuitsModel.stretch``).  A stretch ends at a step after which Python has work
+    (births, a record, a phase end: the last step is one), or just before a step that
+    starts with some (interventions, a discard)."""
+    ends_work = births > 0
+    ends_work[[p.end - 1 for p in phases]] = True  # the phases end with the schedule
+    if spec.records.every != "phase":
+        ends_work[spec.records.every - 1 :: spec.records.every] = True
+    starts_work = np.zeros(n_steps + 1, dtype=bool)
+    starts_work[[iv.step for iv in spec.interventions if iv.step < n_steps]] = True
+    if isinstance(spec.monitor.discard, int) and spec.monitor.discard < n_steps:
+        starts_work[spec.monitor.discard] = True
+    stops = np.flatnonzero(ends_work | starts_work[1:])
+    return stops[np.searchsorted(stops, np.arange(n_steps))]
 
 
 def seed_of(rng: int | np.random.Generator | None | str, scenario_seed: int) -> int:

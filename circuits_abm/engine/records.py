@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from circuits_abm.engine import learning
+from circuits_abm.engine import learning, steps
 
 if TYPE_CHECKING:
     from circuits_abm.engine.model import CircuitsModel
@@ -95,10 +95,18 @@ class Recorder:
         self._fitness_steps = 0
         self._routed = 0.0
 
+    def add_steps(self, mean_fitness: list[float], routed: list[float]) -> None:
+        """Accumulate the mean fitness and monitored mass of steps that ended with nothing
+        to record (a compiled stretch's steps before its last), in step order."""
+        for fitness, mass in zip(mean_fitness, routed, strict=True):
+            self._fitness_sum += fitness
+            self._routed += mass
+        self._fitness_steps += len(mean_fitness)
+
     def after_step(self, t: int, phase: Phase) -> None:
         """Accumulate this step's mean fitness, and record when a phase ends (or every N steps)."""
         model = self.model
-        mean_fitness = float(model.shares @ model.fitness)
+        mean_fitness = steps.share_weighted(model.shares, model.fitness)
         self._fitness_sum += mean_fitness
         self._fitness_steps += 1
         self._routed += model.routed_mass
