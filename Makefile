@@ -156,6 +156,7 @@ mutation: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/regime_rates.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_reward_seeking.py
 	$(PY) benchmarks/bench_diagram.py

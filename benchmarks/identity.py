@@ -3,9 +3,13 @@
 ``digests()`` runs every scenario file in ``scenarios/`` for seeds 1 and 2 (at most 3000
 steps each) and hashes each run's timeseries, phases and quarantine tables and its final
 population (shares, parameters, keys, structures).  ``identity.json`` holds the digests
-made at commit 054aa91, before the work on throughput, in the locked environment
-(``requirements-dev.lock``); ``bench_step.py`` compares against it.  A different numpy or
-Numba may legitimately change the last bits, so compare in the locked environment.
+made in the locked environment (``requirements-dev.lock``) when the step moved into compiled
+stretches of steps; ``bench_step.py`` compares against it.  That change was the one
+deliberate break with the digests made before the work on throughput (commit 054aa91): the
+replicator's ``exp`` became the C library's rather than numpy's vectorised one, and sums
+run in index order, which moves the last bits; ``regime_rates.py`` shows the canonical
+regime rates unchanged (the same regime on every one of 600 paired seeds).  A different
+numpy or Numba may legitimately change the last bits, so compare in the locked environment.
 
 ``python benchmarks/identity.py --write`` records the current code's digests (only after
 a change that is meant to alter results, with the reason in the commit).
