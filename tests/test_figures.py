@@ -195,6 +195,19 @@ def test_compact_structures_count_environments_and_merge_repeats():
     assert figures.compact("strategy_churn{a,b}", 80) == "strategy_churn{a,b}"
 
 
+def test_a_long_title_goes_on_two_lines_before_it_loses_environment_names():
+    head = "standard (seed 1): "
+    nested = ("conditional_policy[specialist{rl_code}, conditional_policy[specialist{sft_chat}, "
+              "specialist{sft_code}]]")
+    lines = figures.title_lines(head, nested, 70).split("\n")
+    assert len(lines) == 2 and all(len(line) <= 70 for line in lines)
+    assert " ".join(lines) == head + nested  # broken at a space, nothing lost
+    assert figures.title_lines(head, "generalist{a,b}", 60) == head + "generalist{a,b}"
+    many = "conditional_policy[" + ", ".join(f"specialist{{e{i}}}" for i in range(30)) + "]"
+    assert figures.title_lines(head, many, 60) == \
+        head + "conditional_policy[30× specialist{1 env}]"
+
+
 def test_muller_bands_nest_three_generations_by_hand():
     """Lineage 1 founds 2 at step 20, 2 founds 3 at step 30; 4 is a second root.  At step
     30 the shares are 1: 0.4, 2: 0.2, 3: 0.2, 4: 0.2, so the clades are 1: 0.8, 2: 0.4,

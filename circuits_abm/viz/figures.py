@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from itertools import combinations
 from pathlib import Path
 
@@ -81,7 +82,8 @@ FORMATS = ("png", "svg", "pdf")
 # Above this many environments figures summarise instead of naming everything: the strongest
 # pairs only in the graph, counts instead of name lists, every k-th tick.
 MANY = 20
-TITLE_LENGTH = 110  # a structure longer than this is written with environment counts
+TITLE_LENGTH = 110  # characters in a line of a page's title (two lines at most)
+LISTED_ENVIRONMENTS = 4  # a title names the environments of a list this long, counts longer
 FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8}
 
 
@@ -461,6 +463,29 @@ def structure_diagram(run: RunResult, ax: Axes | None = None) -> Figure:
     return fig
 
 
+def title_lines(head: str, structure: str, width: int) -> str:
+    """``head`` and ``structure`` in lines of ``width`` characters, two at most, broken at
+    spaces.  Environment lists longer than ``LISTED_ENVIRONMENTS`` become counts; the
+    shorter ones keep their names, which are what a reader looks for, unless even two lines
+    cannot hold them (then the whole structure is ``compact``-ed)."""
+    text = head + counted_environments(structure, LISTED_ENVIRONMENTS)
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    if len(lines) > 2 or max(map(len, lines), default=0) > width:
+        lines = textwrap.wrap(head + compact(structure, 2 * width), width, max_lines=2,
+                              placeholder=" …")
+    return "\n".join(lines)
+
+
+def counted_environments(structure: str, listed: int) -> str:
+    """``structure`` with every environment list longer than ``listed`` names written as
+    its count (``specialist{3 envs}``)."""
+    def count(match: re.Match) -> str:
+        n = match.group(1).count(",") + 1
+        return match.group(0) if n <= listed else "{" + f"{n} env" + ("s" if n > 1 else "") + "}"
+
+    return re.sub(r"\{([^{}]*)\}", count, structure)
+
+
 def compact(structure: str, length: int) -> str:
     """``structure`` as is if it fits in ``length`` characters; otherwise every environment
     list becomes its count (``specialist{3 envs}``) and identical neighbours are merged
@@ -468,11 +493,7 @@ def compact(structure: str, length: int) -> str:
     if len(structure) <= length:
         return structure
 
-    def count(match: re.Match) -> str:
-        n = match.group(1).count(",") + 1
-        return "{" + f"{n} env" + ("s" if n > 1 else "") + "}"
-
-    text = re.sub(r"\{([^{}]*)\}", count, structure)
+    text = counted_environments(structure, 0)
     if text.endswith("]") and "[" in text:
         head, inner = text[:-1].split("[", 1)
         merged: list[list] = []  # [child, times]
@@ -653,8 +674,8 @@ def summary_figure(run: RunResult) -> Figure:
             quarantine_plot(run, fig.add_subplot(grid[2, 1]))
         name = run.summary["scenario"]["name"]
         fig.suptitle(
-            f"{name} (seed {run.summary['seed']}): "
-            f"{compact(run.summary.get('structure', ''), TITLE_LENGTH)}",
+            title_lines(f"{name} (seed {run.summary['seed']}): ",
+                        run.summary.get("structure", ""), TITLE_LENGTH),
             fontsize=13,
             fontweight="bold",
         )
