@@ -12,7 +12,9 @@ then, over whole 6000-step runs of the standard scenario as ``circuits_abm.run``
 (stretches of quiet steps in one compiled call): the wall time of the simulation and of the
 whole ``run`` call (classification and theory included), and the full step against the
 compiled arithmetic in the same runs, both as called once per step and as run over the
-stretches, each against its target (issue 18) and against the numbers before that work.
+stretches, each against its target (issue 18) and against the numbers before that work;
+where a run's time goes, part by part, and the floor that Mesa's clock sets: an empty Mesa
+model's step, and the ratio the full step would have if every other part were free.
 Last, the identity check of ``identity.py``.
 The kernels are compiled (or loaded from Numba's cache) before anything is timed.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import mesa
@@ -32,6 +35,7 @@ from identity import compare
 import circuits_abm as ca
 from circuits_abm.engine import kernels
 from circuits_abm.engine.circuits import Circuit
+from circuits_abm.engine.records import Recorder
 from circuits_abm.engine.reference import reference_select_and_learn
 from circuits_abm.engine.scenario import scenario_from_dict
 from circuits_abm.engine.variation import Context, make_offspring
@@ -119,41 +123,100 @@ def bench_population(name: str, scenario: ca.Scenario, circuits: int) -> float:
     return full
 
 
-def timed_kernel(compiled, spent: list[float]):
-    """``compiled`` (``kernels.advance``) wrapped to add its wall time to ``spent[0]``."""
+def timed(function, spent: dict[str, float], part: str):
+    """``function`` wrapped to add its wall time to ``spent[part]``."""
 
-    def timed(*args):
+    def wrapper(*args, **kwargs):
         start = time.perf_counter()
-        done = compiled(*args)
-        spent[0] += time.perf_counter() - start
-        return done
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[part] += time.perf_counter() - start
 
-    return timed
+    return wrapper
 
 
-def timed_run(seed: int) -> tuple[float, float, float, float]:
+@contextmanager
+def timing(targets: dict[str, tuple[object, str]]):
+    """Within the block, every ``getattr(owner, name)`` of ``targets`` (part -> (owner,
+    name)) adds its wall time to the dictionary yielded."""
+    spent = dict.fromkeys(targets, 0.0)  # the caller may add entries of its own
+    originals = {part: getattr(owner, name) for part, (owner, name) in targets.items()}
+    for part, (owner, name) in targets.items():
+        setattr(owner, name, timed(originals[part], spent, part))
+    try:
+        yield spent
+    finally:
+        for part, (owner, name) in targets.items():
+            setattr(owner, name, originals[part])
+
+
+# The parts of a run's time (``print_budget``).  The model's ``advance`` calls the compiled
+# one, whose time ``print_budget`` subtracts from it; the others do not overlap.
+PARTS = {
+    "compiled arithmetic": (kernels, "advance"),
+    "noise draws and the call around it": (ca.CircuitsModel, "advance"),
+    "variation (births)": (ca.CircuitsModel, "vary"),
+    "extinction": (ca.CircuitsModel, "cull"),
+    "array updates after births and deaths": (ca.CircuitsModel, "update_layout"),
+    "records": (Recorder, "after_step"),
+}
+
+
+def timed_run(seed: int) -> tuple[float, float, float, float, dict[str, float]]:
     """Seconds of one standard run: (simulation as ``circuits_abm.run`` runs it, the compiled
     arithmetic inside it (``kernels.advance`` over its stretches of steps), the same arithmetic
-    called once per step (the same run stepped with ``step()``, bit for bit the same), and
-    the whole ``run`` call with classification and theory)."""
-    in_stretches, one_per_step = [0.0], [0.0]
-    compiled = kernels.advance
-    kernels.advance = timed_kernel(compiled, in_stretches)
-    try:
-        model = ca.CircuitsModel("standard", rng=seed, collect=False)
+    called once per step (the same run stepped with ``step()``, bit for bit the same), the
+    whole ``run`` call with classification and theory, and the run's time by part)."""
+    model = ca.CircuitsModel("standard", rng=seed, collect=False)
+    start = time.perf_counter()
+    model.run()
+    simulation = time.perf_counter() - start
+    with timing(PARTS) as parts:
+        timed_model = ca.CircuitsModel("standard", rng=seed, collect=False)
         start = time.perf_counter()
-        model.run()
-        simulation = time.perf_counter() - start
-        kernels.advance = timed_kernel(compiled, one_per_step)
+        timed_model.run()
+        parts["whole run"] = time.perf_counter() - start
+    with timing({"kernel": PARTS["compiled arithmetic"]}) as one_per_step:
         stepped = ca.CircuitsModel("standard", rng=seed, collect=False)
         while stepped.running:
             stepped.step()
-    finally:
-        kernels.advance = compiled
     start = time.perf_counter()
     ca.run("standard", seed=seed, progress=False)
     whole = time.perf_counter() - start
-    return simulation, in_stretches[0], one_per_step[0], whole
+    return simulation, parts["compiled arithmetic"], one_per_step["kernel"], whole, parts
+
+
+def mesa_clock_seconds(steps: int = 6000) -> float:
+    """Wall time of Mesa's clock alone over ``steps`` steps: a model whose step does nothing."""
+
+    class Empty(mesa.Model):
+        def step(self):
+            pass
+
+    model = Empty(rng=1)
+    start = time.perf_counter()
+    model.run_for(steps)
+    return time.perf_counter() - start
+
+
+def print_budget(parts: dict[str, float], kernel: float) -> None:
+    """Where a standard run's time goes (``parts`` from ``timed_run``: the parts' seconds
+    and the whole run's, timed together), and the best ratio the full step could reach
+    while Mesa's clock moves one step at a time."""
+    parts = dict(parts)
+    whole = parts.pop("whole run")
+    parts["noise draws and the call around it"] -= parts["compiled arithmetic"]
+    parts["extinction and array updates"] = (parts.pop("extinction")
+                                             + parts.pop("array updates after births and deaths"))
+    parts["Mesa's clock and the step's own code"] = max(whole - sum(parts.values()), 0.0)
+    print("  where a run's time goes (per step of 6000; timing each part adds a little):")
+    for part, seconds in parts.items():
+        print(f"    {part:38s} {seconds / 6000 * 1e6:5.1f} us  {seconds / whole:4.0%}")
+    clock = np.median([mesa_clock_seconds() for _ in range(5)])
+    print(f"  Mesa's clock alone (an empty model, 6000 steps): {clock / 6000 * 1e6:.1f} us/step; "
+          f"with every other part free the full step would cost "
+          f"{(kernel + clock) / kernel:.2f}x the arithmetic over stretches")
 
 
 def main() -> None:
@@ -166,8 +229,8 @@ def main() -> None:
     print(f"full step of the standard population: {full / BEFORE_FULL_STEPS_PER_SECOND:.2f}x "
           f"its rate before the throughput work ({BEFORE_FULL_STEPS_PER_SECOND:,} steps/s)")
     ca.run(standard, seed=0, steps=10, progress=False)  # compile or load the kernels
-    simulation, stretches, per_step, total = np.median(
-        [timed_run(seed) for seed in (1, 2, 3)], axis=0)
+    runs = [timed_run(seed) for seed in (1, 2, 3)]
+    simulation, stretches, per_step, total = np.median([run[:4] for run in runs], axis=0)
     print(f"standard scenario, 6000 steps (median of 3 runs): {simulation:.2f} s simulation "
           f"(before: {BEFORE_RUN_SECONDS:.2f} s, {BEFORE_RUN_SECONDS / simulation:.2f}x), "
           f"{total:.2f} s with classification and theory")
@@ -179,6 +242,9 @@ def main() -> None:
         print(f"  compiled arithmetic {label}: {kernel / 6000 * 1e6:.1f} us/step; full step "
               f"{step_us:.1f} us/step = {ratio:.2f}x it (target <= {TARGET_FULL_OVER_KERNEL}: "
               f"{verdict})")
+    median_parts = {part: float(np.median([run[4][part] for run in runs]))
+                    for part in [*PARTS, "whole run"]}
+    print_budget(median_parts, stretches)
     same, compared = compare()
     print(f"results: {same} of {compared} canonical runs seed-for-seed identical to the "
           f"recorded digests (benchmarks/identity.json; the canonical regime rates against "

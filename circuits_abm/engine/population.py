@@ -170,7 +170,7 @@ def restricted(layout: Layout, alive: np.ndarray) -> Layout:
     parent = layout.parent[kept_rows]
     owner = circuit_after[layout.owner[kept_rows]]
     leaf_rows = row_after[layout.leaf_rows[kept_leaves]]
-    leaf_counts = np.diff(np.append(layout.leaf_starts, len(layout.leaf_rows)))[alive]
+    kept_before = np.cumsum(kept_leaves) - kept_leaves  # kept mechanisms before each one
     return Layout(
         n_circuits=int(alive.sum()),
         nodes=[n for n, keep in zip(layout.nodes, kept_rows, strict=True) if keep],
@@ -178,7 +178,7 @@ def restricted(layout: Layout, alive: np.ndarray) -> Layout:
         owner=owner,
         leaf_rows=leaf_rows,
         leaf_owner=owner[leaf_rows],
-        leaf_starts=np.concatenate([[0], np.cumsum(leaf_counts)[:-1]]).astype(np.intp),
+        leaf_starts=kept_before[layout.leaf_starts[alive]],
         cost=layout.cost[alive],
         **{name: getattr(layout, name)[kept_rows] for name in ROW_VALUES},
         **{name: getattr(layout, name)[kept_leaves] for name in MECHANISM_VALUES},
