@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import scenario_dict
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from typer.testing import CliRunner
 
@@ -84,6 +86,31 @@ def test_environment_graph_draws_every_pair_and_marks_held_out(run):
     assert "probe\n(held out)" in texts
     legend = legend_texts(ax.get_legend())
     assert "cluster a" in legend and "cluster b" in legend
+
+
+def test_environment_labels_clear_the_edges_the_switch_counts_and_the_legend(run):
+    """In display coordinates: no point of an edge, no switch count and no legend falls in
+    an environment's label, and every label is on the page."""
+    fig = figures.environment_graph(run)
+    ax = fig.axes[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    labels = [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() == "environment"]
+    counts = [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() != "environment"]
+    assert len(labels) == 4 and counts  # the run switched between environments
+    along = np.linspace(0, 1, 400)[:, None]
+    edges = [ax.transData.transform(np.column_stack(line.get_data()))
+             for line in ax.get_lines() if line.get_gid() == "edge"]
+    page = fig.bbox
+    for label in labels:
+        inside = label.expanded(0.98, 0.9)  # a label's own padding may touch a line
+        for a, b in edges:
+            points = a + along * (b - a)
+            assert inside.count_contains(points) == 0
+        assert not any(label.overlaps(count) for count in counts)
+        assert not label.overlaps(ax.get_legend().get_window_extent(renderer))
+        assert page.x0 <= label.x0 and label.x1 <= page.x1
+        assert page.y0 <= label.y0 and label.y1 <= page.y1
 
 
 def test_structure_diagram_shows_the_dominant_tree_and_its_regimes(run):

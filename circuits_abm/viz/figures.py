@@ -82,6 +82,7 @@ FORMATS = ("png", "svg", "pdf")
 # Above this many environments figures summarise instead of naming everything: the strongest
 # pairs only in the graph, counts instead of name lists, every k-th tick.
 MANY = 20
+LABEL_OFFSET = 20  # points from an environment's node to its label
 TITLE_LENGTH = 110  # characters in a line of a page's title (two lines at most)
 LISTED_ENVIRONMENTS = 4  # a title names the environments of a list this long, counts longer
 FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8}
@@ -346,11 +347,10 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
             ax.annotate(
                 name + ("\n(held out)" if held else ""),
                 (x, y),
-                xytext=(0, -24),
                 textcoords="offset points",
-                ha="center",
-                va="top",
                 fontsize=9,
+                gid="environment",
+                **_outward_label(x, y, len(names) > 2),
             )
     handles = [Patch(color=cluster_colour[c], label=f"cluster {c}") for c in clusters] + [
         _line("#555555", "-", "distinguishable (≥ 0.5)"),
@@ -365,6 +365,21 @@ def environment_graph(run: RunResult, ax: Axes | None = None) -> Figure:
     ax.set_axis_off()
     ax.margins(0.25)
     return fig
+
+
+def _outward_label(x: float, y: float, circular: bool) -> dict:
+    """Where a node's label goes: away from the centre of a circular layout, where no edge
+    runs (every edge is a chord inside the circle), aligned so the text grows outward; below
+    the node on a line of two."""
+    if not circular:
+        return {"xytext": (0, -LABEL_OFFSET), "ha": "center", "va": "top"}
+    angle = np.arctan2(y, x)
+    dx, dy = np.cos(angle), np.sin(angle)
+    return {
+        "xytext": (LABEL_OFFSET * dx, LABEL_OFFSET * dy),
+        "ha": "left" if dx > 0.35 else "right" if dx < -0.35 else "center",
+        "va": "bottom" if dy > 0.35 else "top" if dy < -0.35 else "center",
+    }
 
 
 def _line(colour, style, label):
