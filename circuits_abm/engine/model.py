@@ -286,8 +286,9 @@ class CircuitsModel(mesa.Model):
 
     @property
     def mean_fitness(self) -> float:
-        """The population's share-weighted fitness in the last step."""
-        return float(self.shares @ self.fitness)
+        """The population's share-weighted fitness in the last step, added up in circuit
+        order as the records add it (a BLAS dot product would differ in the last bits)."""
+        return steps.share_weighted(self.shares, self.fitness)
 
     def population_reward(self) -> dict[str, float]:
         """The population's share-weighted reward in every environment, as if presented now

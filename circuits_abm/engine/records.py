@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from circuits_abm.engine import learning, steps
+from circuits_abm.engine import learning
 
 if TYPE_CHECKING:
     from circuits_abm.engine.model import CircuitsModel
@@ -106,7 +106,7 @@ class Recorder:
     def after_step(self, t: int, phase: Phase) -> None:
         """Accumulate this step's mean fitness, and record when a phase ends (or every N steps)."""
         model = self.model
-        mean_fitness = steps.share_weighted(model.shares, model.fitness)
+        mean_fitness = model.mean_fitness
         self._fitness_sum += mean_fitness
         self._fitness_steps += 1
         self._routed += model.routed_mass

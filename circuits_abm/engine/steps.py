@@ -50,6 +50,6 @@ def advance(layout: Layout, shares: np.ndarray, inputs: tuple[np.ndarray, ...],
 
 
 def share_weighted(shares: np.ndarray, values: np.ndarray) -> float:
-    """``sum_i shares_i * values_i``, added up in index order: the records' mean fitness,
-    summed exactly as ``advance`` sums it."""
+    """``sum_i shares_i * values_i``, added up in index order: the model's mean fitness
+    (records and Mesa's reporter alike), summed exactly as ``advance`` sums it."""
     return kernels.share_weighted(shares, values)
