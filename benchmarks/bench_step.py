@@ -248,7 +248,7 @@ def main() -> None:
     same, compared = compare()
     print(f"results: {same} of {compared} canonical runs seed-for-seed identical to the "
           f"recorded digests (benchmarks/identity.json; the canonical regime rates against "
-          f"those before the compiled stretches: python benchmarks/regime_rates.py)")
+          f"the recorded ones: python benchmarks/regime_rates.py)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,14 @@ from circuits_abm.analysis.classification import (
     final_routing_information,
     recency_bias,
 )
-from circuits_abm.experiments.catalogue import canonical_scenarios, claim_holds, claim_rate, rate_of
+from circuits_abm.experiments.catalogue import (
+    canonical_scenarios,
+    claim_holds,
+    claim_rate,
+    markdown_table,
+    rate_of,
+)
+from circuits_abm.experiments.storage import between_markers
 from circuits_abm.experiments.sweeps import load_sweep, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -54,6 +61,14 @@ def test_canonical_claim_holds_as_a_rate_over_derived_seeds(catalogue, name):
     assert rate.n == CATALOGUE_RUNS >= 20
     spec = catalogue.specs[name]
     assert claim_holds(rate, spec), f"{name}: {rate.text()}, needs >= {spec.expected_rate}"
+
+
+def test_the_readmes_catalogue_table_is_the_one_the_code_computes(catalogue):
+    """Rate for rate: the committed table must be what these very runs give (results are the
+    same on every x86-64 machine, docs/reproducibility.md).  `make catalogue` rewrites it."""
+    computed = markdown_table(catalogue.outcomes, catalogue.specs)
+    committed = between_markers(ROOT / "README.md", "catalogue")
+    assert committed == computed, "README.md's catalogue table is stale: run `make catalogue`"
 
 
 def holds_often(flags: list[bool]) -> None:
@@ -159,3 +174,10 @@ def test_routers_hold_less_often_as_learning_becomes_on_policy(tmp_path):
     assert rates[0.0].low >= REQUIRED, rates[0.0].text()
     for g in (0.5, 0.75, 1.0):  # from gamma = 0.5 on, the intervals no longer overlap
         assert rates[g].high < rates[0.0].low, (g, rates[g].text(), rates[0.0].text())
+
+
+def test_the_monitor_attributes_the_quarantine_to_the_hackable_environments(catalogue):
+    runs = catalogue.runs("quarantine")
+    found = [run.summary["monitoring"]["attribution"] for run in runs]
+    holds_often([a["precision"] is not None and a["precision"] >= 0.9
+                 and a["recall"] >= 0.9 for a in found])

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import circuits_abm as ca
+from circuits_abm.engine import linalg
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.records import evaluate_all
 
@@ -154,13 +155,13 @@ def test_the_memoised_population_reward_is_never_stale():
     for _ in range(399):
         model.step()
         _, _, values = evaluate_all(model)
-        fresh = model.shares @ values[: model.layout.n_circuits]
+        fresh = linalg.weighted_rows(model.shares, values[: model.layout.n_circuits])
         assert list(model.population_reward().values()) == fresh.tolist()
     assert np.abs(model.layout.quarantine).sum() > 0  # the discard below changes rewards
     before = model.population_reward()
     model.discard_quarantine()
     _, _, values = evaluate_all(model)
-    fresh = model.shares @ values[: model.layout.n_circuits]
+    fresh = linalg.weighted_rows(model.shares, values[: model.layout.n_circuits])
     after = dict(zip(envs, fresh.tolist(), strict=True))
     assert model.population_reward() == after != before
 

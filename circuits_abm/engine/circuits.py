@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from circuits_abm.engine import linalg
 from circuits_abm.engine.rules import LETTER_RULES, RULE_LETTERS, RULES
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def _parse(tokens: list[str], text: str) -> tuple[Tree, list[str]]:
 def random_unit(dim: int, rng: np.random.Generator) -> np.ndarray:
     """A direction drawn uniformly on the unit sphere in ``dim`` dimensions."""
     v = rng.normal(size=dim)
-    return v / np.linalg.norm(v)
+    return v / linalg.norm(v)
 
 
 class Circuit(mesa.Agent):

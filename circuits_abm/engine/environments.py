@@ -7,7 +7,9 @@ Two Gram matrices over environments carry the science (docs/model.md):
 * cue similarity ``Q[e, f] = <q_e, q_f> = 1 - distinguishability``: how hard two contexts are
   to tell apart.
 
-Both are factored into vectors (one row per environment) by eigendecomposition.  A circuit's
+Both are factored into vectors (one row per environment) by eigendecomposition, computed
+in ``circuits_abm.engine.linalg`` rather than by LAPACK so that every processor gets the same
+vectors (docs/reproducibility.md).  A circuit's
 parameters live in demand space and a router's keys in cue space, so when an intervention
 changes the geometry the new vectors are rotated (orthogonal Procrustes) to stay as close as
 possible to the old ones: a circuit trained before the intervention keeps its meaning.
@@ -32,6 +34,7 @@ from itertools import combinations
 import networkx as nx
 import numpy as np
 
+from circuits_abm.engine import kernels, linalg
 from circuits_abm.engine.scenario import InterventionSpec, Scenario
 
 EIGEN_TOLERANCE = 1e-9
@@ -120,7 +123,7 @@ def pair_matrices(scenario: Scenario, graph: nx.Graph) -> tuple[np.ndarray, np.n
         distance = dict(nx.all_pairs_shortest_path_length(graph))
         for i, j in combinations(range(n), 2):
             hops = distance[names[i]].get(names[j])
-            decay = 0.0 if hops is None else np.exp(-hops / geo.distance_length)
+            decay = 0.0 if hops is None else kernels.exp(-hops / geo.distance_length)
             sharing[i, j] = sharing[j, i] = geo.sharing * decay
             disting[i, j] = disting[j, i] = 1.0 - (1.0 - geo.distinguishability) * decay
     for i, j in combinations(range(n), 2):
@@ -154,16 +157,16 @@ def factorise(gram: np.ndarray, names: tuple[str, ...], what: str) -> np.ndarray
     Tiny negative eigenvalues (round-off) are clipped; a clearly negative one means the
     requested overlaps are impossible, and the error names the pairs most responsible.
     """
-    values, vectors = np.linalg.eigh(gram)
+    values, vectors = linalg.symmetric_eigen(np.ascontiguousarray(gram, dtype=float))
+    order = np.argsort(-values, kind="stable")
+    values, vectors = values[order], vectors[:, order]
     scale = max(1.0, float(np.abs(values).max()))
-    if values[0] < -EIGEN_TOLERANCE * scale:
+    if values[-1] < -EIGEN_TOLERANCE * scale:
         raise GeometryError(
-            _impossible_geometry_message(gram, names, what, values[0], vectors[:, 0])
+            _impossible_geometry_message(gram, names, what, values[-1], vectors[:, -1])
         )
-    order = np.argsort(values)[::-1]
-    values = np.clip(values[order], 0.0, None)
-    vectors = vectors[:, order]
-    # Fix each eigenvector's sign so the factorisation does not depend on LAPACK's choice.
+    values = np.clip(values, 0.0, None)
+    # Fix each eigenvector's sign: the largest entry (the first of equals) is positive.
     signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(len(values))])
     signs[signs == 0] = 1.0
     # C order: the compiled step reads one environment's vector as a contiguous row.
@@ -271,5 +274,4 @@ def apply_intervention(envs: Environments, intervention: InterventionSpec) -> En
 
 def align(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     """Rotate ``new`` rows (same Gram matrix) to be as close as possible to ``old`` rows."""
-    u, _, vt = np.linalg.svd(new.T @ old)
-    return new @ (u @ vt)
+    return linalg.matmul(new, linalg.nearest_rotation(old, new))

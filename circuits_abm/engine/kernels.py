@@ -9,13 +9,27 @@ recompiled when *its own* file changes, not when a kernel it calls from another 
 so a stretch kernel cached beside edited learning code would silently run the old
 arithmetic.  Here, any edit recompiles them all.
 
-The kernels spell out dot products in their loops, and their one helper takes numbers, not
+The kernels spell out dot products in their loops, and their helpers take numbers, not
 arrays: every call that passes an array counts references to it, and in the inner loops
 that made the step several times slower than its arithmetic.  ``UPDATE_RULES`` numbers the
 monitor's update rules for them.
+
+**The same bits on every processor.**  Numba compiles without fast-math, so additions and
+multiplications happen in the order written, and the only processor-dependent arithmetic
+left would be the C library's ``exp``, ``log`` and ``pow``: glibc picks an implementation
+by CPU feature (FMA or not) and the variants differ in the last bit in a fraction of a
+percent of calls, which is enough to send a run down another trajectory.  ``exp``,
+``log``, ``power`` and ``sin_cos`` below use only addition, multiplication, division and
+exact scalings by powers of two, so they give the same bits on every x86-64 machine; the
+rest of the engine calls them too (docs/reproducibility.md).  ``exp`` and ``log`` are
+fdlibm's algorithms (Sun Microsystems, 1993: "Permission to use, copy, modify, and
+distribute this software is freely granted, provided that this notice is preserved."),
+accurate to within one unit in the last place.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -23,6 +37,106 @@ from numba import njit
 UPDATE_RULES = {"plain": 0, "block": 1, "route": 2}
 TINY = np.finfo(float).tiny  # a share that underflowed to 0 stays finite in log space
 
+# fdlibm's constants for exp and log: ln 2 split so that k * LN2_HI is exact, and the
+# coefficients of the rational (exp) and polynomial (log) approximations.
+LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+INV_LN2 = 1.44269504088896338700e+00
+EXP_P = (1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05,
+         -1.65339022054652515390e-06, 4.13813679705723846039e-08)
+LOG_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+          2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+          1.479819860511658591e-01)
+EXP_OVERFLOW, EXP_UNDERFLOW = 7.09782712893383973096e+02, -7.45133219101941108420e+02
+# 1/n! for the sine and cosine series, n = 0..21 (enough for |t| <= pi/4 to the last bit).
+INVERSE_FACTORIALS = tuple(1.0 / math.factorial(n) for n in range(22))
+
+
+def exp(x):
+    """``e**x`` to within one unit in the last place, the same bits on every CPU (fdlibm's
+    ``e_exp.c``: reduce to ``x = k ln2 + r`` with ``|r| <= ln2/2``, a rational
+    approximation of ``e**r``, then scale by ``2**k``)."""
+    if x != x:
+        return x
+    if x > EXP_OVERFLOW:
+        return math.inf
+    if x < EXP_UNDERFLOW:
+        return 0.0
+    size = abs(x)
+    if size < 2.0**-28:
+        return 1.0 + x
+    k = 0
+    hi, lo = x, 0.0
+    if size > 0.5 * LN2_HI:
+        if size < 1.5 * LN2_HI:
+            k = 1 if x > 0 else -1
+        else:
+            k = int(INV_LN2 * x + (0.5 if x > 0 else -0.5))
+        hi = x - k * LN2_HI  # exact: LN2_HI has trailing zero bits
+        lo = k * LN2_LO
+        x = hi - lo
+    t = x * x
+    c = x - t * (EXP_P[0] + t * (EXP_P[1] + t * (EXP_P[2] + t * (EXP_P[3] + t * EXP_P[4]))))
+    if k == 0:
+        return 1.0 - ((x * c) / (c - 2.0) - x)
+    return math.ldexp(1.0 - ((lo - (x * c) / (2.0 - c)) - hi), k)
+
+
+def log(x):
+    """Natural logarithm to within one unit in the last place, the same bits on every CPU
+    (fdlibm's ``e_log.c``: ``x = 2**k (1 + f)`` with ``1 + f`` in ``[sqrt(2)/2, sqrt(2))``,
+    then a polynomial in ``s = f / (2 + f)``)."""
+    if x != x or x < 0.0:
+        return math.nan
+    if x == 0.0:
+        return -math.inf
+    if x == math.inf:
+        return x
+    mantissa, exponent = math.frexp(x)  # exact, subnormals included: x = m 2**e, m in [.5, 1)
+    y = 2.0 * mantissa  # in [1, 2)
+    k = exponent - 1
+    high = int((y - 1.0) * 1048576.0)  # the top 20 bits of the fraction, as fdlibm reads them
+    if high >= 0x6A09C:  # y >= sqrt(2), to 20 bits: use y / 2
+        y = mantissa
+        k += 1
+    f = y - 1.0
+    dk = float(k)
+    if high in (0, 0xFFFFE, 0xFFFFF):  # |f| < 2**-20
+        if f == 0.0:
+            return dk * LN2_HI + dk * LN2_LO
+        r = f * f * (0.5 - 0.33333333333333333 * f)
+        return dk * LN2_HI - ((r - dk * LN2_LO) - f)
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LOG_LG[1] + w * (LOG_LG[3] + w * LOG_LG[5]))
+    t2 = z * (LOG_LG[0] + w * (LOG_LG[2] + w * (LOG_LG[4] + w * LOG_LG[6])))
+    r = t2 + t1
+    if 0x6147A <= high <= 0x6B851:  # near sqrt(2): fdlibm's more careful form
+        half_square = 0.5 * f * f
+        return dk * LN2_HI - ((half_square - (s * (half_square + r) + dk * LN2_LO)) - f)
+    return dk * LN2_HI - ((s * (f - r) - dk * LN2_LO) - f)
+
+
+def power(x, exponent):
+    """``x**exponent`` for ``x >= 0`` (a share to the power gamma), the same bits on every
+    CPU: exact for exponents 0 and 1, else ``exp(exponent * log(x))``, within
+    ``2 + 4 |exponent ln x|`` units in the last place (the exponent's rounding, magnified)."""
+    if exponent == 0.0:
+        return 1.0
+    if exponent == 1.0 or x == 0.0:
+        return x
+    return exp(exponent * log(x))
+
+
+def sin_cos(t):
+    """``(sin t, cos t)`` for ``|t| <= pi/4`` by their Taylor series, summed from the
+    smallest term: the same bits on every CPU, within a unit or two in the last place."""
+    square = t * t
+    sine, cosine = INVERSE_FACTORIALS[21], INVERSE_FACTORIALS[20]
+    for n in range(19, 0, -2):
+        sine = INVERSE_FACTORIALS[n] - square * sine
+        cosine = INVERSE_FACTORIALS[n - 1] - square * cosine
+    return t * sine, cosine
 
 
 def metric(value, partner_value, upkeep, on_pathway):
@@ -46,7 +160,7 @@ def routing(n_circuits, parent, sharpness, keys, cues):
             logit = 0.0
             for k in range(keys.shape[1]):
                 logit += keys[r, k] * cues[e, k]
-            prob[r, e] = np.exp(sharpness[r] * logit)
+            prob[r, e] = exp(sharpness[r] * logit)
             total[parent[r], e] += prob[r, e]
     for r in range(n_circuits, rows):
         for e in range(n_env):
@@ -208,18 +322,18 @@ def replicate(shares, fit, strength):
     grown = np.empty(shares.shape[0])
     total = 0.0
     for i in range(shares.shape[0]):
-        grown[i] = shares[i] * np.exp(strength * (fit[i] - best))
+        grown[i] = shares[i] * exp(strength * (fit[i] - best))
         total += grown[i]
     if total > TINY:
         for i in range(shares.shape[0]):
             shares[i] = grown[i] / total
         return
     for i in range(shares.shape[0]):  # every share underflowed: redo it in log space
-        grown[i] = np.log(max(shares[i], TINY)) + strength * (fit[i] - best)
+        grown[i] = log(max(shares[i], TINY)) + strength * (fit[i] - best)
     top = grown.max()
     total = 0.0
     for i in range(shares.shape[0]):
-        grown[i] = np.exp(grown[i] - top)
+        grown[i] = exp(grown[i] - top)
         total += grown[i]
     for i in range(shares.shape[0]):
         shares[i] = grown[i] / total
@@ -247,7 +361,7 @@ def advance(n_circuits, parent, owner, sharpness, key_step, keys, leaf_rows, lea
         fitness(values, mix, cost, fit)
         replicate(shares, fit, strength)
         for i in range(n_circuits):
-            weight[i] = shares[i] ** gamma  # gamma = 0: every circuit learns fully
+            weight[i] = power(shares[i], gamma)  # gamma = 0: every circuit learns fully
         routed = learn(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
                        weight, leaf_rows, leaf_owner, learning_rate, consolidation, target_row,
                        theta, quarantine, demands, fixed_targets, noise_level * standard_noise[s],
@@ -266,6 +380,10 @@ def advance(n_circuits, parent, owner, sharpness, key_step, keys, leaf_rows, lea
 # Compiled here rather than with a decorator: the mutation test (make mutation) skips
 # decorated functions, and these kernels are the model's arithmetic.  It runs them as
 # plain Python (NUMBA_DISABLE_JIT=1, where njit returns the function unchanged).
+exp = njit(cache=True)(exp)
+log = njit(cache=True)(log)
+power = njit(cache=True)(power)
+sin_cos = njit(cache=True)(sin_cos)
 metric = njit(cache=True)(metric)
 routing = njit(cache=True)(routing)
 leaf_rewards = njit(cache=True)(leaf_rewards)

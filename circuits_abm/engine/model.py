@@ -29,7 +29,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from circuits_abm.engine import selection, steps
+from circuits_abm.engine import linalg, selection, steps
 from circuits_abm.engine.circuits import Circuit, parse_structure
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
 from circuits_abm.engine.monitoring import monitor_direction
@@ -57,7 +57,8 @@ def fixed_targets(scenario: Scenario, envs: Environments) -> np.ndarray:
     """One row per fixed-target rule (the weighted optimiser): the demand vector it learns
     toward, a fixed weighted sum of the environments' demands."""
     rows = [
-        fixed_target_weights(getattr(scenario.circuits, name).weights, envs) @ envs.demands
+        linalg.weighted_rows(fixed_target_weights(getattr(scenario.circuits, name).weights, envs),
+                             envs.demands)
         for name in FIXED_TARGET_RULES
     ]
     return np.array(rows).reshape(len(rows), envs.demands.shape[1])
@@ -297,7 +298,7 @@ class CircuitsModel(mesa.Model):
 
     def _population_reward(self) -> dict[str, float]:
         _, _, values = self.evaluation()
-        population = self.shares @ values[: self.layout.n_circuits]
+        population = linalg.weighted_rows(self.shares, values[: self.layout.n_circuits])
         return {name: float(v) for name, v in zip(self.environments.names, population, strict=True)}
 
     def phase_inputs(self, phase: Phase) -> tuple[np.ndarray, ...]:
@@ -390,7 +391,7 @@ class CircuitsModel(mesa.Model):
         layout = self.layout
         squared = np.bincount(layout.leaf_owner, (layout.quarantine**2).sum(axis=1),
                               minlength=layout.n_circuits)
-        return float(self.shares @ np.sqrt(squared))
+        return linalg.dot(self.shares, np.sqrt(squared))
 
     def check_alarm(self, t: int) -> None:
         """Record the first step whose module norm crosses ``monitor.alarm`` (and halt there
@@ -450,8 +451,8 @@ class CircuitsModel(mesa.Model):
             return newborn
         var = self.spec.variation
         envs = self.environments
-        ctx = Context(self.rng, self.spec, phase.weights @ envs.cues, envs.cue_centre(),
-                      self.monitor, self.update_rule)
+        cue = linalg.weighted_rows(phase.weights, envs.cues)
+        ctx = Context(self.rng, self.spec, cue, envs.cue_centre(), self.monitor, self.update_rule)
         for _ in range(births):
             i = int(self.rng.choice(len(self.circuits), p=self.shares))
             parent = self.circuits[i]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from circuits_abm.engine import kernels
 from circuits_abm.engine.environments import Environments
 from circuits_abm.engine.scenario import Scenario
 
@@ -31,9 +32,11 @@ def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:
     if name is None:
         return direction
     a, b = envs.pathways(name)
-    angle = np.radians(scenario.monitor.angle)
-    direction[a] = (np.cos(angle) + np.sin(angle)) / np.sqrt(2)
-    direction[b] = (np.cos(angle) - np.sin(angle)) / np.sqrt(2)
+    # (cos x + sin x) / sqrt 2 = cos(x - pi/4) and (cos x - sin x) / sqrt 2 = -sin(x - pi/4),
+    # with x - pi/4 in [-pi/4, pi/4], where kernels.sin_cos gives the same bits on every CPU.
+    sine, cosine = kernels.sin_cos((scenario.monitor.angle - 45.0) * (np.pi / 180.0))
+    direction[a] = cosine
+    direction[b] = -sine
     return direction
 
 

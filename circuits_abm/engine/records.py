@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from circuits_abm.engine import learning
+from circuits_abm.engine import learning, linalg
 
 if TYPE_CHECKING:
     from circuits_abm.engine.model import CircuitsModel
@@ -147,7 +147,7 @@ class Recorder:
         envs = model.environments
         path, rewards, values = model.evaluation()
         circuit_values = values[: model.layout.n_circuits]
-        population = model.shares @ circuit_values
+        population = linalg.weighted_rows(model.shares, circuit_values)
         dominant = model.lineages()[0]
         rep_index = dominant["representative"]
         rep = model.circuits[rep_index]
@@ -229,6 +229,8 @@ def population_motivations(model: CircuitsModel, path: np.ndarray) -> dict[str, 
     out = {"population_capability": capability}
     for name in envs.motivations:
         a, b = envs.pathways(name)
-        out[f"motivation_{name}"] = routed.T @ (layout.theta[:, a] + layout.theta[:, b])
-        out[f"quarantined_{name}"] = routed.T @ (layout.quarantine[:, a] + layout.quarantine[:, b])
+        out[f"motivation_{name}"] = linalg.weighted_rows(layout.theta[:, a] + layout.theta[:, b],
+                                                         routed)
+        out[f"quarantined_{name}"] = linalg.weighted_rows(
+            layout.quarantine[:, a] + layout.quarantine[:, b], routed)
     return out

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from circuits_abm.engine import kernels, linalg
 from circuits_abm.engine.circuits import (
     Mechanism,
     Node,
@@ -51,7 +52,7 @@ class Context:
     def contrast_key(self) -> np.ndarray:
         """Unit key pointing from the usual context to the current one."""
         direction = self.cue - self.cue_centre
-        norm = np.linalg.norm(direction)
+        norm = linalg.norm(direction)
         if norm < 1e-9:
             return random_unit(len(self.cue), self.rng)
         return direction / norm
@@ -154,7 +155,7 @@ def mutate(root: Node, ctx: Context) -> Node:
     if isinstance(node, Mechanism):
         change = ctx.rng.normal(0.0, scale, size=node.theta.shape)
         if ctx.rule != "plain":
-            along = (change @ ctx.monitor) * ctx.monitor
+            along = linalg.dot(change, ctx.monitor) * ctx.monitor
             change = change - along
             if ctx.rule == "route":
                 node.quarantine = node.quarantine + along
@@ -170,7 +171,7 @@ def collapse(root: Node, ctx: Context) -> Node:
     router, parent, index = _pick(_routers(root), ctx)
     node: Node = router
     while isinstance(node, Router):
-        logits = node.sharpness * np.array([c.key @ ctx.cue for c in node.children])
+        logits = node.sharpness * np.array([linalg.dot(c.key, ctx.cue) for c in node.children])
         node = node.children[int(np.argmax(logits))]
     leaf = copy_tree(node)
     leaf.key = router.key
@@ -187,7 +188,7 @@ def switch_rule(root: Node, ctx: Context) -> Node:
 def perturb_sharpness(root: Node, ctx: Context) -> Node:
     """Multiply a router's sharpness by a log-normal factor, capped at ``max_sharpness``."""
     router, _, _ = _pick(_routers(root), ctx)
-    factor = np.exp(ctx.rng.normal(0.0, ctx.scenario.variation.sharpness_scale))
+    factor = kernels.exp(ctx.rng.normal(0.0, ctx.scenario.variation.sharpness_scale))
     router.sharpness = float(
         min(router.sharpness * factor, ctx.scenario.circuits.router.max_sharpness)
     )
@@ -196,7 +197,7 @@ def perturb_sharpness(root: Node, ctx: Context) -> Node:
 
 def _nudged_unit(key: np.ndarray, ctx: Context) -> np.ndarray:
     nudged = key + ctx.rng.normal(0.0, ctx.scenario.variation.mutation_scale, size=key.shape)
-    norm = np.linalg.norm(nudged)
+    norm = linalg.norm(nudged)
     return nudged / norm if norm > 1e-12 else random_unit(len(key), ctx.rng)
 
 
