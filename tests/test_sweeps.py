@@ -225,10 +225,17 @@ def test_the_python_sweep_writes_the_same_table_into_the_folder_it_is_given(
 def test_every_run_row_has_every_column_whether_it_ran_or_failed(serial_table, tmp_path):
     from circuits_abm.experiments.sweeps import METRICS, PREDICTIONS, run_task  # noqa: PLC0415
 
-    ok = serial_table[serial_table.status == "ok"]  # some metrics are NaN for some trees
-    assert ok[["confidence", "stability"]].notna().all().all()
-    measured = [m for m in METRICS if m != "held_out_reward"]  # nothing is held out here
-    assert ok[measured].notna().any().all() and ok.held_out_reward.isna().all()
+    ok = serial_table[serial_table.status == "ok"]
+    assert len(ok) > 0
+    # Population-level metrics exist for every run; a root router has routing information
+    # and no recency bias, a root mechanism the reverse; nothing is held out here.  This holds
+    # whichever regime each run ends in.
+    by_structure = {"routing_information", "recency_bias", "held_out_reward"}
+    assert ok[[m for m in METRICS if m not in by_structure]].notna().all().all()
+    routed = ok.regime == "conditional_policy"
+    assert (ok.routing_information.notna() == routed).all()
+    assert (ok.recency_bias.notna() == ~routed).all()
+    assert ok.held_out_reward.isna().all()
     tasks = load_sweep(sweep_file(tmp_path, TINY)).tasks
     record = run_task(next(t for t in tasks if t["values"]["geometry.sharing"] == -0.5))
     assert record["status"] == "failed"
@@ -330,6 +337,96 @@ def test_a_chunk_whose_worker_died_gives_a_failed_row_for_each_of_its_runs():
         (0, 10, "failed"), (1, 11, "failed"), (2, 12, "failed")]
     assert all(r["error"] == "RuntimeError: worker killed" and r["geometry.sharing"] == 0.5
                for r in rows)
+
+
+def test_a_dead_worker_process_stops_the_sweep_and_journals_nothing_for_its_runs():
+    import concurrent.futures as cf  # noqa: PLC0415
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+    chunk = [{"run_id": 0, "scenario_hash": "h", "point": 0, "replicate": 0, "seed": 10,
+              "values": {}}]
+    died = cf.Future()
+    died.set_exception(BrokenProcessPool("a process terminated abruptly"))
+    with pytest.raises(sweeps.WorkersLost, match="its 1 runs were not journaled"):
+        sweeps._results_or_failures(died, chunk)
+
+
+ALL_FAIL = """
+seeds = 2
+root_seed = 7
+steps = 300
+[axes."geometry.sharing"]
+values = [-0.5]
+"""
+
+
+def test_a_sweep_in_which_every_run_failed_raises_with_the_first_error(tmp_path):
+    path, out = sweep_file(tmp_path, ALL_FAIL), tmp_path / "out"
+    with pytest.raises(sweeps.SweepFailed, match="(?s)2 of 2 runs failed.*impossible") as info:
+        sweeps.sweep(path, out, executor="serial", progress=False)
+    assert (info.value.results.status == "failed").all()
+    assert (out / "results.parquet").is_file()  # the tables are written all the same
+    again = cli("sweep", str(path), "--out", str(out), "--executor", "serial", "--quiet")
+    assert again.returncode == 1
+    assert "2 of 2 runs failed" in again.stderr and "--retry-failed" in again.stderr
+
+
+def test_more_failed_runs_than_the_allowed_share_raise(serial_table, tmp_path):
+    """TINY: 2 of its 6 runs fail (one impossible point of three)."""
+    sweep = load_sweep(sweep_file(tmp_path, TINY))
+    table = run_sweep(sweep, tmp_path / "out", executor="serial", max_failed_share=0.34)
+    assert (table.status != "ok").sum() == 2
+    with pytest.raises(sweeps.SweepFailed, match="2 of 6 runs failed"):
+        run_sweep(sweep, tmp_path / "out", executor="serial", max_failed_share=0.3)
+
+
+def test_retry_failed_runs_the_failed_runs_again_and_keeps_the_rest(serial_table, tmp_path):
+    path, out = sweep_file(tmp_path, TINY), tmp_path / "out"
+    sweep = load_sweep(path)
+    run_sweep(sweep, out, executor="serial")
+    records = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
+    lost = next(r for r in records if r["status"] == "ok")  # as if the disk had been full
+    with (out / JOURNAL).open("a") as journal:
+        journal.write(json.dumps({**lost, "status": "failed", "error": "OSError: disk full"})
+                      + "\n")
+    kept = run_sweep(sweep, out, executor="serial")
+    assert kept.set_index("run_id").status[lost["run_id"]] == "failed"  # not retried
+    retried = run_sweep(sweep, out, executor="serial", retry_failed=True)
+    pd.testing.assert_frame_equal(comparable(retried), comparable(serial_table))
+    journaled = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
+    assert len(journaled) == 6 + 1 + 3  # the lost run and the two impossible ones again
+
+
+SCRIPT_SWEEP = """
+seeds = 1
+root_seed = 3
+steps = 200
+[axes."geometry.sharing"]
+values = [0.2, 0.9]
+"""
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_script_that_starts_a_sweep_needs_the_main_guard_and_is_told_so(tmp_path, guarded):
+    """Process-pool workers import the main script again: with the guard the sweep runs;
+    without it, the script exits with an error that shows the guard to add, and no run is
+    journaled as failed (so the fixed script resumes cleanly)."""
+    call = f"ca.sweep({str(sweep_file(tmp_path, SCRIPT_SWEEP))!r}, 'out', workers=2, " \
+        "progress=False)"
+    body = f'if __name__ == "__main__":\n    {call}\n' if guarded else call + "\n"
+    (tmp_path / "script.py").write_text("import circuits_abm as ca\n" + body)
+    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=False)
+    journal = tmp_path / "out" / JOURNAL
+    records = [json.loads(line) for line in journal.read_text().splitlines()] \
+        if journal.exists() else []
+    if guarded:
+        assert result.returncode == 0, result.stderr
+        assert [r["status"] for r in records] == ["ok", "ok"]
+    else:
+        assert result.returncode == 1
+        assert "WorkersLost" in result.stderr and 'if __name__ == "__main__":' in result.stderr
+        assert all(r["status"] == "ok" for r in records)
 
 
 def test_the_fork_server_holds_every_compiled_kernel_before_workers_fork():
@@ -512,8 +609,11 @@ def test_nested_label_names_only_mixtures():
 
 @pytest.mark.slow
 def test_a_sweep_over_the_corners_reproduces_the_taxonomy_table_layout(tmp_path):
+    """Each corner of the essay's table gives its regime as a rate over 20 derived seeds: the
+    lower end of its Wilson interval is above one half (a claim about three seeds would be a
+    claim about three trajectories)."""
     body = """
-seeds = 3
+seeds = 20
 root_seed = 2026
 steps = 3000
 [axes."geometry.distinguishability"]
@@ -525,14 +625,13 @@ values = [0.1, 0.9]
         load_sweep(sweep_file(tmp_path, body)), tmp_path / "out", executor="processes", workers=2
     )
     _, agg, _ = load_results(tmp_path / "out")
-    majority = {
-        (r["geometry.distinguishability"], r["geometry.sharing"]): r.majority_regime
-        for _, r in agg.iterrows()
-    }
-    assert majority == {
+    expected = {
         (0.1, 0.9): "ecological_generalist",
         (0.9, 0.9): "ecological_generalist",
         (0.9, 0.1): "conditional_policy",
         (0.1, 0.1): "strategy_churn",
     }
-    assert (agg.agreement >= 2 / 3).all()
+    for _, point in agg.iterrows():
+        regime = expected[(point["geometry.distinguishability"], point["geometry.sharing"])]
+        assert point.runs == 20 and point.majority_regime == regime
+        assert point[f"low_{regime}"] > 0.5, (regime, point[f"share_{regime}"])

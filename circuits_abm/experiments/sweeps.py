@@ -13,7 +13,12 @@ Running:
   (``processes``, default) and Dask ``distributed`` (``dask``: a client's executor, on a
   cluster given by ``--scheduler`` or a local one);
 * workers get and return small plain dicts, never model objects; a run that raises comes
-  back as a ``failed`` row with its error, and the sweep goes on;
+  back as a ``failed`` row with its error, and the sweep goes on, but a sweep in which
+  more than ``max_failed_share`` of the runs failed (or every run) ends with
+  ``SweepFailed``, naming the first error; ``retry_failed`` runs failed runs again;
+* a worker process that dies (killed, out of memory, or a script without the
+  ``if __name__ == "__main__":`` guard, which every worker imports again) stops the sweep
+  with ``WorkersLost``: its runs are not journaled, so resuming runs them;
 * every finished run is appended to ``runs.jsonl`` at once (flushed and fsync'd), so a
   sweep killed at any moment, even by ``kill -9``, loses no finished run; a torn last line
   is ignored.  Re-running the same command skips every run already in the journal: runs
@@ -32,19 +37,21 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
+import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
-from tqdm import tqdm
 
 from circuits_abm.analysis.classification import REGIMES
 from circuits_abm.analysis.rates import wilson
-from circuits_abm.defaults import EXECUTORS
+from circuits_abm.defaults import EXECUTORS, MAX_FAILED_SHARE
 from circuits_abm.engine.scenario import (
     Name,
     PositiveInt,
@@ -70,6 +77,7 @@ from circuits_abm.experiments.storage import (
     write_json,
     write_parquet,
 )
+from circuits_abm.progress import progress_bar
 
 JOURNAL = "runs.jsonl"
 RESULTS = "results.parquet"
@@ -504,7 +512,7 @@ class SweepStore:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            records.setdefault(record["run_id"], record)
+            records[record["run_id"]] = record  # a retried run's last record counts
         return records
 
     def append(self, record: dict[str, Any]) -> None:
@@ -697,9 +705,78 @@ def map_in_processes(fn: Callable[..., Any], arglists: list[tuple], workers: int
                      unit: str, progress: bool = True) -> list[Any]:
     """``[fn(*args) for args in arglists]`` in ``workers`` processes (in this one if 1), in
     order, with a progress bar: for experiments that need no journal to resume."""
+    refuse_in_a_starting_worker()
     with make_executor("serial" if workers == 1 else "processes", workers, None) as pool:
         futures = [pool.submit(fn, *args) for args in arglists]
-        return [f.result() for f in tqdm(futures, desc=desc, unit=unit, disable=not progress)]
+        try:
+            return [f.result() for f in progress_bar(progress, iterable=futures, desc=desc,
+                                                     unit=unit)]
+        except BrokenProcessPool as exc:
+            raise WorkersLost(lost_workers_message(exc, "nothing was kept")) from exc
+
+
+class SweepFailed(RuntimeError):
+    """More of a sweep's runs failed than it allows.  The tables are written; ``results``
+    holds them."""
+
+    def __init__(self, message: str, results: pd.DataFrame):
+        super().__init__(message)
+        self.results = results
+
+
+class WorkersLost(RuntimeError):
+    """A worker process died before it returned its runs."""
+
+
+GUARD = 'if __name__ == "__main__":'
+GUARD_PATTERN = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]\s*:""")
+
+
+def refuse_in_a_starting_worker() -> None:
+    """Stop a worker process that is importing the user's script again.
+
+    Python's ``forkserver`` and ``spawn`` start methods run the main script once more in
+    every new worker; a sweep started at the script's top level would then start again
+    inside each worker.  Raised there, this message is what the worker prints."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "circuits_abm: a worker process is importing your script again and reached the "
+            f"code that starts worker processes.  Put that code under `{GUARD}` (see "
+            "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-"
+            "start-methods)."
+        )
+
+
+def lost_workers_message(exc: BaseException, kept: str) -> str:
+    """Why a process pool broke, and what to do: the missing guard when the main script
+    has none, else the usual causes."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
+    try:
+        text = Path(script).read_text(encoding="utf-8", errors="replace") if script else ""
+    except OSError:
+        text = ""
+    if text and not GUARD_PATTERN.search(text):
+        cause = (f"Every worker imports your script {script} again, and it starts this work "
+                 f"at its top level.  Put the code that starts it under `{GUARD}`:\n\n"
+                 f"    {GUARD}\n        ca.sweep(...)\n")
+    else:
+        cause = "Likely causes: the machine ran out of memory, or the process was killed."
+    return f"a worker process stopped before returning its runs ({exc}); {kept}.  {cause}"
+
+
+def check_failures(table: pd.DataFrame, max_failed_share: float, out_dir: Path) -> None:
+    """Raise ``SweepFailed`` when every run failed, or more than ``max_failed_share``."""
+    failed = table[table.status != "ok"]
+    if failed.empty or (len(failed) < len(table) and len(failed) <= max_failed_share * len(table)):
+        return
+    raise SweepFailed(
+        f"{len(failed)} of {len(table)} runs failed (at most {max_failed_share:.0%} may); the "
+        f"first: {failed.error.iloc[0].rstrip('.')}.  The tables in {out_dir} hold every run; "
+        "fix the cause, then run again with retry_failed=True (--retry-failed) to redo the "
+        "failed runs.",
+        table,
+    )
 
 
 # --------------------------------------------------------------------------- the loop
@@ -714,6 +791,8 @@ def run_sweep(
     checkpoint_seconds: float = 60.0,
     progress: Callable[[int, int, dict[str, Any] | None], None] | None = None,
     stop_after: int | None = None,
+    retry_failed: bool = False,
+    max_failed_share: float = MAX_FAILED_SHARE,
 ) -> pd.DataFrame:
     """Run every task of ``sweep`` not already finished in ``out_dir``; return the results.
 
@@ -742,6 +821,19 @@ def run_sweep(
     stop_after
         Kill this process with SIGKILL after that many new runs were journaled: a hook for
         the tests of interrupted sweeps, not for users.
+    retry_failed
+        Run again the runs that the journal holds as failed (their new records replace
+        the old ones).
+    max_failed_share
+        Raise ``SweepFailed`` (after writing the tables) when more than this share of the
+        runs failed, or all of them.
+
+    Raises
+    ------
+    SweepFailed
+        Too many runs failed; the first error is in the message.
+    WorkersLost
+        A worker process died; its runs were not journaled, so resuming runs them.
 
     Returns
     -------
@@ -754,6 +846,7 @@ def run_sweep(
     >>> taxonomy = ca.load_sweep("taxonomy")
     >>> results = ca.run_sweep(taxonomy, tempfile.mkdtemp(), workers=2)  # doctest: +SKIP
     """
+    refuse_in_a_starting_worker()
     store = SweepStore(out_dir)
     store.claim(sweep)
     echo = {
@@ -767,6 +860,8 @@ def run_sweep(
     }
     with folder_lock(store.dir):
         done = store.finished()
+        if retry_failed:
+            done = {key: record for key, record in done.items() if record["status"] == "ok"}
         pending = [t for t in sweep.tasks if t["run_id"] not in done]
         total = len(sweep.tasks)
         finished = total - len(pending)
@@ -774,7 +869,9 @@ def run_sweep(
             progress(finished, total, None)
         if not pending:
             write_json(store.dir / SWEEP_ECHO, echo)
-            return store.write_tables(sweep)
+            table = store.write_tables(sweep)
+            check_failures(table, max_failed_share, store.dir)
+            return table
         new = 0
         checkpointed = time.monotonic()
         serial = executor == "serial"
@@ -793,7 +890,9 @@ def run_sweep(
                 if time.monotonic() - checkpointed >= checkpoint_seconds:
                     store.write_tables(sweep)
                     checkpointed = time.monotonic()
-        return store.write_tables(sweep)
+        table = store.write_tables(sweep)
+        check_failures(table, max_failed_share, store.dir)
+        return table
 
 
 CHUNK_RUNS = 8  # at most this many replicates of a point go to a worker as one task
@@ -838,9 +937,14 @@ def _rolling(pool: cf.Executor, chunks: list[list[dict[str, Any]]], window: int)
 
 
 def _results_or_failures(future: cf.Future, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The worker's records, or a failed row per run if the worker itself died."""
+    """The worker's records, or a failed row per run if the chunk could not run (say its
+    task could not be sent).  A dead worker process stops the sweep (``WorkersLost``)."""
     try:
         return future.result()
+    except BrokenProcessPool as exc:
+        raise WorkersLost(lost_workers_message(
+            exc, f"its {len(chunk)} runs were not journaled and run again when you resume"
+        )) from exc
     except Exception as exc:
         return [{**task_fields(task), **failure_fields(exc), "wall_time_seconds": 0.0}
                 for task in chunk]
@@ -980,11 +1084,15 @@ def sweep(
     executor: str = "processes",
     workers: int | None = None,
     progress: bool = True,
+    retry_failed: bool = False,
+    max_failed_share: float = MAX_FAILED_SHARE,
 ) -> pd.DataFrame:
     """Run a sweep into ``out`` and return its results, one row per run.
 
     An interrupted sweep resumes where it stopped when called again with the same ``out``;
-    a different sweep into the same folder is an error, not a mix.
+    a different sweep into the same folder is an error, not a mix.  With the ``processes``
+    executor, call it from a script under ``if __name__ == "__main__":`` (every worker
+    imports the script again).
 
     Parameters
     ----------
@@ -999,6 +1107,9 @@ def sweep(
         ``"serial"``, or ``"dask"``.
     progress
         Show a progress bar (terminal or notebook).
+    retry_failed, max_failed_share
+        Run again the runs that failed last time; raise ``SweepFailed`` when more than
+        ``max_failed_share`` of the runs (or all of them) failed.
 
     Returns
     -------
@@ -1019,18 +1130,17 @@ def sweep(
     dtype: int64
     >>> results.groupby("geometry.sharing").regime.value_counts()  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
     if isinstance(sweep, dict):
         spec = sweep_from_dict(sweep)
     elif isinstance(sweep, Sweep):
         spec = sweep
     else:
         spec = load_sweep(sweep)
-    with tqdm(total=len(spec.tasks), unit="run", desc=spec.spec.name,
-              disable=None if progress else True) as bar:
+    with progress_bar(progress, total=len(spec.tasks), unit="run",
+                      desc=spec.spec.name) as bar:
 
         def advance(done: int, total: int, record: dict | None) -> None:
             bar.update(done if record is None else 1)
 
-        return run_sweep(spec, out, executor, workers, progress=advance)
+        return run_sweep(spec, out, executor, workers, progress=advance,
+                         retry_failed=retry_failed, max_failed_share=max_failed_share)
