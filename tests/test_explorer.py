@@ -1,8 +1,8 @@
 """The explorer: its parameters mirror the scenario, and the app works in a real browser.
 
 The browser test starts ``circuits-abm explore`` on a free port and drives Debian's
-Chromium through Playwright (no downloaded browser builds).  Without Chromium it is skipped
-with a message saying how to install it; ``.ci/run`` installs it, so CI runs it.  Set
+Chromium through Playwright (no downloaded browser builds).  Without Chromium it fails with a
+message saying how to install it; ``.ci/run`` installs it.  Set
 ``CIRCUITS_ABM_SCREENSHOT=figures/explorer.png`` to keep its screenshot.
 """
 
@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import circuits_abm as ca
@@ -27,25 +28,45 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 START_TIMEOUT = 120.0  # seconds for the server to answer (first start compiles the kernels)
 
 
-def test_the_parameters_start_at_the_scenarios_values():
+def test_the_settings_start_at_the_scenarios_values():
     spec = ca.load_scenario("two_clusters")
-    params = explorer.model_params("two_clusters")
-    assert params["spec"]["value"] == "two_clusters"
-    assert "standard" in params["spec"]["values"]
-    assert params["geometry.sharing"]["value"] == spec.geometry.sharing
-    assert params["schedule.phase_length"]["value"] == spec.schedule.phase_length
-    assert params["learning.gamma"]["value"] == spec.learning.gamma
+    settings = explorer.scenario_settings("two_clusters")
+    assert settings["spec"] == "two_clusters"
+    assert settings["geometry.sharing"] == spec.geometry.sharing
+    assert settings["schedule.phase_length"] == spec.schedule.phase_length
+    assert settings["learning.gamma"] == spec.learning.gamma
     model = explorer.initial_model("two_clusters")
     assert model.spec.geometry.sharing == spec.geometry.sharing
+    assert explorer.run_command(settings) == "circuits-abm run two_clusters --seed 0"
 
 
 def test_every_builtin_scenario_opens_with_its_own_values():
     """The sliders' ranges hold every built-in scenario, so none is silently clipped."""
     for name in builtin.names("scenario"):
         spec = ca.load_scenario(name)
-        for path, item in explorer.model_params(name).items():
-            if path in explorer.SLIDERS:
-                assert item["value"] == explorer.dotted_value(spec, path), (name, path)
+        settings = explorer.scenario_settings(name)
+        for path in explorer.SLIDERS:
+            assert settings[path] == explorer.dotted_value(spec, path), (name, path)
+        assert explorer.changes_from_file(settings) == {}
+
+
+def test_the_copied_command_and_the_saved_file_run_what_the_explorer_shows(tmp_path):
+    """The command and the scenario file, run by the real command line, give the same
+    phases as the explorer's own model with the same settings."""
+    settings = {**explorer.scenario_settings("switching_slow"), "seed": 7,
+                "geometry.sharing": 0.15, "schedule.phase_length": 20}
+    model = explorer.model_from(settings)
+    model.run()
+    shown = model.recorder.tables()[1]
+    name, text = explorer.scenario_file(settings)
+    (tmp_path / name).write_text(text)
+    command = explorer.run_command(settings).split()
+    assert command[:3] == ["circuits-abm", "run", "switching_slow"]
+    for args, out in ((command[1:], "from_command"), (["run", name], "from_file")):
+        subprocess.run([sys.executable, "-m", "circuits_abm", *args, "--out", out, "--quiet"],
+                       cwd=tmp_path, check=True, capture_output=True)
+        ran = ca.load_run(tmp_path / out).phases
+        pd.testing.assert_frame_equal(ran.reset_index(drop=True), shown.reset_index(drop=True))
 
 
 def test_the_regime_view_reads_the_trajectory_so_far():
@@ -97,48 +118,86 @@ def _plot_sources(page) -> list[str]:
     return [img.get_attribute("src") for img in page.locator("img").all()]
 
 
+def _pause(page) -> None:
+    """Click Mesa's pause button once (it toggles, so a second click would play again) and
+    wait for the play button to come back, however slowly the page redraws under load.  A
+    model that reached the end of its schedule has stopped already; Reset re-arms Mesa's
+    controls then."""
+    pause = page.get_by_role("button", name="❚❚")
+    pause.click() if pause.is_enabled() else page.get_by_role("button", name="Reset").click()
+    page.get_by_role("button", name="▶").wait_for(timeout=120_000)
+
+
+def _header(page) -> str:
+    return page.locator("p:has-text(' · seed ')").inner_text()
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: `sudo apt-get install chromium` "
-                    "(Debian/Ubuntu), then run the test again")
-def test_the_explorer_steps_plays_and_rebuilds_from_a_slider_in_a_real_browser(server,
-                                                                              tmp_path):
+def test_the_explorer_steps_plays_switches_scenario_saves_and_copies_in_a_real_browser(
+        server, tmp_path):
+    """Chromium is installed by `.ci/run`; without it this test fails rather than skipping."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
+    assert CHROMIUM is not None, "needs Chromium: `sudo apt-get install chromium`"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1700, "height": 1400})
+        context = browser.new_context(viewport={"width": 1700, "height": 1400},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
         page.goto(server, timeout=60_000)
         page.wait_for_selector("text=no phase has finished yet", timeout=60_000)
-        assert len(_plot_sources(page)) == 1  # only the reporters before a phase has ended
+        page.wait_for_selector("img", timeout=60_000)  # the reporters, before any phase ends
+        assert len(_plot_sources(page)) == 1
 
         page.get_by_role("button", name="Step").click()  # 25 steps per frame
         page.wait_for_selector("text=Regime so far", timeout=60_000)
-        first_label = page.locator("p:has-text('Regime so far')").inner_text()
+        page.wait_for_function("() => document.querySelectorAll('img').length === 4",
+                               timeout=60_000)  # Muller, retention, tree, reporters
         first_plots = _plot_sources(page)
-        assert len(first_plots) == 4  # Muller, retention, tree, reporters
 
         page.get_by_role("button", name="▶").click()
         page.wait_for_function(
             "() => { const m = document.body.innerText.match(/Time: ([0-9.]+)/);"
-            " return m !== null && parseFloat(m[1]) >= 500; }",
+            " return m !== null && parseFloat(m[1]) >= 100; }",
             timeout=120_000)
-        pause = page.get_by_role("button", name="❚❚")
-        if pause.is_enabled():  # the model may have reached the end of its schedule already
-            pause.click()
+        _pause(page)
         assert _plot_sources(page) != first_plots
         page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
 
+        # Another scenario from the menu: every slider takes that file's values.
+        page.get_by_label("scenario").click(force=True)
+        page.get_by_role("option", name="switching_slow").click()
+        page.wait_for_selector("text=switching_slow · seed", timeout=60_000)
+        spec = ca.load_scenario("switching_slow")
+        for path, (label, *_) in explorer.SLIDERS.items():
+            value = explorer.dotted_value(spec, path)
+            assert page.get_by_role("slider", name=label).get_attribute("aria-valuenow") == \
+                f"{value:g}", path
+            assert f"{label.split(' (')[0]} {value:g}" in _header(page)  # the model's own
+
+        # A slider rebuilds the model at once; Mesa's Reset keeps what the sliders say.
         sharing = page.get_by_role("slider", name="sharing")
-        assert sharing.get_attribute("aria-valuenow") == "0.1"
         sharing.focus()
-        for _ in range(10):
-            page.keyboard.press("ArrowRight")
-        assert sharing.get_attribute("aria-valuenow") == "0.6"
-        page.get_by_role("button", name="Reset").click()
-        page.wait_for_selector("text=sharing 0.6", timeout=60_000)
+        page.keyboard.press("ArrowRight")
+        shifted = f"{spec.geometry.sharing + 0.05:g}"
+        page.wait_for_selector(f"text=sharing {shifted} ·", timeout=60_000)
+        assert page.get_by_text(f"sharing: {shifted}").count() == 1  # the slider's number
         page.get_by_role("button", name="Step").click()
-        page.wait_for_selector("text=Regime so far", timeout=60_000)
-        assert page.locator("p:has-text('Regime so far')").inner_text() != first_label
+        page.wait_for_selector("text=Time: 25", timeout=60_000)
+        page.get_by_role("button", name="Reset").click()
+        page.wait_for_selector("text=Time: 0", timeout=60_000)
+        assert f"sharing {shifted} ·" in _header(page)
+
+        settings = {**explorer.scenario_settings("switching_slow"),
+                    "geometry.sharing": float(shifted)}
+        page.get_by_role("button", name="copy command").click()
+        page.wait_for_selector("text=copied", timeout=10_000)
+        assert page.evaluate("navigator.clipboard.readText()") == explorer.run_command(settings)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="save scenario (TOML)").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert ca.load_scenario(saved) == ca.override(spec, {"geometry.sharing": float(shifted)})
         browser.close()
 
     keep = os.environ.get("CIRCUITS_ABM_SCREENSHOT")

@@ -565,6 +565,37 @@ def override(spec: Scenario, changes: dict[str, Any]) -> Scenario:
     return scenario_from_dict(data, source=f"{spec.name} with {', '.join(changes)}")
 
 
+def scenario_toml(spec: Scenario, header: str = "") -> str:
+    """``spec`` as the text of a scenario file, every field written out (so the file means
+    the same to a later version whose defaults differ), after ``header`` as comment lines.
+    ``load_scenario`` reads it back to an equal scenario."""
+    import tomli_w  # noqa: PLC0415
+
+    comments = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
+    return comments + tomli_w.dumps(spec.model_dump(mode="json", exclude_none=True))
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"geometry.sharing=0.6"`` as ``("geometry.sharing", 0.6)``: the value is read as a
+    TOML value (number, boolean, quoted string, array), or else taken as a bare string."""
+    path, sep, raw = text.partition("=")
+    if not sep or not path.strip():
+        raise ScenarioError("--set", [f"expected PATH=VALUE, such as geometry.sharing=0.6 "
+                                      f"(got {text!r})"])
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path.strip(), value
+
+
+def assignment_text(path: str, value: Any) -> str:
+    """The ``PATH=VALUE`` that ``parse_assignment`` reads back as ``(path, value)``."""
+    import tomli_w  # noqa: PLC0415
+
+    return f"{path}={tomli_w.dumps({'value': value}).strip().removeprefix('value = ')}"
+
+
 def revalidated(spec: Scenario) -> Scenario:
     """``spec`` checked again from its fields (``model_copy(update=...)`` skips validation, so
     a copy can hold a plain dict where a table belongs, or an impossible combination)."""

@@ -1,11 +1,15 @@
 """The interactive explorer: a Mesa ``SolaraViz`` app over ``CircuitsModel``.
 
 ``circuits-abm explore [SCENARIO]`` serves it.  The sidebar has Mesa's own controls (Reset,
-Play, Step, and the steps drawn per frame) and the model's parameters: a built-in scenario,
-the seed, and sliders for sharing, distinguishability, phase length, gamma, the cost per
-mechanism and the selection strength.  They are the flat keyword arguments the model takes
-(dotted scenario paths), so Reset builds exactly what ``CircuitsModel(**params)`` would, and
-the sliders start at the values of the scenario the app was started with.
+Play, Step, and the steps drawn per frame) and the explorer's settings: a menu of the
+built-in scenarios, the seed, and sliders for sharing, distinguishability, phase length,
+gamma, the cost per mechanism and the selection strength, each showing its value.
+Choosing a scenario loads *its* values into every slider.  Any change builds a new model at
+once, exactly what ``CircuitsModel(scenario, rng=seed, **sliders)`` builds, and Mesa's
+Reset rebuilds the model the settings describe at that moment.  Two buttons take the
+settings out of the browser: one saves them as a scenario file (TOML, every field written
+out), the other copies the matching ``circuits-abm run NAME --seed S --set PATH=VALUE ...``
+command.
 
 The views reuse the figure functions of ``circuits_abm.viz.figures`` on the model's records
 so far (``result_of``), so they are the same figures a finished run gets: the lineage
@@ -22,6 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -31,13 +36,19 @@ from mesa.visualization import SolaraViz
 from circuits_abm import builtin
 from circuits_abm.defaults import EXPLORE_SCENARIO_VARIABLE
 from circuits_abm.engine.model import SCENARIO_SEED, CircuitsModel
-from circuits_abm.engine.scenario import Scenario, load_scenario
+from circuits_abm.engine.scenario import (
+    Scenario,
+    assignment_text,
+    load_scenario,
+    override,
+    scenario_toml,
+)
 from circuits_abm.experiments.runs import RunResult, result_of
 from circuits_abm.viz import figures
 
 DEFAULT_SCENARIO = "standard"
 
-# Dotted path: (label, input type, min, max, step).  The ranges cover every built-in scenario.
+# Dotted path: (label, slider type, min, max, step).  The ranges cover every built-in scenario.
 SLIDERS: dict[str, tuple[str, str, float, float, float]] = {
     "geometry.sharing": ("sharing", "SliderFloat", -0.5, 1.0, 0.05),
     "geometry.distinguishability": ("distinguishability", "SliderFloat", 0.0, 1.0, 0.05),
@@ -57,21 +68,51 @@ def dotted_value(spec: Scenario, path: str) -> Any:
     return value
 
 
-def model_params(scenario: str) -> dict[str, Any]:
-    """SolaraViz's parameter inputs, starting at the values of ``scenario``."""
+def scenario_settings(scenario: str) -> dict[str, Any]:
+    """The explorer's settings for ``scenario`` as its file has them: ``spec`` (the name),
+    ``seed``, and a value per slider (held inside the slider's range)."""
     spec = load_scenario(scenario)
-    names = builtin.names("scenario")
-    params: dict[str, Any] = {
-        "spec": {"type": "Select", "label": "scenario", "value": scenario,
-                 "values": names if scenario in names else [scenario, *names]},
-        "seed": {"type": "SliderInt", "label": "seed", "value": min(spec.seed, MAX_SEED),
-                 "min": 0, "max": MAX_SEED, "step": 1},
-    }
-    for path, (label, kind, low, high, step) in SLIDERS.items():
-        value = dotted_value(spec, path)
-        params[path] = {"type": kind, "label": label, "value": min(max(value, low), high),
-                        "min": low, "max": high, "step": step}
-    return params
+    settings: dict[str, Any] = {"spec": scenario, "seed": min(spec.seed, MAX_SEED)}
+    for path, (_, _, low, high, _) in SLIDERS.items():
+        settings[path] = min(max(dotted_value(spec, path), low), high)
+    return settings
+
+
+def changes_from_file(settings: dict[str, Any]) -> dict[str, Any]:
+    """The slider values that differ from the scenario file's own."""
+    spec = load_scenario(settings["spec"])
+    return {path: settings[path] for path in SLIDERS
+            if settings[path] != dotted_value(spec, path)}
+
+
+def model_from(settings: dict[str, Any]) -> ExplorerModel:
+    """The model the settings describe."""
+    return ExplorerModel(settings["spec"], rng=settings["seed"],
+                         **{path: settings[path] for path in SLIDERS})
+
+
+def initial_model(scenario: str) -> ExplorerModel:
+    """The model the app opens with: ``scenario`` as its file has it."""
+    return model_from(scenario_settings(scenario))
+
+
+def run_command(settings: dict[str, Any]) -> str:
+    """The ``circuits-abm run`` command that runs what the settings describe."""
+    sets = "".join(f" --set {assignment_text(path, value)}"
+                   for path, value in changes_from_file(settings).items())
+    return f"circuits-abm run {settings['spec']} --seed {settings['seed']}{sets}"
+
+
+def scenario_file(settings: dict[str, Any]) -> tuple[str, str]:
+    """``(file name, TOML text)`` of a scenario file holding the settings, seed included,
+    so that ``circuits-abm run FILE`` runs what the explorer shows."""
+    changes = changes_from_file(settings)
+    spec = override(load_scenario(settings["spec"]), {**changes, "seed": settings["seed"]})
+    changed = ", ".join(assignment_text(path, value) for path, value in changes.items())
+    header = (f"Saved from the circuits_abm explorer: {settings['spec']}, seed "
+              f"{settings['seed']}" + (f", with {changed}" if changed else "") +
+              f".\nRun it: circuits-abm run {settings['spec']}-explored.toml")
+    return f"{settings['spec']}-explored.toml", scenario_toml(spec, header)
 
 
 class ExplorerModel(CircuitsModel):
@@ -81,8 +122,13 @@ class ExplorerModel(CircuitsModel):
 
     def __init__(self, spec: Scenario | str = DEFAULT_SCENARIO, *,
                  rng: int | None | str = SCENARIO_SEED, steps: int | None = None,
-                 **overrides: Any):
+                 settings: solara.Reactive[dict[str, Any]] | None = None, **overrides: Any):
         # SolaraViz reads this signature: keyword parameters only, as CircuitsModel's.
+        # Mesa's Reset passes the page's ``settings`` (a fixed parameter that it hands back
+        # unchanged), and the model is built from what they hold at that moment.
+        if settings is not None:
+            spec, rng = settings.value["spec"], settings.value["seed"]
+            overrides = {path: settings.value[path] for path in SLIDERS}
         self.lock = threading.RLock()
         super().__init__(spec, rng=rng, steps=steps, **overrides)
 
@@ -90,12 +136,6 @@ class ExplorerModel(CircuitsModel):
         """One step of ``CircuitsModel``, holding the lock."""
         with self.lock:
             super().step()
-
-
-def initial_model(scenario: str) -> ExplorerModel:
-    """The model the app opens with: ``scenario`` at the sliders' starting values."""
-    params = model_params(scenario)
-    return ExplorerModel(scenario, **{k: v["value"] for k, v in params.items() if k != "spec"})
 
 
 _SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -172,12 +212,43 @@ VIEWS = [
 ]
 
 
-def explorer_page(scenario: str = DEFAULT_SCENARIO, model: ExplorerModel | None = None):
-    """The SolaraViz element for ``scenario`` (a fresh model unless one is given)."""
+@solara.component_vue("copy_button.vue")
+def CopyButton(text: str, label: str = "copy command"):
+    """A button that copies ``text`` to the clipboard, in the browser."""
+
+
+@solara.component
+def SettingsPanel(settings: dict[str, Any], on_settings):
+    """The scenario menu, the seed, the sliders (each showing its value), the matching
+    command with a button that copies it, and a button that saves a scenario file."""
+
+    def change(path: str, value: Any) -> None:
+        on_settings({**settings, path: round(value, 6) if isinstance(value, float) else value})
+
+    with solara.Card("Scenario"):
+        solara.Select("scenario", value=settings["spec"], values=builtin.names("scenario"),
+                      on_value=lambda name: on_settings(scenario_settings(name)))
+        solara.SliderInt(f"seed: {settings['seed']}", value=settings["seed"], min=0,
+                         max=MAX_SEED, on_value=partial(change, "seed"))
+        for path, (label, kind, low, high, step) in SLIDERS.items():
+            slider = solara.SliderFloat if kind == "SliderFloat" else solara.SliderInt
+            slider(f"{label}: {settings[path]:g}", value=settings[path], min=low, max=high,
+                   step=step, on_value=partial(change, path))
+        command = run_command(settings)
+        solara.Markdown(f"```\n{command}\n```")
+        name, text = scenario_file(settings)
+        with solara.Row():
+            CopyButton(text=command)
+            solara.FileDownload(text, filename=name, label="save scenario (TOML)")
+
+
+def explorer_page(settings: solara.Reactive[dict[str, Any]],
+                  model: solara.Reactive[ExplorerModel]):
+    """The SolaraViz element over ``model``; Mesa's Reset rebuilds it from ``settings``."""
     return SolaraViz(
-        model if model is not None else initial_model(scenario),
+        model,
         components=VIEWS,
-        model_params=model_params(scenario),
+        model_params={"settings": settings},
         name="circuits_abm explorer",
         play_interval=1,
         render_interval=25,
@@ -186,7 +257,16 @@ def explorer_page(scenario: str = DEFAULT_SCENARIO, model: ExplorerModel | None 
 
 @solara.component
 def Page():
-    """What Solara serves: every browser session gets its own model."""
-    scenario = os.environ.get(EXPLORE_SCENARIO_VARIABLE, DEFAULT_SCENARIO)
-    model = solara.use_memo(lambda: initial_model(scenario), [])
-    return explorer_page(scenario, model)
+    """What Solara serves: every browser session gets its own settings and model, and a
+    change of settings replaces the model at once."""
+    settings = solara.use_memo(lambda: solara.reactive(scenario_settings(
+        os.environ.get(EXPLORE_SCENARIO_VARIABLE, DEFAULT_SCENARIO))), [])
+    model = solara.use_memo(lambda: solara.reactive(model_from(settings.value)), [])
+
+    def apply(new: dict[str, Any]) -> None:
+        settings.value = new
+        model.value = model_from(new)
+
+    with solara.Sidebar():
+        SettingsPanel(settings.value, apply)
+    explorer_page(settings, model)
