@@ -24,8 +24,10 @@ from circuits_abm.defaults import (
     CATALOGUE_RUNS,
     EXECUTORS,
     EXPLORE_SCENARIO_VARIABLE,
+    MAX_FAILED_SHARE,
     MAX_STEPS,
 )
+from circuits_abm.progress import progress_bar
 
 app = typer.Typer(
     add_completion=False,
@@ -36,23 +38,39 @@ app = typer.Typer(
 ScenarioArg = Annotated[
     Path, typer.Argument(help="Scenario TOML file, or a built-in name (`circuits-abm list`).")
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="PATH=VALUE",
+                 help="Change a scenario field by dotted path (repeatable), e.g. "
+                      "--set geometry.sharing=0.6."),
+]
 
 
 @contextlib.contextmanager
-def exit_on(*errors: type[Exception]) -> Iterator[None]:
-    """Turn the expected errors of bad input into one line on stderr and exit code 2."""
+def exit_on(*errors: type[Exception], code: int = 2) -> Iterator[None]:
+    """Turn the expected errors into their message on stderr and an exit code (2: bad
+    input)."""
     try:
         yield
     except errors as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=code) from None
 
 
-def _load(path: Path):
-    from circuits_abm.engine.scenario import ScenarioError, load_scenario
+def _load(path: Path, changes: list[str] | None = None):
+    """The scenario at ``path`` with the ``--set`` changes, or exit 2 naming what is wrong."""
+    from circuits_abm.engine.scenario import (
+        ScenarioError,
+        load_scenario,
+        override,
+        parse_assignment,
+    )
 
     with exit_on(ScenarioError):
-        return load_scenario(path)
+        spec = load_scenario(path)
+        if changes:
+            spec = override(spec, dict(parse_assignment(text) for text in changes))
+        return spec
 
 
 @app.command("list")
@@ -69,10 +87,20 @@ def list_builtins() -> None:
         for name in builtin.names(kind):
             path = Path(str(builtin.find(kind, name)))
             data = read_toml(path)
-            header = next((line.lstrip("# ").strip() for line in path.read_text().splitlines()
-                           if line.startswith("#")), "")
-            text = data.get("claim") or data.get("description") or header
+            text = data.get("claim") or data.get("description") or _first_sentence(path)
             typer.echo(f"  {name:28s} {text}")
+
+
+def _first_sentence(path: Path) -> str:
+    """The first sentence of the comment block that opens a file (it may span lines)."""
+    block = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        block.append(line.lstrip("#").strip())
+    text = " ".join(block)
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
 
 
 @app.command()
@@ -88,6 +116,7 @@ def validate(scenario: ScenarioArg) -> None:
 @app.command()
 def run(
     scenario: ScenarioArg,
+    changes: SetOption = None,
     seed: Annotated[
         int | None,
         typer.Option(min=0, max=2**63 - 1, help="Random seed (default: the scenario's)."),
@@ -104,19 +133,17 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and write timeseries.parquet, phases.parquet and summary.json."""
-    from tqdm import tqdm
-
     from circuits_abm.experiments.runs import claim_run_folder
     from circuits_abm.experiments.runs import run as run_scenario
     from circuits_abm.experiments.storage import OutputError, folder_lock
 
-    spec = _load(scenario)
+    spec = _load(scenario, changes)
     seed = spec.seed if seed is None else seed
     total = steps or spec.steps
     out = out or Path("runs") / f"{spec.name}-seed{seed}"
     with exit_on(OutputError):
         claim_run_folder(out, spec, seed, total, overwrite)
-    bar = tqdm(total=total, unit="step", desc=spec.name, disable=quiet or not sys.stderr.isatty())
+    bar = progress_bar(not quiet, total=total, unit="step", desc=spec.name)
     with exit_on(OutputError), folder_lock(out):
         try:
             result = run_scenario(spec, seed=seed, steps=steps,
@@ -164,6 +191,7 @@ def classify(
 @app.command()
 def predict(
     scenario: ScenarioArg,
+    changes: SetOption = None,
     sharpness: Annotated[
         str, typer.Option(help="birth: routers at initial_sharpness; optimal: the best one.")
     ] = "birth",
@@ -181,7 +209,7 @@ def predict(
     from circuits_abm.analysis.assembly import path_prediction
     from circuits_abm.analysis.theory import predict as predict_regime
 
-    spec = _load(scenario)
+    spec = _load(scenario, changes)
     if sharpness not in ("birth", "optimal"):
         typer.echo(f"error: --sharpness must be birth or optimal (got {sharpness!r})", err=True)
         raise typer.Exit(code=2)
@@ -392,13 +420,25 @@ def sweep(
         str | None, typer.Option(help="Dask scheduler address (default: a local cluster).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Run again the runs that failed when this sweep last ran.")
+    ] = False,
+    max_failed: Annotated[
+        float, typer.Option(min=0.0, max=1.0,
+                            help="Exit 1 when more than this share of the runs failed.")
+    ] = MAX_FAILED_SHARE,
 ) -> None:
-    """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes."""
-    from tqdm import tqdm
-
+    """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes.
+    Exit code 1 when more than --max-failed of the runs (or all) failed, or a worker died."""
     from circuits_abm.engine.scenario import ScenarioError
     from circuits_abm.experiments.storage import OutputError
-    from circuits_abm.experiments.sweeps import SchedulerError, load_sweep, run_sweep
+    from circuits_abm.experiments.sweeps import (
+        SchedulerError,
+        SweepFailed,
+        WorkersLost,
+        load_sweep,
+        run_sweep,
+    )
 
     if executor not in EXECUTORS:
         typer.echo(
@@ -411,12 +451,7 @@ def sweep(
         raise typer.Exit(code=2)
     with exit_on(ScenarioError):
         spec = load_sweep(sweep_file)
-    bar = tqdm(
-        total=len(spec.tasks),
-        unit="run",
-        desc=spec.spec.name,
-        disable=quiet or not sys.stderr.isatty(),
-    )
+    bar = progress_bar(not quiet, total=len(spec.tasks), unit="run", desc=spec.spec.name)
     failed = 0
     counts = {"finished": 0}
 
@@ -434,7 +469,7 @@ def sweep(
 
     kill_after = os.environ.get("CIRCUITS_ABM_TEST_KILL_AFTER")
     try:
-        with exit_on(OutputError, SchedulerError):
+        with exit_on(OutputError, SchedulerError), exit_on(SweepFailed, WorkersLost, code=1):
             table = run_sweep(
                 spec,
                 out,
@@ -443,6 +478,8 @@ def sweep(
                 scheduler,
                 progress=progress,
                 stop_after=int(kill_after) if kill_after else None,
+                retry_failed=retry_failed,
+                max_failed_share=max_failed,
             )
     except KeyboardInterrupt:
         bar.close()
@@ -539,7 +576,7 @@ def catalogue(
     specs = {spec.name: spec for _, spec in found}
     outcomes = run_catalogue(
         list(specs.values()), runs, root_seed, workers or os.cpu_count() or 1,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     failed = []
     for name, spec in specs.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -112,6 +113,54 @@ def test_list_shows_every_built_in_with_its_claim():
     for name in ("standard", "quarantine", "taxonomy", "heterogeneous"):
         assert f"  {name} " in result.output
     assert "specialists under a thin routing layer" in result.output
+
+
+def test_list_gives_whole_sentences_for_experiments_described_in_a_comment_block():
+    """An experiment's header comment spans several lines; its first sentence is listed
+    whole (the crosscheck file's first sentence ends "five seeds each.")."""
+    result = runner.invoke(app, ["list"])
+    line = next(line for line in result.output.splitlines() if line.startswith("  crosscheck "))
+    assert line.endswith("for N from 1 to 64, five seeds each.")
+
+
+def test_the_readmes_sample_output_is_what_run_prints(tmp_path):
+    """The quickstart shows what its first `run` prints; results are the same on every
+    machine, so only the time may differ."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("`run` ends by printing what emerged")[1].split("```")[1].strip()
+    result = runner.invoke(app, ["run", STANDARD, "--seed", "1", "--out",
+                                 str(tmp_path / "runs" / "standard"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    printed = result.output.replace(str(tmp_path) + "/", "").strip()
+    strip_time = re.compile(r" in [0-9.]+s;")
+    assert strip_time.sub(" in Xs;", printed) == strip_time.sub(" in Xs;", block)
+
+
+def test_set_changes_fields_for_one_run_and_names_a_wrong_one(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", STANDARD, "--steps", "60", "--out", str(out), "--quiet",
+                                 "--set", "geometry.sharing=0.6", "--set",
+                                 "schedule.phase_length=12"])
+    assert result.exit_code == 0, result.output
+    scenario = json.loads((out / "summary.json").read_text())["scenario"]
+    assert scenario["geometry"]["sharing"] == 0.6 and scenario["schedule"]["phase_length"] == 12
+    wrong = runner.invoke(app, ["run", STANDARD, "--out", str(tmp_path / "x"),
+                                "--set", "geometry.sharng=0.6"])
+    assert wrong.exit_code == 2 and "geometry.sharng" in wrong.output
+    assert "sharing" in wrong.output and not (tmp_path / "x").exists()
+    bare = runner.invoke(app, ["predict", STANDARD, "--set", "geometry.sharing"])
+    assert bare.exit_code == 2 and "PATH=VALUE" in bare.output
+
+
+def test_long_work_shows_progress_lines_when_its_output_is_not_a_terminal():
+    """`catalogue` with its output in a pipe (CI, a log file) still says how far it is."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "circuits_abm", "catalogue", "--runs", "1",
+                             "--workers", "1"], capture_output=True, text=True)
+    progress = [line for line in result.stderr.splitlines() if line.startswith("catalogue:")]
+    assert progress and "15/15" in progress[-1] and "\r" not in result.stderr
 
 
 def test_python_dash_m_is_the_same_command_line():

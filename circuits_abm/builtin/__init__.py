@@ -3,13 +3,16 @@
 They live at the repository's top level (``scenarios/``, ``sweeps/``) and are installed as
 ``circuits_abm.builtin.scenarios`` and ``circuits_abm.builtin.sweeps`` (see pyproject.toml),
 so a bare name works wherever the package is installed: ``circuits-abm run standard``,
-``ca.load_scenario("standard")``.
+``ca.load_scenario("standard")``.  Python started in a clone's root imports the clone's
+``circuits_abm/`` rather than the installed copy, and there these folders are not
+subpackages; they are then read from the clone's top level.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 KINDS = {
     "scenario": "circuits_abm.builtin.scenarios",
@@ -18,10 +21,22 @@ KINDS = {
 }
 
 
+# Where the same folders sit in a source tree, relative to its top level.
+SOURCE_FOLDERS = {
+    "scenario": "scenarios",
+    "sweep": "sweeps",
+    "experiment": "scenarios/reward_seeking",
+}
+
+
 def folder(kind: str) -> Traversable:
     """The installed folder of built-in ``kind`` files (``scenario``, ``sweep`` or the
-    reward-seeking ``experiment``)."""
-    return files(KINDS[kind])
+    reward-seeking ``experiment``), or the source tree's when this copy of the package
+    was imported from a clone."""
+    try:
+        return files(KINDS[kind])
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / SOURCE_FOLDERS[kind]
 
 
 def names(kind: str) -> list[str]:
