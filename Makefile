@@ -119,9 +119,11 @@ reward-seeking-figures:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check circuits_abm tests benchmarks
 
+# The suite and the notebooks in one pytest session, on every core (pytest-xdist; each file
+# stays on one worker, so its module fixtures and the catalogue are built once).
 test: $(STAMP) lint
-	$(PY) -m pytest $(PYTEST_ARGS)
-	@$(MAKE) --no-print-directory notebooks
+	$(PY) -m pytest -n auto --dist loadfile --nbmake --nbmake-timeout=600 $(PYTEST_ARGS) \
+	  tests examples
 
 # The worked example of sweep analysis: a Saltelli design over five parameters, its Sobol
 # indices (simulation beside theory) and the PRIM box where a conditional policy appears.
@@ -156,6 +158,8 @@ mutation: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_portable.py
+	$(PY) benchmarks/identity.py --generic
 	$(PY) benchmarks/regime_rates.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_reward_seeking.py

@@ -49,7 +49,9 @@ def scenarios_dir() -> Path:
 @pytest.fixture(scope="session")
 def catalogue(tmp_path_factory):
     """Every canonical scenario on CATALOGUE_RUNS seeds derived from the root seed, run once
-    per test session on every core; runs are saved so claim-specific tests can read them."""
+    per test session on every core; runs are saved so claim-specific tests can read them.
+    Only tests/test_canonical_scenarios.py uses it: `make test` keeps each file on one
+    pytest-xdist worker (--dist loadfile), so the catalogue runs once."""
     import os
 
     from circuits_abm.experiments.catalogue import (

@@ -11,7 +11,8 @@
 * Underdetermination: selection cannot tell apart motivations that training does not reward.
 
 Sweeps in ``sweeps/`` (monitor_angle, evaluation_gap) run once per module on every core;
-the quarantine scenario's catalogue runs are shared with test_canonical_scenarios.  The
+the quarantine scenario's attribution is read from the catalogue runs in
+test_canonical_scenarios.  The
 thresholds come from the model: plain learning's shared mechanism carries the training
 environments' mean reward-seeking demand (0.2 in the quarantine scenario), so "spread" is
 half of that.
@@ -105,13 +106,6 @@ def test_blocking_costs_reward_while_routing_lets_the_hack_pay(angle):
     probability, p_value = superiority(route.mean_fitness.to_numpy(),
                                        block.mean_fitness.to_numpy())
     assert probability >= 0.9 and p_value < 1e-3
-
-
-def test_the_monitor_attributes_the_quarantine_to_the_hackable_environments(catalogue):
-    runs = catalogue.runs("quarantine")
-    found = [run.summary["monitoring"]["attribution"] for run in runs]
-    holds_often(a["precision"] is not None and a["precision"] >= 0.9
-                and a["recall"] >= 0.9 for a in found)
 
 
 @pytest.fixture(scope="module")

@@ -224,28 +224,34 @@ def test_separation_costs_lower_the_critical_number_of_environments():
 def test_the_engine_frozen_in_structure_earns_what_the_theory_says():
     # Cross-check against the real model: no selection, no variation, no extinction, so each
     # circuit just learns on the schedule; its mean fitness after a burn-in must match the
-    # moment equations (one shared mechanism of each rule, sharing 0.1).
+    # moment equations (one shared mechanism of each rule, sharing 0.1).  One run's time
+    # average scatters by about 0.002 around the theory, so the claim is about the mean over
+    # ten seeds derived from a root seed: within four standard errors measured across them.
     spec = make_scenario(
         4, steps=4000, geometry={"sharing": 0.1, "distinguishability": 0.9},
         population={"initial": ["n", "g", "w"]}, variation={"rate": 0.0},
         selection={"strength": 0.0, "extinction_floor": 0.0},
     )
-    model = CircuitsModel(spec, seed=3)
-    total, steps = np.zeros(3), 0
-    while model.steps < spec.steps:
-        model.step()
-        if model.steps > 1000:
-            total += model.fitness
-            steps += 1
+    measured = []
+    for seed in np.random.SeedSequence(2026).generate_state(10):
+        model = CircuitsModel(spec, seed=int(seed))
+        total, steps = np.zeros(3), 0
+        while model.steps < spec.steps:
+            model.step()
+            if model.steps > 1000:
+                total += model.fitness
+                steps += 1
+        measured.append(total / steps)
     problem = Problem(spec, build_environments(spec))
     theory = {
         rule.name: leaf_statistics(problem.chain, rule, np.ones(4), problem.gram, problem.noise)
         .reward - spec.costs.per_mechanism
         for rule in problem.rules
     }
-    measured = dict(zip(["naive", "generalist", "weighted"], total / steps, strict=True))
-    for rule, value in measured.items():
-        assert value == pytest.approx(theory[rule], abs=0.006), rule
+    runs = np.array(measured)
+    error = runs.std(axis=0, ddof=1) / np.sqrt(len(runs))
+    for k, rule in enumerate(["naive", "generalist", "weighted"]):
+        assert runs[:, k].mean() == pytest.approx(theory[rule], abs=4 * error[k] + 2e-4), rule
 
 
 def test_fitness_valley_is_the_dip_below_the_start_before_the_path_recovers():
