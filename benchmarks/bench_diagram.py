@@ -19,7 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.experiments.sweeps import load_sweep, run_sweep, run_task
+from circuits_abm.experiments.sweep.records import run_task
+from circuits_abm.experiments.sweep.runner import run_sweep
+from circuits_abm.experiments.sweep.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from circuits_abm.experiments.sweeps import load_sweep, run_sweep
+from circuits_abm.experiments.sweep.runner import run_sweep
+from circuits_abm.experiments.sweep.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

@@ -388,7 +388,7 @@ def figures_curve(
     ] = None,
 ) -> None:
     """A metric against one swept axis, one line per value of another, 95% intervals."""
-    from circuits_abm.experiments.sweeps import load_results  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.journal import load_results  # noqa: PLC0415
     from circuits_abm.viz.figures import save_figure, sweep_curve  # noqa: PLC0415
 
     with exit_on(FileNotFoundError):
@@ -431,14 +431,10 @@ def sweep(
     """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes.
     Exit code 1 when more than --max-failed of the runs (or all) failed, or a worker died."""
     from circuits_abm.engine.scenario import ScenarioError
+    from circuits_abm.experiments.executors import SchedulerError, WorkersLost
     from circuits_abm.experiments.storage import OutputError
-    from circuits_abm.experiments.sweeps import (
-        SchedulerError,
-        SweepFailed,
-        WorkersLost,
-        load_sweep,
-        run_sweep,
-    )
+    from circuits_abm.experiments.sweep.runner import SweepFailed, run_sweep
+    from circuits_abm.experiments.sweep.spec import load_sweep
 
     if executor not in EXECUTORS:
         typer.echo(
@@ -467,7 +463,6 @@ def sweep(
         bar.update(1)
         bar.set_postfix(failed=failed)
 
-    kill_after = os.environ.get("CIRCUITS_ABM_TEST_KILL_AFTER")
     try:
         with exit_on(OutputError, SchedulerError), exit_on(SweepFailed, WorkersLost, code=1):
             table = run_sweep(
@@ -477,7 +472,6 @@ def sweep(
                 workers,
                 scheduler,
                 progress=progress,
-                stop_after=int(kill_after) if kill_after else None,
                 retry_failed=retry_failed,
                 max_failed_share=max_failed,
             )
@@ -518,9 +512,9 @@ def agreement(
     with the path model of assembly."""
     import os
 
-    from circuits_abm.experiments.paths import path_table
+    from circuits_abm.experiments.agreement import agreement_table
+    from circuits_abm.experiments.path_model import path_table
     from circuits_abm.experiments.storage import splice_between_markers
-    from circuits_abm.experiments.sweeps import agreement_table
 
     with exit_on(FileNotFoundError, ValueError):
         paths = [path_table(d, workers or os.cpu_count() or 1) for d in sweep_dirs] if path \

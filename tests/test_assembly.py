@@ -22,13 +22,13 @@ from circuits_abm.analysis.assembly import (
 )
 from circuits_abm.analysis.rates import wilson
 from circuits_abm.analysis.theory import Problem, geometry_at, split_path_blocks
-from circuits_abm.experiments.paths import (
+from circuits_abm.experiments.path_model import (
     PATH_TABLE,
     majority_confidence,
     path_agreement,
     path_table,
 )
-from circuits_abm.experiments.sweeps import sweep
+from circuits_abm.experiments.sweep.runner import sweep
 
 
 def _problem(**overrides) -> Problem:

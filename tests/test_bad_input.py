@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from circuits_abm.cli import app
 from circuits_abm.engine.scenario import scenario_from_dict
-from circuits_abm.experiments import sweeps
+from circuits_abm.experiments import executors
 from circuits_abm.experiments.storage import folder_lock, parquet_metadata
+from circuits_abm.experiments.sweep import journal, spec
+from circuits_abm.experiments.sweep import runner as sweep_runner
 
 runner = CliRunner()
 STANDARD = str(ROOT / "scenarios" / "standard.toml")
@@ -84,7 +86,7 @@ def test_a_sweep_axis_on_a_rule_field_keeps_the_other_defaults(tmp_path):
     path = toml_file(tmp_path, f'name = "s"\nbase = "{STANDARD}"\nseeds = 1\n'
                      '[axes."circuits.generalist.learning_rate"]\nvalues = [0.03, 0.05]\n',
                      "sweep.toml")
-    tasks = sweeps.load_sweep(path).tasks
+    tasks = spec.load_sweep(path).tasks
     assert [t["scenario"]["circuits"]["generalist"]["consolidation"] for t in tasks] == [0.001] * 2
 
 
@@ -110,12 +112,12 @@ def test_a_scheduler_without_the_dask_executor_is_refused(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_one_line_and_leaves_no_sweep_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweeps, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", "1s")
     path = toml_file(tmp_path, f'name = "s"\nbase = "{STANDARD}"\nsteps = 50\n'
                      '[axes."geometry.sharing"]\nvalues = [0.1]\n', "sweep.toml")
     refused(["sweep", path, "--out", tmp_path / "out", "--executor", "dask",
              "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler")
-    assert not (tmp_path / "out" / sweeps.SWEEP_ECHO).exists()
+    assert not (tmp_path / "out" / journal.SWEEP_ECHO).exists()
 
 
 # ------------------------------------------------------------------ output folders
@@ -187,7 +189,7 @@ def test_an_interrupted_sweep_says_how_to_resume_and_its_checkpoint_says_it_is_p
     out = tmp_path / "out"
     path = sweep_file(tmp_path, "s", "0.1, 0.2, 0.3")
     calls = {"n": 0}
-    original = sweeps.run_task
+    original = sweep_runner.run_task
 
     def interrupt_on_the_third(task):
         calls["n"] += 1
@@ -195,21 +197,21 @@ def test_an_interrupted_sweep_says_how_to_resume_and_its_checkpoint_says_it_is_p
             raise KeyboardInterrupt
         return original(task)
 
-    monkeypatch.setattr(sweeps, "run_task", interrupt_on_the_third)
+    monkeypatch.setattr(sweep_runner, "run_task", interrupt_on_the_third)
     result = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--executor", "serial"])
     assert result.exit_code == 130
     assert "interrupted after" in result.output and "run the same command again" in \
         result.output.lower()
-    assert len((out / sweeps.JOURNAL).read_text().splitlines()) == 2
-    sweep = sweeps.load_sweep(path)
-    store = sweeps.SweepStore(out)
+    assert len((out / journal.JOURNAL).read_text().splitlines()) == 2
+    sweep = spec.load_sweep(path)
+    store = journal.SweepStore(out)
     store.write_tables(sweep)
-    assert parquet_metadata(out / sweeps.RESULTS)["partial"] == "true"
-    monkeypatch.setattr(sweeps, "run_task", original)
+    assert parquet_metadata(out / journal.RESULTS)["partial"] == "true"
+    monkeypatch.setattr(sweep_runner, "run_task", original)
     finished = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--executor", "serial"])
     assert finished.exit_code == 0, finished.output
-    assert parquet_metadata(out / sweeps.RESULTS)["partial"] == "false"
-    assert sweeps.load_results(out)[2]["partial"] is False
+    assert parquet_metadata(out / journal.RESULTS)["partial"] == "false"
+    assert journal.load_results(out)[2]["partial"] is False
 
 
 # ------------------------------------------------------------------ damaged run folders

@@ -31,7 +31,8 @@ from circuits_abm.experiments.catalogue import (
     rate_of,
 )
 from circuits_abm.experiments.storage import between_markers
-from circuits_abm.experiments.sweeps import load_sweep, run_sweep
+from circuits_abm.experiments.sweep.runner import run_sweep
+from circuits_abm.experiments.sweep.spec import load_sweep
 
 pytestmark = pytest.mark.slow
 NAMES = sorted(spec.name for _, spec in canonical_scenarios(ROOT / "scenarios"))

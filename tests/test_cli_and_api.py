@@ -94,7 +94,7 @@ def test_python_api_round_trip(tmp_path):
 
 
 def test_built_in_files_resolve_by_name_and_a_path_still_works():
-    from circuits_abm.experiments.sweeps import load_sweep
+    from circuits_abm.experiments.sweep.spec import load_sweep
     from circuits_abm.reward_seeking.experiments import load_experiment
 
     assert ca.load_scenario("standard") == ca.load_scenario(STANDARD)

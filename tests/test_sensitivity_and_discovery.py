@@ -157,7 +157,7 @@ def test_a_scattered_sweep_gets_a_scatter_map_with_pairwise_panels(tmp_path):
     out = _sweep(tmp_path, "latin_hypercube")
     done = runner.invoke(app, ["figures", "phase-diagram", out])
     assert done.exit_code == 0, done.output
-    from circuits_abm.experiments.sweeps import load_results  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.journal import load_results  # noqa: PLC0415
     from circuits_abm.viz.figures import scatter_diagram  # noqa: PLC0415
 
     results = load_results(out)[0]

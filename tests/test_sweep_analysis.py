@@ -10,18 +10,16 @@ from conftest import ROOT
 
 from circuits_abm.analysis.classification import final_routing_information, recency_bias
 from circuits_abm.engine.scenario import ScenarioError
-from circuits_abm.experiments.storage import write_json, write_parquet
-from circuits_abm.experiments.sweeps import (
-    AGGREGATE,
-    RESULTS,
-    SWEEP_ECHO,
+from circuits_abm.experiments.agreement import (
     agreement_table,
     fitness_error,
     fitter_when_split,
-    interchangeable_environments,
-    load_sweep,
     theory_agreement,
 )
+from circuits_abm.experiments.storage import write_json, write_parquet
+from circuits_abm.experiments.sweep.design import interchangeable_environments
+from circuits_abm.experiments.sweep.journal import AGGREGATE, RESULTS, SWEEP_ECHO
+from circuits_abm.experiments.sweep.spec import load_sweep
 
 AGGREGATE_TABLE = pd.DataFrame({
     "theory_agrees": [True, True, False, True],

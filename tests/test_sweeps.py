@@ -14,15 +14,13 @@ import pytest
 from conftest import ROOT
 
 from circuits_abm.engine.scenario import ScenarioError
-from circuits_abm.experiments import sweeps
-from circuits_abm.experiments.sweeps import (
-    JOURNAL,
-    TIMING_COLUMNS,
-    derive_seed,
-    load_results,
-    load_sweep,
-    run_sweep,
-)
+from circuits_abm.experiments import executors
+from circuits_abm.experiments.sweep import runner
+from circuits_abm.experiments.sweep.design import derive_seed
+from circuits_abm.experiments.sweep.journal import JOURNAL, load_results
+from circuits_abm.experiments.sweep.records import TIMING_COLUMNS
+from circuits_abm.experiments.sweep.runner import run_sweep
+from circuits_abm.experiments.sweep.spec import load_sweep
 from circuits_abm.viz import figures
 
 BASE = (ROOT / "scenarios" / "standard.toml").as_posix()
@@ -146,7 +144,7 @@ scale = "log"
 def test_a_design_coordinate_maps_onto_the_axis_range_linearly_or_logarithmically():
     """u in [0, 1) lands at low + (high - low) u on a linear axis and low (high/low)^u on a
     log axis; integer axes round."""
-    from circuits_abm.experiments.sweeps import AxisSpec  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.spec import AxisSpec  # noqa: PLC0415
 
     linear = AxisSpec(range=(0.2, 0.6))
     assert linear.from_unit(0.0) == pytest.approx(0.2)
@@ -160,7 +158,7 @@ def test_a_design_coordinate_maps_onto_the_axis_range_linearly_or_logarithmicall
 def test_the_monitored_motivation_goes_into_its_own_columns():
     """Each group of the run's monitored motivation, and its capability, gets its column;
     a run without monitoring gets empty ones."""
-    from circuits_abm.experiments.sweeps import MOTIVATION_METRICS, motivation_metrics  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.records import MOTIVATION_METRICS, motivation_metrics  # noqa: PLC0415
 
     monitoring = {"motivation": {"training": 0.1, "held_out": 0.2, "evaluation": 0.3},
                   "capability": 0.4}
@@ -223,7 +221,7 @@ def test_the_python_sweep_writes_the_same_table_into_the_folder_it_is_given(
 
 
 def test_every_run_row_has_every_column_whether_it_ran_or_failed(serial_table, tmp_path):
-    from circuits_abm.experiments.sweeps import METRICS, PREDICTIONS, run_task  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.records import METRICS, PREDICTIONS, run_task  # noqa: PLC0415
 
     ok = serial_table[serial_table.status == "ok"]
     assert len(ok) > 0
@@ -250,7 +248,7 @@ def test_a_folder_that_cannot_be_read_says_which_and_why(serial_table, tmp_path)
 
 
 def test_the_fitness_of_what_emerged_is_the_theorys_for_that_structure():
-    from circuits_abm.experiments.sweeps import fitness_of  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.records import fitness_of  # noqa: PLC0415
 
     prediction = {"best": {"structure": "a", "fitness": 0.4},
                   "rivals": [{"structure": "b", "fitness": 0.3},
@@ -261,7 +259,7 @@ def test_the_fitness_of_what_emerged_is_the_theorys_for_that_structure():
 
 
 def test_map_in_processes_shows_a_bar_only_when_asked(monkeypatch):
-    from circuits_abm.experiments.sweeps import map_in_processes  # noqa: PLC0415
+    from circuits_abm.experiments.executors import map_in_processes  # noqa: PLC0415
 
     for progress in (True, False):
         monkeypatch.setattr(sys, "stderr", Terminal())
@@ -283,7 +281,7 @@ def test_aggregate_gives_regime_shares_per_point(serial_table, tmp_path_factory)
 def test_aggregate_regime_intervals_are_wilson_95(tmp_path):
     """Each regime's share carries the Wilson score interval, computed here from its closed
     form: (p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), z = 1.959964."""
-    from circuits_abm.experiments.sweeps import aggregate  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.aggregate import aggregate  # noqa: PLC0415
 
     regimes = ["conditional_policy"] * 3 + ["strategy_churn"]
     table = pd.DataFrame({"point": 0, "geometry.sharing": 0.1, "status": "ok",
@@ -320,9 +318,9 @@ def test_process_pool_gives_the_same_table_as_serial(serial_table, tmp_path):
 
 def test_a_worker_gets_the_replicates_of_one_point_together_up_to_the_chunk_size():
     tasks = [{"point": p, "run_id": i} for i, p in enumerate([0, 0, 0, 1, 1, 2, 0])]
-    chunks = sweeps.replicate_chunks(tasks, 2)
+    chunks = runner.replicate_chunks(tasks, 2)
     assert [[t["run_id"] for t in chunk] for chunk in chunks] == [[0, 1], [2], [3, 4], [5], [6]]
-    assert [len(c) for c in sweeps.replicate_chunks(tasks, 1)] == [1] * 7
+    assert [len(c) for c in runner.replicate_chunks(tasks, 1)] == [1] * 7
 
 
 def test_a_chunk_whose_worker_died_gives_a_failed_row_for_each_of_its_runs():
@@ -332,7 +330,7 @@ def test_a_chunk_whose_worker_died_gives_a_failed_row_for_each_of_its_runs():
               "values": {"geometry.sharing": 0.5}} for i in range(3)]
     died = cf.Future()
     died.set_exception(RuntimeError("worker killed"))
-    rows = sweeps._results_or_failures(died, chunk)
+    rows = runner._results_or_failures(died, chunk)
     assert [(r["run_id"], r["seed"], r["status"]) for r in rows] == [
         (0, 10, "failed"), (1, 11, "failed"), (2, 12, "failed")]
     assert all(r["error"] == "RuntimeError: worker killed" and r["geometry.sharing"] == 0.5
@@ -347,8 +345,8 @@ def test_a_dead_worker_process_stops_the_sweep_and_journals_nothing_for_its_runs
               "values": {}}]
     died = cf.Future()
     died.set_exception(BrokenProcessPool("a process terminated abruptly"))
-    with pytest.raises(sweeps.WorkersLost, match="its 1 runs were not journaled"):
-        sweeps._results_or_failures(died, chunk)
+    with pytest.raises(executors.WorkersLost, match="its 1 runs were not journaled"):
+        runner._results_or_failures(died, chunk)
 
 
 ALL_FAIL = """
@@ -362,8 +360,8 @@ values = [-0.5]
 
 def test_a_sweep_in_which_every_run_failed_raises_with_the_first_error(tmp_path):
     path, out = sweep_file(tmp_path, ALL_FAIL), tmp_path / "out"
-    with pytest.raises(sweeps.SweepFailed, match="(?s)2 of 2 runs failed.*impossible") as info:
-        sweeps.sweep(path, out, executor="serial", progress=False)
+    with pytest.raises(runner.SweepFailed, match="(?s)2 of 2 runs failed.*impossible") as info:
+        runner.sweep(path, out, executor="serial", progress=False)
     assert (info.value.results.status == "failed").all()
     assert (out / "results.parquet").is_file()  # the tables are written all the same
     again = cli("sweep", str(path), "--out", str(out), "--executor", "serial", "--quiet")
@@ -376,7 +374,7 @@ def test_more_failed_runs_than_the_allowed_share_raise(serial_table, tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, TINY))
     table = run_sweep(sweep, tmp_path / "out", executor="serial", max_failed_share=0.34)
     assert (table.status != "ok").sum() == 2
-    with pytest.raises(sweeps.SweepFailed, match="2 of 6 runs failed"):
+    with pytest.raises(runner.SweepFailed, match="2 of 6 runs failed"):
         run_sweep(sweep, tmp_path / "out", executor="serial", max_failed_share=0.3)
 
 
@@ -455,28 +453,32 @@ def test_dask_local_cluster_gives_the_same_table_as_serial(serial_table, tmp_pat
     pd.testing.assert_frame_equal(comparable(table), comparable(serial_table))
 
 
-def cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "circuits_abm.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "circuits_abm.cli", *args],
+                          capture_output=True, text=True, check=False)
+
+
+# The command line, killed with SIGKILL right after its third run is journaled: the journal's
+# append is wrapped in this process only, so the package has no kill hook of its own.
+KILL_AFTER_THREE = """
+import os, sys
+from circuits_abm.cli import app
+from circuits_abm.experiments.sweep.journal import SweepStore
+append, journaled = SweepStore.append, []
+def append_then_die(store, record):
+    append(store, record)
+    journaled.append(record)
+    if len(journaled) == 3:
+        os.kill(os.getpid(), 9)
+SweepStore.append = append_then_die
+app(["sweep", sys.argv[1], "--out", sys.argv[2], "--executor", "serial", "--quiet"])
+"""
 
 
 def test_a_sweep_killed_with_sigkill_resumes_without_redoing_or_losing_runs(serial_table, tmp_path):
     path, out = sweep_file(tmp_path, TINY), tmp_path / "out"
-    killed = cli(
-        "sweep",
-        str(path),
-        "--out",
-        str(out),
-        "--executor",
-        "serial",
-        "--quiet",
-        env={"CIRCUITS_ABM_TEST_KILL_AFTER": "3"},
-    )
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_THREE, str(path), str(out)],
+                            capture_output=True, text=True, check=False)
     assert killed.returncode == -9
     before = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
     assert len(before) == 3

@@ -16,7 +16,7 @@ import pandas as pd
 from circuits_abm.analysis import discovery, sensitivity
 from circuits_abm.analysis.classification import REGIMES
 from circuits_abm.experiments.storage import write_parquet
-from circuits_abm.experiments.sweeps import load_results
+from circuits_abm.experiments.sweep.journal import load_results
 
 SENSITIVITY = "sensitivity.parquet"
 

@@ -24,8 +24,9 @@ from circuits_abm.analysis.classification import classify
 from circuits_abm.analysis.rates import Rate, rate_of
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
 from circuits_abm.engine.scenario import Scenario, load_scenario
+from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run
-from circuits_abm.experiments.sweeps import derive_seed, map_in_processes
+from circuits_abm.experiments.sweep.design import derive_seed
 
 DEFAULT_RUNS = CATALOGUE_RUNS
 DEFAULT_ROOT_SEED = CATALOGUE_ROOT_SEED

@@ -105,7 +105,7 @@ def mean_field(spec: CrossCheckExperiment, ns) -> pd.DataFrame:
 def run_crosscheck(spec: CrossCheckExperiment, workers: int = 1,
                    progress: bool = True) -> pd.DataFrame:
     """Every (N, seed) of the agent-based family, then the mean field on a fine N grid."""
-    from circuits_abm.experiments.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
+    from circuits_abm.experiments.executors import map_in_processes  # noqa: PLC0415 (pools on demand)
 
     tasks = [(spec, n, seed) for n in spec.ns for seed in spec.seeds]
     rows = map_in_processes(_abm_task, tasks, workers, "agent-based runs", "run", progress)

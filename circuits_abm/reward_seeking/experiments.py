@@ -289,7 +289,7 @@ def _heterogeneous_task(spec: HeterogeneousExperiment, geometry: str, scale: flo
 def run_heterogeneous(spec: HeterogeneousExperiment, scales: dict[str, float],
                       workers: int = 1, progress: bool = True) -> pd.DataFrame:
     """Every (geometry, resample) over the whole N grid, in ``workers`` processes."""
-    from circuits_abm.experiments.sweeps import map_in_processes  # noqa: PLC0415 (shared process pool)
+    from circuits_abm.experiments.executors import map_in_processes  # noqa: PLC0415 (pools on demand)
 
     tasks = [(spec, g, scales[g], r) for g in scales for r in range(spec.resamples)]
     per_task = map_in_processes(_heterogeneous_task, tasks, workers, "heterogeneous", "resample",

@@ -986,8 +986,8 @@ def write_phase_diagram(
     fmt: str = "png",
 ) -> Path:
     """Draw a sweep folder's phase diagram (default: first two axes, a third as facets)."""
-    from circuits_abm.experiments.paths import stored_path_table, with_path  # noqa: PLC0415
-    from circuits_abm.experiments.sweeps import load_results  # noqa: PLC0415 (figures need not import sweeps)
+    from circuits_abm.experiments.path_model import stored_path_table, with_path  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.journal import load_results  # noqa: PLC0415 (figures need not import sweeps)
 
     _, agg, echo = load_results(sweep_dir)
     paths = stored_path_table(sweep_dir, echo.get("fingerprint", ""))

@@ -25,7 +25,10 @@ from circuits_abm.analysis.assembly import REPLICATES, path_prediction
 from circuits_abm.analysis.classification import CONDITIONAL
 from circuits_abm.analysis.theory import Problem, geometry_at
 from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.storage import parquet_metadata, write_parquet
+from circuits_abm.experiments.sweep.journal import load_results
+from circuits_abm.experiments.sweep.spec import sweep_from_dict
 
 PATH_TABLE = "path.parquet"
 # "Away from the boundary": the side the path favours wins the seeds' vote this often.
@@ -61,11 +64,6 @@ def path_table(sweep_dir: str | Path, workers: int = 1, progress: bool = True,
     Points are matched to the sweep's scenarios by their axis values, not by index: the
     sweep is rebuilt from its stored echo, whose axes may come back in another order (the
     echo is written with sorted keys), which numbers the grid's points differently."""
-    from circuits_abm.experiments.sweeps import (  # noqa: PLC0415
-        load_results,
-        map_in_processes,
-        sweep_from_dict,
-    )
 
     folder = Path(sweep_dir)
     _, aggregate, echo = load_results(folder)
