@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import time
 
-from circuits_abm.viz import explorer, figures
+from circuits_abm.viz import explorer, run_figures
 
 FRAMES = 8
 TARGET_FPS = 1.0  # at the explorer's default of 25 steps per frame
@@ -22,9 +22,9 @@ def draw_frame(model: explorer.ExplorerModel, steps: int) -> None:
     for _ in range(steps):
         model.step()
     result = explorer.snapshot(model)
-    for fig in (figures.muller_plot(result), figures.retention_heatmap(result),
-                figures.structure_diagram(result),
-                figures.reporter_plot(explorer.reporter_table(model))):
+    for fig in (run_figures.muller_plot(result), run_figures.retention_heatmap(result),
+                run_figures.structure_diagram(result),
+                run_figures.reporter_plot(explorer.reporter_table(model))):
         fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
 
 

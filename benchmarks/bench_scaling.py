@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from circuits_abm.engine.circuits import Circuit
+from circuits_abm.engine.loading import load_scenario, override, scenario_from_dict
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.engine.scenario import load_scenario, override, scenario_from_dict
 from circuits_abm.engine.variation import Context, make_offspring
 
 STEPS = 300

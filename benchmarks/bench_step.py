@@ -35,9 +35,9 @@ from identity import compare
 import circuits_abm as ca
 from circuits_abm.engine import kernels
 from circuits_abm.engine.circuits import Circuit
+from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.records import Recorder
 from circuits_abm.engine.reference import reference_select_and_learn
-from circuits_abm.engine.scenario import scenario_from_dict
 from circuits_abm.engine.variation import Context, make_offspring
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from circuits_abm.engine.loading import load_scenario
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.engine.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = Path(__file__).with_name("identity.json")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from circuits_abm.engine.scenario import Scenario, scenario_from_dict
+from circuits_abm.engine.loading import scenario_from_dict
+from circuits_abm.engine.scenario import Scenario
 from circuits_abm.experiments.catalogue import DEFAULT_RUNS
 
 # `make mutation` runs the fast tests once per surviving mutant with the JIT off: there the

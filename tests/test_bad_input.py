@@ -13,7 +13,7 @@ from conftest import ROOT, scenario_dict
 from typer.testing import CliRunner
 
 from circuits_abm.cli import app
-from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.experiments import executors
 from circuits_abm.experiments.storage import folder_lock, parquet_metadata
 from circuits_abm.experiments.sweep import journal, spec

@@ -211,10 +211,10 @@ def test_summaries_record_provenance():
 
 
 def test_figures_show_themselves_in_a_notebook():
-    from circuits_abm.viz import figures
+    from circuits_abm.viz import run_figures
 
     run = ca.run("standard", seed=1, steps=200, progress=False)
-    png = figures.muller_plot(run)._repr_png_()
+    png = run_figures.muller_plot(run)._repr_png_()
     assert png.startswith(b"\x89PNG")
 
 

@@ -10,9 +10,10 @@ from matplotlib.collections import PathCollection
 from typer.testing import CliRunner
 
 import circuits_abm as ca
+from circuits_abm.analysis.regimes import compact
 from circuits_abm.cli import app
-from circuits_abm.engine.scenario import scenario_from_dict
-from circuits_abm.viz import figures
+from circuits_abm.engine.loading import scenario_from_dict
+from circuits_abm.viz import motivation_figures, run_figures, sweep_figures
 
 STEPS = 600
 
@@ -46,10 +47,10 @@ def legend_texts(legend):
 
 
 def test_muller_plot_has_kind_legend_phase_band_and_intervention(run):
-    fig = figures.muller_plot(run)
+    fig = run_figures.muller_plot(run)
     ax = fig.axes[0]
     assert ax.get_title().startswith("Lineages by descent")
-    stacked = figures.muller_plot(run, nested=False).axes[0]
+    stacked = run_figures.muller_plot(run, nested=False).axes[0]
     assert stacked.get_title() == "Lineages over time (colour: circuit kind; shades: lineages)"
     assert ax.get_xlabel() == "step" and ax.get_ylabel() == "share of the population"
     kinds = set(run.timeseries.kind)
@@ -64,7 +65,7 @@ def test_muller_plot_has_kind_legend_phase_band_and_intervention(run):
 
 
 def test_retention_heatmap_sets_held_out_apart_and_marks_the_trained_environment(run):
-    fig = figures.retention_heatmap(run, last=20)
+    fig = run_figures.retention_heatmap(run, last=20)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == ["a1", "a2", "b1", "probe\n(held out)"]
@@ -75,7 +76,7 @@ def test_retention_heatmap_sets_held_out_apart_and_marks_the_trained_environment
 
 
 def test_environment_graph_draws_every_pair_and_marks_held_out(run):
-    fig = figures.environment_graph(run)
+    fig = run_figures.environment_graph(run)
     ax = fig.axes[0]
     edges = [line for line in ax.get_lines() if line.get_gid() == "edge"]
     assert len(edges) == 6  # all pairs of four environments
@@ -91,7 +92,7 @@ def test_environment_graph_draws_every_pair_and_marks_held_out(run):
 def test_environment_labels_clear_the_edges_the_switch_counts_and_the_legend(run):
     """In display coordinates: no point of an edge, no switch count and no legend falls in
     an environment's label, and every label is on the page."""
-    fig = figures.environment_graph(run)
+    fig = run_figures.environment_graph(run)
     ax = fig.axes[0]
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)
@@ -114,7 +115,7 @@ def test_environment_labels_clear_the_edges_the_switch_counts_and_the_legend(run
 
 
 def test_structure_diagram_shows_the_dominant_tree_and_its_regimes(run):
-    fig = figures.structure_diagram(run)
+    fig = run_figures.structure_diagram(run)
     ax = fig.axes[0]
     structure = run.phases.dominant_structure.iloc[-1]
     nodes = [c for c in ax.collections if c.get_gid() == "tree-node"]
@@ -125,7 +126,7 @@ def test_structure_diagram_shows_the_dominant_tree_and_its_regimes(run):
 
 
 def test_summary_figure_is_titled_with_scenario_and_structure(run):
-    fig = figures.summary_figure(run)
+    fig = run_figures.summary_figure(run)
     assert fig.get_suptitle() == f"test (seed 1): {run.summary['structure']}"
     assert len([a for a in fig.axes if a.get_title()]) >= 4
 
@@ -137,7 +138,7 @@ def test_cli_writes_every_figure_in_the_requested_format(run_dir, tmp_path, fmt)
     )
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == sorted(f"{name}.{fmt}" for name in figures.FIGURES)
+    assert written == sorted(f"{name}.{fmt}" for name in run_figures.FIGURES)
     assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
 
 
@@ -170,11 +171,11 @@ def test_a_run_with_motivations_gets_motivation_and_attribution_figures(motivati
     assert result.exit_code == 0, result.output
     assert {"motivation.png", "quarantine.png"} <= {p.name for p in tmp_path.iterdir()}
     run = ca.load_run(motivation_run)
-    fig = figures.motivation_plot(run)
+    fig = motivation_figures.motivation_plot(run)
     styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].lines
               if not line.get_label().startswith("_")}
     assert styles == {"rl (training)": "-", "chat (training)": "-", "deploy (held out)": "--"}
-    ax = figures.quarantine_plot(run).axes[0]
+    ax = motivation_figures.quarantine_plot(run).axes[0]
     hatched = {tick.get_text(): bool(bar.get_hatch())
                for tick, bar in zip(ax.get_xticklabels(), ax.patches, strict=True)}
     assert hatched == {"rl": True, "chat": False}  # rl is hackable, chat is not
@@ -189,7 +190,7 @@ def test_sweep_curve_draws_the_mean_of_each_group_against_the_axis():
         "rule": ["block"] * 4 + ["route"] * 4,
         "residual": [0.0, 0.2, 0.4, 0.6, 0.1, 0.1, 0.2, 0.4],
     })
-    fig = figures.sweep_curve(results, "angle", "residual", "rule")
+    fig = sweep_figures.sweep_curve(results, "angle", "residual", "rule")
     lines = [line for line in fig.axes[0].lines if line.get_gid() == "curve"]
     assert [list(line.get_ydata()) for line in lines] == [
         pytest.approx([0.1, 0.5]), pytest.approx([0.1, 0.3])]
@@ -203,13 +204,13 @@ def test_figures_of_many_environments_summarise_instead_of_listing(tmp_path):
     data = scenario_dict(30, steps=200, geometry={"sharing": 0.1, "distinguishability": 0.9})
     out = tmp_path / "many"
     ca.run(scenario_from_dict(data), seed=1).save(out)
-    written = figures.write_run_figures(out)
+    written = run_figures.write_run_figures(ca.load_run(out), out / "figures")
     width, height = Image.open(next(p for p in written if p.stem == "summary")).size
     assert width < 2500 and height < 2500
     run = ca.load_run(out)
-    title = figures.summary_figure(run).get_suptitle()
+    title = run_figures.summary_figure(run).get_suptitle()
     assert "e29" not in title and len(title) < 150
-    edges = [line for line in figures.environment_graph(run).axes[0].lines
+    edges = [line for line in run_figures.environment_graph(run).axes[0].lines
              if line.get_gid() == "edge"]
     assert len(edges) == 60  # the 2 N strongest of 435 pairs
 
@@ -217,21 +218,22 @@ def test_figures_of_many_environments_summarise_instead_of_listing(tmp_path):
 def test_compact_structures_count_environments_and_merge_repeats():
     long = "conditional_policy[" + ", ".join(f"specialist{{e{i}}}" for i in range(12)) + \
         ", strategy_churn{a,b,c}]"
-    assert figures.compact(long, 80) == \
+    assert compact(long, 80) == \
         "conditional_policy[12× specialist{1 env}, strategy_churn{3 envs}]"
-    assert figures.compact("strategy_churn{a,b}", 80) == "strategy_churn{a,b}"
+    assert compact("strategy_churn{a,b}", 80) == "strategy_churn{a,b}"
 
 
 def test_a_long_title_goes_on_two_lines_before_it_loses_environment_names():
     head = "standard (seed 1): "
     nested = ("conditional_policy[specialist{rl_code}, conditional_policy[specialist{sft_chat}, "
               "specialist{sft_code}]]")
-    lines = figures.title_lines(head, nested, 70).split("\n")
+    lines = run_figures.title_lines(head, nested, 70).split("\n")
     assert len(lines) == 2 and all(len(line) <= 70 for line in lines)
     assert " ".join(lines) == head + nested  # broken at a space, nothing lost
-    assert figures.title_lines(head, "generalist{a,b}", 60) == head + "generalist{a,b}"
+    short = "ecological_generalist{a,b}"
+    assert run_figures.title_lines(head, short, 60) == head + short
     many = "conditional_policy[" + ", ".join(f"specialist{{e{i}}}" for i in range(30)) + "]"
-    assert figures.title_lines(head, many, 60) == \
+    assert run_figures.title_lines(head, many, 60) == \
         head + "conditional_policy[30× specialist{1 env}]"
 
 
@@ -247,7 +249,7 @@ def test_muller_bands_nest_three_generations_by_hand():
             (20, 1, -1, 0.5), (20, 2, 1, 0.25), (20, 4, -1, 0.25),
             (30, 1, -1, 0.4), (30, 2, 1, 0.2), (30, 3, 2, 0.2), (30, 4, -1, 0.2)]
     series = pd.DataFrame(rows, columns=["step", "lineage", "parent_lineage", "share"])
-    bands = figures.muller_bands(series)
+    bands = run_figures.muller_bands(series)
     assert list(bands) == [1, 2, 3, 4]  # parents before their descendants
     expected = {1: (0.0, 0.8), 2: (0.2, 0.6), 3: (0.3, 0.5), 4: (0.8, 1.0)}
     for lineage, (bottom, top) in bands.items():

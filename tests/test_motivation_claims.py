@@ -27,8 +27,8 @@ import pytest
 from conftest import ROOT
 from scipy.stats import mannwhitneyu, spearmanr
 
+from circuits_abm.engine.loading import load_scenario
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.engine.scenario import load_scenario
 from circuits_abm.experiments.catalogue import catalogue_seeds, rate_of
 from circuits_abm.experiments.sweep.runner import run_sweep
 from circuits_abm.experiments.sweep.spec import load_sweep

@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from circuits_abm.cli import app
 from circuits_abm.engine.environments import build_environments
+from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.monitoring import attribution, monitor_direction
-from circuits_abm.engine.scenario import ScenarioError, scenario_from_dict
+from circuits_abm.engine.scenario import ScenarioError
 from circuits_abm.experiments.runs import run
 
 ETA = 0.5

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import scenario_dict
 
-from circuits_abm.engine.scenario import ScenarioError, load_scenario, scenario_from_dict
+from circuits_abm.engine.loading import load_scenario, scenario_from_dict
+from circuits_abm.engine.scenario import ScenarioError
 
 
 def problems_of(data: dict) -> str:

@@ -92,7 +92,7 @@ def test_a_walk_never_visits_a_held_out_environment():
                                     {"source": "e1", "target": "e2"}])
     data = scenario.model_dump(mode="json")
     data["environments"][2]["held_out"] = True
-    from circuits_abm.engine.scenario import scenario_from_dict  # noqa: PLC0415
+    from circuits_abm.engine.loading import scenario_from_dict  # noqa: PLC0415
 
     envs = build_environments(scenario_from_dict(data))
     assert stationary_distribution(envs) == pytest.approx({"e0": 0.5, "e1": 0.5})

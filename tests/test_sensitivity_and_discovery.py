@@ -144,7 +144,7 @@ def test_smoothed_probability_is_a_local_share_of_hits():
     far left, about 0 far right and 1/2 on the midline (by symmetry)."""
     rng = np.random.default_rng(1)
     u, v = rng.uniform(size=4000), rng.uniform(size=4000)
-    from circuits_abm.viz.figures import smoothed_probability  # noqa: PLC0415
+    from circuits_abm.analysis.rates import smoothed_probability  # noqa: PLC0415
 
     np.testing.assert_allclose(smoothed_probability(u, v, np.ones(4000, bool), cells=10), 1.0)
     left = smoothed_probability(u, v, u < 0.5, cells=20, bandwidth=0.05)
@@ -158,7 +158,7 @@ def test_a_scattered_sweep_gets_a_scatter_map_with_pairwise_panels(tmp_path):
     done = runner.invoke(app, ["figures", "phase-diagram", out])
     assert done.exit_code == 0, done.output
     from circuits_abm.experiments.sweep.journal import load_results  # noqa: PLC0415
-    from circuits_abm.viz.figures import scatter_diagram  # noqa: PLC0415
+    from circuits_abm.viz.scatter import scatter_diagram  # noqa: PLC0415
 
     results = load_results(out)[0]
     fig = scatter_diagram(results, ["geometry.sharing", "geometry.distinguishability"])

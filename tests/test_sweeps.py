@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
+from circuits_abm.analysis.regimes import STRIPE_ORDER, nested_label
 from circuits_abm.engine.scenario import ScenarioError
 from circuits_abm.experiments import executors
 from circuits_abm.experiments.sweep import runner
@@ -21,7 +22,7 @@ from circuits_abm.experiments.sweep.journal import JOURNAL, load_results
 from circuits_abm.experiments.sweep.records import TIMING_COLUMNS
 from circuits_abm.experiments.sweep.runner import run_sweep
 from circuits_abm.experiments.sweep.spec import load_sweep
-from circuits_abm.viz import figures
+from circuits_abm.viz.phase_diagrams import phase_diagram
 
 BASE = (ROOT / "scenarios" / "standard.toml").as_posix()
 
@@ -524,11 +525,12 @@ def synthetic_aggregate(facet_values=(None,)):
                     if (i, j) == (1, 0)
                     else f"{regime}{{a,b,c,d}}"
                 )
-                shares = {"share_" + r: 0.0 for r in figures.STRIPE_ORDER}
+                shares = {"share_" + r: 0.0 for r in STRIPE_ORDER}
                 shares["share_" + regime] = 1.0
                 if (i, j) == (2, 1):
                     shares["share_conditional_policy"] = shares["share_" + regime] = 0.5
-                predicted = ("conditional_policy", "conditional_policy[specialist{a}, ...]") if (
+                plain = "conditional_policy[specialist{a}, specialist{b}]"
+                predicted = ("conditional_policy", plain) if (
                     (i, j) in ((0, 0), (2, 0))) else (regime, structure)
                 row = {
                     "d": d,
@@ -551,7 +553,7 @@ def synthetic_aggregate(facet_values=(None,)):
 
 
 def test_phase_diagram_shows_regime_probabilities_and_the_theory_boundaries():
-    fig = figures.phase_diagram(synthetic_aggregate(), "d", "s", title="demo")
+    fig = phase_diagram(synthetic_aggregate(), "d", "s", title="demo")
     ax = fig.axes[0]
     cells = [p for p in ax.patches if p.get_gid() == "cell"]
     assert len(cells) == 6
@@ -580,7 +582,7 @@ def test_the_prediction_with_the_path_draws_its_own_boundary():
     data = synthetic_aggregate()
     corner = (data.d == data.d.min()) & (data.s == data.s.min())
     data["path_predicted_regime"] = np.where(corner, "x", "y")
-    fig = figures.phase_diagram(data, "d", "s")
+    fig = phase_diagram(data, "d", "s")
     ax = fig.axes[0]
     assert len([line for line in ax.lines if line.get_gid() == "path"]) == 2
     assert "with the path: 0%" in ax.get_title()
@@ -589,24 +591,24 @@ def test_the_prediction_with_the_path_draws_its_own_boundary():
 
 
 def test_a_third_axis_gives_small_multiples():
-    fig = figures.phase_diagram(synthetic_aggregate((5, 50)), "d", "s", facet="tau")
+    fig = phase_diagram(synthetic_aggregate((5, 50)), "d", "s", facet="tau")
     assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["tau = 5", "tau = 50"]
 
 
 def test_string_valued_facets_are_titled_by_name():
     data = synthetic_aggregate((1, 2))
     data["order"] = data.pop("tau").map({1: "cycle", 2: "walk"})
-    fig = figures.phase_diagram(data, "d", "s", facet="order")
+    fig = phase_diagram(data, "d", "s", facet="order")
     assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["order = cycle", "order = walk"]
 
 
 def test_nested_label_names_only_mixtures():
     assert (
-        figures.nested_label("conditional_policy[ecological_generalist{a,b}, specialist{c}]")
+        nested_label("conditional_policy[ecological_generalist{a,b}, specialist{c}]")
         == "CP[G,S]"
     )
-    assert figures.nested_label("conditional_policy[specialist{a}, specialist{b}]") == ""
-    assert figures.nested_label("strategy_churn{a,b}") == ""
+    assert nested_label("conditional_policy[specialist{a}, specialist{b}]") == ""
+    assert nested_label("strategy_churn{a,b}") == ""
 
 
 @pytest.mark.slow

@@ -61,6 +61,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from circuits_abm.analysis.regimes import CHURN as CHURN_LABEL
+from circuits_abm.analysis.regimes import CONDITIONAL, SPECIALIST, UNDETERMINED
+from circuits_abm.analysis.regimes import GENERALIST as GENERALIST_LABEL
+
 RECENCY_SCALE = 1.0
 WINDOW_FRACTION = 0.25
 MIN_WINDOW_PHASES = 8
@@ -70,12 +74,6 @@ CHURN = 0.3
 GENERALIST = 0.15
 STABLE = 0.5
 
-CONDITIONAL = "conditional_policy"
-GENERALIST_LABEL = "ecological_generalist"
-CHURN_LABEL = "strategy_churn"
-SPECIALIST = "specialist"
-UNDETERMINED = "undetermined"
-REGIMES = (GENERALIST_LABEL, CONDITIONAL, CHURN_LABEL, SPECIALIST, UNDETERMINED)
 
 
 @dataclass

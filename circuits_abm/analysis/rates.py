@@ -1,13 +1,15 @@
 """Rates over seeds: how often an outcome happened, with a Wilson 95% interval.
 
 Every scientific claim of the project is a rate over runs with independently derived seeds,
-never a single trajectory; this module turns per-run outcomes into ``k/n`` and its interval.
+never a single trajectory; this module turns per-run outcomes into ``k/n`` and its interval,
+and, for scattered designs, into a probability that varies smoothly over two axes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import binomtest
 
 CONFIDENCE = 0.95
@@ -45,3 +47,20 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> Rate:
 def rate_of(flags: list[bool]) -> Rate:
     """The ``wilson`` rate of a list of per-run outcomes."""
     return wilson(sum(bool(f) for f in flags), len(flags))
+
+
+SMOOTHING = 0.12  # kernel bandwidth, as a share of each axis's range
+GRID_CELLS = 80
+
+
+def smoothed_probability(u: np.ndarray, v: np.ndarray, hits: np.ndarray,
+                         cells: int = GRID_CELLS, bandwidth: float = SMOOTHING) -> np.ndarray:
+    """Nadaraya-Watson estimate of P(hit) on a ``cells`` x ``cells`` grid over the unit
+    square, from runs at unit coordinates (``u``, ``v``): a Gaussian-weighted share of the
+    nearby runs, with no model of the boundary's shape."""
+    grid = (np.arange(cells) + 0.5) / cells
+    du = grid[:, None] - u[None, :]
+    dv = grid[:, None] - v[None, :]
+    wu, wv = np.exp(-0.5 * (du / bandwidth) ** 2), np.exp(-0.5 * (dv / bandwidth) ** 2)
+    weights = wv[:, None, :] * wu[None, :, :]  # (v cell, u cell, run)
+    return (weights @ hits.astype(float)) / weights.sum(axis=2)

@@ -58,8 +58,9 @@ from circuits_abm.analysis.classification import (
     UNDETERMINED,
 )
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
+from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.rules import LETTER_RULES, REGISTRY, RULES, fixed_target_weights
-from circuits_abm.engine.scenario import Scenario, scenario_from_dict
+from circuits_abm.engine.scenario import Scenario
 
 EXACT_PARTITIONS_UP_TO = 6  # Bell(6) = 203 partitions; beyond, dendrogram cuts
 SHARPNESS_GRID = 24  # sharpness values tried per router with sharpness="optimal"

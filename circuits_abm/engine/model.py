@@ -32,6 +32,7 @@ import numpy as np
 from circuits_abm.engine import linalg, selection, steps
 from circuits_abm.engine.circuits import Circuit, parse_structure
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
+from circuits_abm.engine.loading import load_scenario, override, revalidated
 from circuits_abm.engine.monitoring import monitor_direction
 from circuits_abm.engine.population import (
     Layout,
@@ -42,7 +43,7 @@ from circuits_abm.engine.population import (
 )
 from circuits_abm.engine.records import Recorder, evaluate_all, lineage_table
 from circuits_abm.engine.rules import FIXED_TARGET_RULES, fixed_target_weights
-from circuits_abm.engine.scenario import Scenario, load_scenario, override, revalidated
+from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.schedule import Phase, build_schedule
 from circuits_abm.engine.variation import PARAMETER_ONLY, Context, choose_operator, make_offspring
 

@@ -1,10 +1,12 @@
-"""Scenario files: the TOML schema, its defaults, and validation with clear errors.
+"""Scenario files: the TOML schema, its defaults, and the messages of its errors.
 
 A scenario says which environments exist (a graph), how much they share and how easy they
 are to tell apart, how training phases switch between them, which circuits start, and every
 constant of learning, selection and variation.  Everything is validated *before* a run
 starts: an unknown field, an out-of-range value or a name that does not exist raises
-``ScenarioError``, whose message names the file, the field and what is allowed.
+``ScenarioError``, whose message names the file, the field and what is allowed.  The
+checks across fields are in ``circuits_abm.engine.validation``; loading a scenario, which
+also checks its geometry, is ``circuits_abm.engine.loading``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import networkx as nx
-from numpy.random import default_rng as np_default_rng
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from circuits_abm.defaults import MAX_STEPS
-from circuits_abm.engine.rules import FIXED_TARGET_RULES, REGISTRY
+from circuits_abm.engine.rules import REGISTRY
+from circuits_abm.engine.validation import cross_reference_problems
 from circuits_abm.engine.variation import DEFAULT_OPERATOR_WEIGHTS, OPERATOR_NAMES
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
@@ -445,48 +446,7 @@ def resolve(path: str | Path, kind: str = "scenario") -> Path:
     return Path(str(found))
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file, or a built-in scenario by name.
-
-    Parameters
-    ----------
-    path
-        A TOML file, or the name of a built-in scenario (``circuits-abm list`` shows them).
-
-    Returns
-    -------
-    Scenario
-
-    Raises
-    ------
-    ScenarioError
-        If the file is missing or unreadable, or the scenario cannot run; the message names
-        the file, every bad field and its allowed values.
-
-    Examples
-    --------
-    >>> import circuits_abm as ca
-    >>> ca.load_scenario("standard").geometry.sharing
-    0.1
-    """
-    path = resolve(path)
-    data = read_toml(path)
-    return scenario_from_dict(data, source=str(path))
-
-
 CROSS_CHECK = "cross-field problems:\n"
-
-
-def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
-    """Validate a plain dict (as read from TOML) into a ``Scenario``, geometry included."""
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(source, describe_errors(exc)) from None
-    problems = geometry_problems(scenario)
-    if problems:
-        raise ScenarioError(source, problems)
-    return scenario
 
 
 def describe_errors(exc: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
@@ -533,38 +493,6 @@ def _list_index(items: list[Any], part: str, path: str, depth: int) -> int:
     return int(part)
 
 
-def override(spec: Scenario, changes: dict[str, Any]) -> Scenario:
-    """A copy of ``spec`` with fields changed by dotted path, validated like a file.
-
-    Parameters
-    ----------
-    spec
-        The scenario to start from (it is not changed).
-    changes
-        ``{dotted path: value}``; integers index lists (``"environments.0.held_out"``).
-
-    Returns
-    -------
-    Scenario
-
-    Raises
-    ------
-    ScenarioError
-        If a path does not exist or the changed scenario cannot run.
-
-    Examples
-    --------
-    >>> import circuits_abm as ca
-    >>> spec = ca.override(ca.load_scenario("standard"), {"geometry.sharing": 0.9})
-    >>> spec.geometry.sharing
-    0.9
-    """
-    data = spec.model_dump(mode="json")
-    for path, value in changes.items():
-        set_dotted(data, path, value)
-    return scenario_from_dict(data, source=f"{spec.name} with {', '.join(changes)}")
-
-
 def scenario_toml(spec: Scenario, header: str = "") -> str:
     """``spec`` as the text of a scenario file, every field written out (so the file means
     the same to a later version whose defaults differ), after ``header`` as comment lines.
@@ -594,17 +522,6 @@ def assignment_text(path: str, value: Any) -> str:
     import tomli_w  # noqa: PLC0415
 
     return f"{path}={tomli_w.dumps({'value': value}).strip().removeprefix('value = ')}"
-
-
-def revalidated(spec: Scenario) -> Scenario:
-    """``spec`` checked again from its fields (``model_copy(update=...)`` skips validation, so
-    a copy can hold a plain dict where a table belongs, or an impossible combination)."""
-    import warnings  # noqa: PLC0415
-
-    with warnings.catch_warnings():  # pydantic warns when it serialises such a dict
-        warnings.simplefilter("ignore")
-        data = spec.model_dump(mode="python")
-    return scenario_from_dict(data, source=f"scenario {spec.name}")
 
 
 def describe_validation_error(err: dict[str, Any], root: type[BaseModel] | None = None) -> str:
@@ -649,164 +566,3 @@ def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     return sorted(getattr(model, "model_fields", {}))
 
 
-def _cycle_start_problems(s: Scenario, training: list[str]) -> list[str]:
-    """A cycle or sequence starts at one of its own phases (the sequence's, or the training
-    environments'), so a ``start`` outside it would be ignored: say so instead."""
-    sched = s.schedule
-    items = sched.sequence or training
-    if (sched.order not in ("cycle", "sequence") or sched.start in items
-            or sched.start not in sched.mixtures and sched.start not in training):
-        return []  # in the cycle, or unknown or held out (reported as such)
-    return [f"`schedule.start`: {sched.start!r} is not one of the {sched.order}'s phases; "
-            f"allowed: {', '.join(dict.fromkeys(items))}"]
-
-
-def cross_reference_problems(s: Scenario) -> list[str]:
-    """Checks that span fields: names that must exist, and graphs that a walk can use."""
-    problems: list[str] = []
-    names = s.environment_names
-    known = set(names)
-    training = s.training_names
-    mixtures = set(s.schedule.mixtures)
-    allowed = ", ".join(names)
-
-    def unknown(field: str, name: str, extra: set[str] = frozenset()) -> None:
-        if name not in known and name not in extra:
-            options = allowed + (f"; mixtures: {', '.join(sorted(extra))}" if extra else "")
-            problems.append(f"`{field}`: unknown environment {name!r}; allowed: {options}")
-
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        problems.append(f"`environments`: duplicate names {duplicates}")
-    if not training:
-        problems.append("`environments`: every environment is held_out; at least one must train")
-    for i, edge in enumerate(s.edges):
-        unknown(f"edges.{i}.source", edge.source)
-        unknown(f"edges.{i}.target", edge.target)
-        if edge.source == edge.target:
-            problems.append(f"`edges.{i}`: an edge must join two different environments")
-    for name, mixture in s.schedule.mixtures.items():
-        if name in known:
-            problems.append(
-                f"`schedule.mixtures.{name}`: a mixture may not reuse an environment name"
-            )
-        for env in mixture:
-            unknown(f"schedule.mixtures.{name}", env)
-            if env in known and env not in training:
-                problems.append(
-                    f"`schedule.mixtures.{name}`: {env!r} is held out and never trained"
-                )
-    for i, env in enumerate(s.schedule.sequence or []):
-        unknown(f"schedule.sequence.{i}", env, mixtures)
-        if env in known and env not in training:
-            problems.append(f"`schedule.sequence.{i}`: {env!r} is held out and never trained")
-    if s.schedule.start is not None:
-        unknown("schedule.start", s.schedule.start, mixtures)
-        if s.schedule.start in known and s.schedule.start not in training:
-            problems.append(f"`schedule.start`: {s.schedule.start!r} is held out")
-        problems.extend(_cycle_start_problems(s, training))
-    if s.schedule.order == "sequence" and not s.schedule.sequence:
-        problems.append("`schedule.sequence`: order = 'sequence' needs a non-empty sequence")
-    if s.schedule.order == "walk":
-        problems.extend(_walk_problems(s))
-        if s.schedule.start in mixtures:
-            problems.append("`schedule.start`: a walk starts at an environment, not a mixture")
-    for i, iv in enumerate(s.interventions):
-        for node in iv.nodes:
-            unknown(f"interventions.{i}.nodes", node)
-        for a, b in iv.edges:
-            unknown(f"interventions.{i}.edges", a)
-            unknown(f"interventions.{i}.edges", b)
-        if iv.step >= s.steps:
-            problems.append(
-                f"`interventions.{i}.step`: {iv.step} is not before the end ({s.steps})"
-            )
-    clusters = {e.cluster for e in s.environments if e.cluster}
-    for name in s.geometry.clusters:
-        if name not in clusters:
-            problems.append(
-                f"`geometry.clusters.{name}`: no environment is in cluster {name!r}; "
-                f"clusters: {', '.join(sorted(clusters)) or 'none'}"
-            )
-    for rule in FIXED_TARGET_RULES:
-        weights = getattr(s.circuits, rule).weights or {}
-        for env in weights:
-            unknown(f"circuits.{rule}.weights", env)
-        if weights and not any(weights.values()):
-            problems.append(f"`circuits.{rule}.weights`: all zero; give some environment weight")
-    problems.extend(_motivation_problems(s))
-    return problems
-
-
-def _motivation_problems(s: Scenario) -> list[str]:
-    """Motivation names that must be declared, and a monitor that has something to watch."""
-    problems: list[str] = []
-    declared = s.motivation_names
-    allowed = ", ".join(declared) or "none declared (add [[motivations]] tables)"
-    duplicates = sorted({n for n in declared if declared.count(n) > 1})
-    if duplicates:
-        problems.append(f"`motivations`: duplicate names {duplicates}")
-    for i, env in enumerate(s.environments):
-        for name in env.motivations:
-            if name not in declared:
-                problems.append(
-                    f"`environments.{i}.motivations.{name}`: unknown motivation; allowed: {allowed}"
-                )
-    direction = s.monitor.direction
-    if direction is not None and direction not in declared:
-        problems.append(
-            f"`monitor.direction`: unknown motivation {direction!r}; allowed: {allowed}"
-        )
-    rules = [s.monitor.rule, *(iv.rule for iv in s.interventions if iv.rule)]
-    if any(rule != "plain" for rule in rules) and not declared:
-        problems.append("`monitor.rule`: block and route need a motivation to monitor; "
-                        "declare one with [[motivations]]")
-    discard = s.monitor.discard
-    if isinstance(discard, int) and discard >= s.steps:
-        problems.append(f"`monitor.discard`: step {discard} is not before the end ({s.steps})")
-    return problems
-
-
-def _walk_problems(s: Scenario) -> list[str]:
-    """A graph walk needs every training environment reachable through training edges."""
-    training = set(s.training_names)
-    graph = nx.Graph()
-    graph.add_nodes_from(training)
-    graph.add_edges_from(
-        (e.source, e.target) for e in s.edges if e.source in training and e.target in training
-    )
-    if graph.number_of_edges() == 0:
-        return ["`edges`: order = 'walk' needs edges between training environments; there are none"]
-    if not nx.is_connected(graph):
-        parts = [sorted(c) for c in nx.connected_components(graph)]
-        return [f"`edges`: order = 'walk' needs a connected training graph; components: {parts}"]
-    return []
-
-
-def geometry_problems(s: Scenario) -> list[str]:
-    """Overlaps no vectors can have (before or after any intervention), bad structure strings."""
-    from circuits_abm.engine.circuits import parse_structure  # noqa: PLC0415 (avoid an import cycle)
-    from circuits_abm.engine.environments import (  # noqa: PLC0415
-        GeometryError,
-        apply_intervention,
-        build_environments,
-    )
-
-    problems: list[str] = []
-    try:
-        envs = build_environments(s)
-        for i, iv in sorted(enumerate(s.interventions), key=lambda pair: pair[1].step):
-            try:
-                envs = apply_intervention(envs, iv)
-            except GeometryError as exc:
-                problems.append(f"`interventions.{i}`: {exc}")
-                break
-    except GeometryError as exc:
-        problems.append(f"`geometry` / `edges`: {exc}")
-    rng = np_default_rng(0)
-    for i, text in enumerate(s.population.initial or []):
-        try:
-            parse_structure(text, 1, 1, 1.0, rng)
-        except ValueError as exc:
-            problems.append(f"`population.initial.{i}`: {exc}")
-    return problems

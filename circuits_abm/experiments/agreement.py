@@ -33,6 +33,7 @@ def theory_agreement(aggregate: pd.DataFrame) -> dict[str, float | int]:
         "away_structure": float(structure[away].mean()) if away.any() else float("nan"),
     }
 
+
 def fitness_error(results: pd.DataFrame) -> tuple[float, float]:
     """Median absolute difference between each run's measured mean fitness and the theory's
     fitness for the structure that emerged, and the share of runs where the theory has that
@@ -41,6 +42,7 @@ def fitness_error(results: pd.DataFrame) -> tuple[float, float]:
     known = ok.predicted_fitness_of_observed.notna()
     error = (ok.mean_fitness[known] - ok.predicted_fitness_of_observed[known]).abs()
     return float(error.median()) if known.any() else float("nan"), float(known.mean())
+
 
 def fitter_when_split(results: pd.DataFrame) -> tuple[int, int]:
     """At points whose seeds split between the predicted regime and another: at how many
@@ -54,6 +56,7 @@ def fitter_when_split(results: pd.DataFrame) -> tuple[int, int]:
             split += 1
             fitter += runs.mean_fitness[hit].mean() > runs.mean_fitness[~hit].mean()
     return int(fitter), split
+
 
 def agreement_table(sweep_dirs: list[str | Path],
                     paths: list[pd.DataFrame] | None = None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from circuits_abm.analysis import discovery, sensitivity
-from circuits_abm.analysis.classification import REGIMES
+from circuits_abm.analysis.regimes import REGIMES
 from circuits_abm.experiments.storage import write_parquet
 from circuits_abm.experiments.sweep.journal import load_results
 

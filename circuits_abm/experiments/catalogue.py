@@ -23,7 +23,8 @@ import pandas as pd
 from circuits_abm.analysis.classification import classify
 from circuits_abm.analysis.rates import Rate, rate_of
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
-from circuits_abm.engine.scenario import Scenario, load_scenario
+from circuits_abm.engine.loading import load_scenario
+from circuits_abm.engine.scenario import Scenario
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run
 from circuits_abm.experiments.sweep.design import derive_seed

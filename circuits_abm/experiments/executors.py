@@ -32,15 +32,19 @@ from circuits_abm.progress import progress_bar
 
 CONNECT_TIMEOUT = "10s"  # how long to try a --scheduler address before giving up
 
+
 class SchedulerError(ValueError):
     """A Dask scheduler address that cannot be reached."""
+
 
 class WorkersLost(RuntimeError):
     """A worker process died before it returned its runs."""
 
+
 GUARD = 'if __name__ == "__main__":'
 
 GUARD_PATTERN = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]\s*:""")
+
 
 class SerialExecutor(cf.Executor):
     """Runs each task at submission, in this process (debugging, tiny sweeps)."""
@@ -53,6 +57,7 @@ class SerialExecutor(cf.Executor):
         except Exception as exc:  # an interrupt (KeyboardInterrupt) is not a result
             future.set_exception(exc)
         return future
+
 
 @contextlib.contextmanager
 def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iterator[cf.Executor]:
@@ -98,6 +103,7 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
     else:
         raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
 
+
 def map_in_processes(fn: Callable[..., Any], arglists: list[tuple], workers: int, desc: str,
                      unit: str, progress: bool = True) -> list[Any]:
     """``[fn(*args) for args in arglists]`` in ``workers`` processes (in this one if 1), in
@@ -110,6 +116,7 @@ def map_in_processes(fn: Callable[..., Any], arglists: list[tuple], workers: int
                                                      unit=unit)]
         except BrokenProcessPool as exc:
             raise WorkersLost(lost_workers_message(exc, "nothing was kept")) from exc
+
 
 def refuse_in_a_starting_worker() -> None:
     """Stop a worker process that is importing the user's script again.
@@ -124,6 +131,7 @@ def refuse_in_a_starting_worker() -> None:
             "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-"
             "start-methods)."
         )
+
 
 def lost_workers_message(exc: BaseException, kept: str) -> str:
     """Why a process pool broke, and what to do: the missing guard when the main script

@@ -28,10 +28,11 @@ import pandas as pd
 from circuits_abm.analysis.classification import classify, end_window
 from circuits_abm.analysis.theory import predict
 from circuits_abm.engine.circuits import mechanisms, routers
+from circuits_abm.engine.loading import load_scenario, revalidated
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.monitoring import attribution
 from circuits_abm.engine.records import QUARANTINE_COLUMNS
-from circuits_abm.engine.scenario import Scenario, load_scenario, revalidated
+from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.schedule import Phase
 from circuits_abm.experiments.storage import (
     OutputError,

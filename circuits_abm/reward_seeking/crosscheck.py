@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from circuits_abm.engine.scenario import CircuitsSpec, Scenario, scenario_from_dict
+from circuits_abm.engine.loading import scenario_from_dict
+from circuits_abm.engine.scenario import CircuitsSpec, Scenario
 from circuits_abm.reward_seeking.dynamics import (
     Initial,
     effective_learnability,

@@ -352,7 +352,7 @@ RESULTS, SUMMARY, META = "results.parquet", "critical_diversity.parquet", "exper
 def draw_figures(out: str | Path) -> Path:
     """(Re)draw the figure of a finished experiment folder from its stored tables."""
     from circuits_abm.reward_seeking import figures  # noqa: PLC0415
-    from circuits_abm.viz.figures import save_figure  # noqa: PLC0415 (matplotlib is slow)
+    from circuits_abm.viz.style import save_figure  # noqa: PLC0415 (matplotlib is slow)
 
     out = Path(out)
     if not (out / META).is_file():

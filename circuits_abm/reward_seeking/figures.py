@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from circuits_abm.viz.figures import Figure, _style
+from circuits_abm.viz.style import Figure, style
 
 # Okabe-Ito, colour-blind safe, one colour per series.
 SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
@@ -24,7 +24,7 @@ SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#00
 def single_heatmaps(table: pd.DataFrame) -> Figure:
     """One environment: where does reward seeking win (final propensity, α^z = 1)?"""
     gaps = sorted(table["skill_local"].unique())
-    with _style():
+    with style():
         fig = Figure(figsize=(3.6 * len(gaps) + 0.8, 3.6), layout="constrained")
         axes = fig.subplots(1, len(gaps), sharey=True, squeeze=False)[0]
         for ax, local in zip(axes, gaps, strict=True):
@@ -46,7 +46,7 @@ def single_heatmaps(table: pd.DataFrame) -> Figure:
 def homogeneous_curves(table: pd.DataFrame, summary: pd.DataFrame, spec) -> Figure:
     """N identical environments: propensity against N, and N* against the prior."""
     ratio = spec.ratios[len(spec.ratios) // 2]
-    with _style():
+    with style():
         fig = Figure(figsize=(10, 4), layout="constrained")
         left, right = fig.subplots(1, 2)
         for colour, prior in zip(SERIES, sorted(spec.curve_priors, reverse=True), strict=False):
@@ -75,7 +75,7 @@ def homogeneous_curves(table: pd.DataFrame, summary: pd.DataFrame, spec) -> Figu
 
 def heterogeneous_scaling(summary: pd.DataFrame, spec) -> Figure:
     """N* against the prior per geometry: median and interquartile range over resamples."""
-    with _style():
+    with style():
         fig = Figure(figsize=(5.5, 4.2), layout="constrained")
         ax = fig.add_subplot()
         for k, (geometry, rows) in enumerate(summary.groupby("geometry", sort=False)):
@@ -112,7 +112,7 @@ def crosscheck_figure(table: pd.DataFrame, spec) -> Figure:
     abm = table[table["source"] == "agent-based"]
     field = table[table["source"] == "mean-field"].sort_values("n")
     mean = abm.groupby("n")["final"].mean()
-    with _style():
+    with style():
         fig = Figure(figsize=(9.5, 3.8), layout="constrained")
         left, right = fig.subplots(1, 2, sharey=True)
         jitter = np.random.default_rng(0).uniform(-0.04, 0.04, len(abm))

@@ -11,7 +11,7 @@ settings out of the browser: one saves them as a scenario file (TOML, every fiel
 out), the other copies the matching ``circuits-abm run NAME --seed S --set PATH=VALUE ...``
 command.
 
-The views reuse the figure functions of ``circuits_abm.viz.figures`` on the model's records
+The views reuse the figure functions of ``circuits_abm.viz.run_figures`` on the model's records
 so far (``result_of``), so they are the same figures a finished run gets: the lineage
 shares (Muller view), the retention heatmap, and the dominant circuit's tree with its
 routing.  The regime label is re-read from the trajectory so far by the classifier, with its
@@ -35,16 +35,11 @@ from mesa.visualization import SolaraViz
 
 from circuits_abm import builtin
 from circuits_abm.defaults import EXPLORE_SCENARIO_VARIABLE
+from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.engine.model import SCENARIO_SEED, CircuitsModel
-from circuits_abm.engine.scenario import (
-    Scenario,
-    assignment_text,
-    load_scenario,
-    override,
-    scenario_toml,
-)
+from circuits_abm.engine.scenario import Scenario, assignment_text, scenario_toml
 from circuits_abm.experiments.runs import RunResult, result_of
-from circuits_abm.viz import figures
+from circuits_abm.viz import run_figures
 
 DEFAULT_SCENARIO = "standard"
 
@@ -199,15 +194,15 @@ def reporter_table(model: ExplorerModel) -> pd.DataFrame:
 
 def collected_view(model: ExplorerModel):
     """The ``DataCollector``'s router share and mean fitness against the step."""
-    return solara.FigureMatplotlib(figures.reporter_plot(reporter_table(model)), format="png",
+    return solara.FigureMatplotlib(run_figures.reporter_plot(reporter_table(model)), format="png",
                                    bbox_inches="tight")
 
 
 VIEWS = [
     regime_view,
-    _figure_view(figures.muller_plot),
-    _figure_view(figures.retention_heatmap),
-    _figure_view(figures.structure_diagram),
+    _figure_view(run_figures.muller_plot),
+    _figure_view(run_figures.retention_heatmap),
+    _figure_view(run_figures.structure_diagram),
     collected_view,
 ]
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.analysis.classification import REGIMES
 from circuits_abm.analysis.rates import wilson
+from circuits_abm.analysis.regimes import REGIMES
 from circuits_abm.experiments.sweep.records import METRICS
 
 
@@ -51,6 +51,7 @@ def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
+
 def _theory_columns(ok: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
     """The point's prediction, whether it agrees with the majority, and whether the point
     lies away from the predicted boundary: the predicted fitness margin exceeds the
@@ -75,6 +76,7 @@ def _theory_columns(ok: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
         "structure_agrees": first.predicted_structure == row["majority_structure"],
         "away_from_boundary": away,
     }
+
 
 def _majority(values: pd.Series) -> str:
     """Most frequent value; ties broken alphabetically so the choice is reproducible."""

@@ -28,6 +28,7 @@ COUNT_AXIS = "environments.count"
 # N (N x (axes + 2) points) or the number of Morris trajectories (x (axes + 1) points).
 SENSITIVITY_DESIGNS = ("saltelli", "morris")
 
+
 def interchangeable_environments(count: Any) -> list[dict[str, str]]:
     """``count`` environments named e00, e01, ... with default fields (the ``COUNT_AXIS``)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -35,6 +36,7 @@ def interchangeable_environments(count: Any) -> list[dict[str, str]]:
             COUNT_AXIS, [f"`{COUNT_AXIS}`: needs a positive integer (got {count!r})"]
         )
     return [{"name": f"e{i:02d}"} for i in range(count)]
+
 
 def design_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """The parameter points: a grid product, a space-filling design scaled onto the ranges,
@@ -59,6 +61,7 @@ def design_points(spec: SweepSpec) -> list[dict[str, Any]]:
         sampler = qmc.Sobol(d=len(names), scramble=True, seed=spec.root_seed)
     unit = sampler.random(spec.samples)
     return [{n: spec.axes[n].from_unit(u) for n, u in zip(names, row, strict=True)} for row in unit]
+
 
 def derive_seed(root_seed: int, point: dict[str, Any], replicate: int) -> int:
     """A seed that depends only on the root seed, the point's values and the replicate."""

@@ -41,6 +41,7 @@ AGGREGATE = "aggregate.parquet"
 
 SWEEP_ECHO = "sweep.json"
 
+
 class SweepStore:
     """A sweep's output folder: the append-only journal and the derived tables."""
 
@@ -115,6 +116,7 @@ class SweepStore:
         write_parquet(self.dir / RESULTS, table, partial)
         write_parquet(self.dir / AGGREGATE, aggregate(table, sweep.axes), partial)
         return table
+
 
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The tables of a sweep folder.

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
-from circuits_abm.engine.scenario import scenario_from_dict
+from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.experiments.runs import run as run_scenario
 
 METRICS = (
@@ -30,14 +30,17 @@ METRICS = (
     "router_share",
 )
 
+
 # With declared motivations: the monitored motivation at the end, by group of environments,
 # and the capability over the window (NaN for scenarios without motivations).
 MOTIVATION_METRICS = ("motivation_training", "motivation_held_out", "motivation_evaluation",
                       "capability")
 
+
 # The theory's prediction for each run's scenario (analysis.theory), beside what emerged.
 PREDICTIONS = ("predicted_regime", "predicted_structure", "predicted_margin",
                "predicted_recency_margin", "predicted_valley", "predicted_fitness_of_observed")
+
 
 TIMING_COLUMNS = ("wall_time_seconds",)
 # The columns of a record, in the results table's order: the task's identity (then the
@@ -61,6 +64,7 @@ class Task(TypedDict):
     steps: int | None
     values: dict[str, Any]  # the point's axis values, by dotted path
     scenario: dict[str, Any]
+
 
 def run_task(task: Task) -> dict[str, Any]:
     """Run one sweep task in a worker; always returns a plain record (failures included)."""
@@ -91,14 +95,17 @@ def run_task(task: Task) -> dict[str, Any]:
     record["wall_time_seconds"] = time.perf_counter() - started
     return record
 
+
 def task_fields(task: Task) -> dict[str, Any]:
     """The columns of a run's record that its task fixes (identity, seed, axis values)."""
     return {**{column: task[column] for column in TASK_COLUMNS}, **task["values"]}
+
 
 def failure_fields(exc: BaseException) -> dict[str, Any]:
     """The columns of a failed run: the error, and every result empty."""
     return {**dict.fromkeys(RESULT_COLUMNS, None), "status": "failed",
             "error": f"{type(exc).__name__}: {exc}", "regime": "", "structure": ""}
+
 
 def motivation_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
     """The run's monitored motivation by group of environments, and its capability."""
@@ -113,6 +120,7 @@ def motivation_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
         "capability": monitoring["capability"],
     }
 
+
 def fitness_of(prediction: dict[str, Any], classification: dict[str, Any]) -> float | None:
     """The theory's long-run fitness of the structure that actually emerged (None when the
     theory has no candidate of that canonical structure, e.g. an undetermined label)."""
@@ -121,14 +129,17 @@ def fitness_of(prediction: dict[str, Any], classification: dict[str, Any]) -> fl
             return candidate["fitness"]
     return None
 
+
 def _infinite_if_none(margin: float | None) -> float:
     """A summary stores an unbounded margin (no rival, no recency label) as null."""
     return float("inf") if margin is None else margin
+
 
 def _metric(tree: dict[str, Any], name: str) -> float | None:
     if name == "confidence":
         return tree["confidence"]
     return tree["metrics"].get(name)
+
 
 def results_frame(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
     """The results table from journal records: fixed columns first, axes in their order."""

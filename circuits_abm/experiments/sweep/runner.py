@@ -44,6 +44,7 @@ class SweepFailed(RuntimeError):
         super().__init__(message)
         self.results = results
 
+
 def check_failures(table: pd.DataFrame, max_failed_share: float, out_dir: Path) -> None:
     """Raise ``SweepFailed`` when every run failed, or more than ``max_failed_share``."""
     failed = table[table.status != "ok"]
@@ -56,6 +57,7 @@ def check_failures(table: pd.DataFrame, max_failed_share: float, out_dir: Path) 
         "failed runs.",
         table,
     )
+
 
 def run_sweep(
     sweep: Sweep,
@@ -161,7 +163,9 @@ def run_sweep(
         check_failures(table, max_failed_share, store.dir)
         return table
 
+
 CHUNK_RUNS = 8  # at most this many replicates of a point go to a worker as one task
+
 
 def replicate_chunks(tasks: list[Task], size: int) -> list[list[Task]]:
     """Consecutive tasks of the same point, at most ``size`` to a chunk.  A worker runs a
@@ -175,9 +179,11 @@ def replicate_chunks(tasks: list[Task], size: int) -> list[list[Task]]:
             chunks.append([task])
     return chunks
 
+
 def run_chunk(tasks: list[Task]) -> list[dict[str, Any]]:
     """``run_task`` for each task of a chunk, in order, in one worker."""
     return [run_task(task) for task in tasks]
+
 
 def _rolling(pool: cf.Executor, chunks: list[list[Task]], window: int):
     """Run ``chunks`` with at most ``window`` in flight, yielding each record as its chunk
@@ -198,6 +204,7 @@ def _rolling(pool: cf.Executor, chunks: list[list[Task]], window: int):
             yield from _results_or_failures(future, in_flight.pop(future))
         top_up()
 
+
 def _results_or_failures(future: cf.Future, chunk: list[Task]) -> list[dict[str, Any]]:
     """The worker's records, or a failed row per run if the chunk could not run (say its
     task could not be sent).  A dead worker process stops the sweep (``WorkersLost``)."""
@@ -210,6 +217,7 @@ def _results_or_failures(future: cf.Future, chunk: list[Task]) -> list[dict[str,
     except Exception as exc:
         return [{**task_fields(task), **failure_fields(exc), "wall_time_seconds": 0.0}
                 for task in chunk]
+
 
 def sweep(
     sweep: str | Path | dict[str, Any] | Sweep,

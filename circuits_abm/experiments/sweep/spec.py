@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
+from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.scenario import (
     Name,
     PositiveInt,
@@ -27,7 +28,6 @@ from circuits_abm.engine.scenario import (
     describe_validation_error,
     read_toml,
     resolve,
-    scenario_from_dict,
     set_dotted,
 )
 from circuits_abm.experiments.runs import package_version, scenario_hash
@@ -83,6 +83,7 @@ class AxisSpec(Section):
         value = low * (high / low) ** u if self.scale == "log" else low + (high - low) * u
         return int(round(value)) if self.integer else float(value)
 
+
 class SweepSpec(Section):
     """A validated sweep file."""
 
@@ -125,6 +126,7 @@ class SweepSpec(Section):
                     f"a {self.design} design needs a power of two samples (got {self.samples})"
                 )
         return self
+
 
 class Sweep:
     """A sweep resolved: its base scenario, points, seeds and tasks.
@@ -194,6 +196,7 @@ class Sweep:
             raise ScenarioError(self.source, sorted(set(problems))[:20])
         return tasks
 
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file, or a built-in sweep by name, and its base scenario.
 
@@ -226,6 +229,7 @@ def load_sweep(path: str | Path) -> Sweep:
     path = resolve(path, "sweep")
     return sweep_from_dict(read_toml(path), source=str(path), folder=path.parent)
 
+
 def sweep_from_dict(data: dict[str, Any], source: str = "<dict>",
                     folder: str | Path = ".") -> Sweep:
     """Validate a sweep given as a dict (the fields of a sweep file); ``base`` is a scenario
@@ -246,6 +250,7 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>",
     base = read_toml(base_path)
     scenario_from_dict(base, source=str(base_path))  # the base itself must be valid
     return Sweep(spec, base, source)
+
 
 def content_hash(scenario: dict[str, Any], seed: int, steps: int | None, version: str) -> str:
     """The run id: a hash of everything that determines a run's result."""

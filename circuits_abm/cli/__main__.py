@@ -1,0 +1,5 @@
+"""``python -m circuits_abm.cli``: the same command line as ``circuits-abm``."""
+
+from circuits_abm.cli import app
+
+app(prog_name="circuits-abm")

@@ -1,0 +1,65 @@
+"""What every command shares: the application, the scenario argument and ``--set``, and
+turning expected errors into one line and an exit code.
+
+Every command imports what it needs when it runs, so ``--help`` answers without loading
+numpy, Mesa, Numba or pandas.  Invalid input exits with code 2 and one readable message,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Agent-based simulation of circuits competing under switching training objectives.",
+)
+
+
+ScenarioArg = Annotated[
+    Path, typer.Argument(help="Scenario TOML file, or a built-in name (`circuits-abm list`).")
+]
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="PATH=VALUE",
+                 help="Change a scenario field by dotted path (repeatable), e.g. "
+                      "--set geometry.sharing=0.6."),
+]
+
+
+@contextlib.contextmanager
+def exit_on(*errors: type[Exception], code: int = 2) -> Iterator[None]:
+    """Turn the expected errors into their message on stderr and an exit code (2: bad
+    input)."""
+    try:
+        yield
+    except errors as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=code) from None
+
+
+def load_or_exit(path: Path, changes: list[str] | None = None):
+    """The scenario at ``path`` with the ``--set`` changes, or exit 2 naming what is wrong."""
+    from circuits_abm.engine.loading import load_scenario, override
+    from circuits_abm.engine.scenario import ScenarioError, parse_assignment
+
+    with exit_on(ScenarioError):
+        spec = load_scenario(path)
+        if changes:
+            spec = override(spec, dict(parse_assignment(text) for text in changes))
+        return spec
+
+
+def echo_regime(fields: dict) -> None:
+    """Print a run's regime, its confidence and its structure (from its summary)."""
+    tree = fields["classification"]["tree"]
+    typer.echo(f"regime: {fields['regime']} (confidence {tree['confidence']:.2f})")
+    typer.echo(f"structure: {fields['structure']}")

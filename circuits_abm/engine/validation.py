@@ -1,0 +1,154 @@
+"""Checks that span a scenario's fields: names that must exist, graphs a walk can use,
+motivations a monitor can watch.
+
+The scenario schema (``circuits_abm.engine.scenario``) checks each field alone and calls
+``cross_reference_problems`` on every scenario it validates, however it is built.  The
+checks need no geometry, so they import nothing from the engine but the rule registry;
+the geometry's own checks (overlaps no vectors can have) run when a scenario is loaded
+(``circuits_abm.engine.loading``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from circuits_abm.engine.rules import FIXED_TARGET_RULES
+
+if TYPE_CHECKING:
+    from circuits_abm.engine.scenario import Scenario
+
+
+def _cycle_start_problems(s: Scenario, training: list[str]) -> list[str]:
+    """A cycle or sequence starts at one of its own phases (the sequence's, or the training
+    environments'), so a ``start`` outside it would be ignored: say so instead."""
+    sched = s.schedule
+    items = sched.sequence or training
+    if (sched.order not in ("cycle", "sequence") or sched.start in items
+            or sched.start not in sched.mixtures and sched.start not in training):
+        return []  # in the cycle, or unknown or held out (reported as such)
+    return [f"`schedule.start`: {sched.start!r} is not one of the {sched.order}'s phases; "
+            f"allowed: {', '.join(dict.fromkeys(items))}"]
+
+
+def cross_reference_problems(s: Scenario) -> list[str]:
+    """Checks that span fields: names that must exist, and graphs that a walk can use."""
+    problems: list[str] = []
+    names = s.environment_names
+    known = set(names)
+    training = s.training_names
+    mixtures = set(s.schedule.mixtures)
+    allowed = ", ".join(names)
+
+    def unknown(field: str, name: str, extra: set[str] = frozenset()) -> None:
+        if name not in known and name not in extra:
+            options = allowed + (f"; mixtures: {', '.join(sorted(extra))}" if extra else "")
+            problems.append(f"`{field}`: unknown environment {name!r}; allowed: {options}")
+
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"`environments`: duplicate names {duplicates}")
+    if not training:
+        problems.append("`environments`: every environment is held_out; at least one must train")
+    for i, edge in enumerate(s.edges):
+        unknown(f"edges.{i}.source", edge.source)
+        unknown(f"edges.{i}.target", edge.target)
+        if edge.source == edge.target:
+            problems.append(f"`edges.{i}`: an edge must join two different environments")
+    for name, mixture in s.schedule.mixtures.items():
+        if name in known:
+            problems.append(
+                f"`schedule.mixtures.{name}`: a mixture may not reuse an environment name"
+            )
+        for env in mixture:
+            unknown(f"schedule.mixtures.{name}", env)
+            if env in known and env not in training:
+                problems.append(
+                    f"`schedule.mixtures.{name}`: {env!r} is held out and never trained"
+                )
+    for i, env in enumerate(s.schedule.sequence or []):
+        unknown(f"schedule.sequence.{i}", env, mixtures)
+        if env in known and env not in training:
+            problems.append(f"`schedule.sequence.{i}`: {env!r} is held out and never trained")
+    if s.schedule.start is not None:
+        unknown("schedule.start", s.schedule.start, mixtures)
+        if s.schedule.start in known and s.schedule.start not in training:
+            problems.append(f"`schedule.start`: {s.schedule.start!r} is held out")
+        problems.extend(_cycle_start_problems(s, training))
+    if s.schedule.order == "sequence" and not s.schedule.sequence:
+        problems.append("`schedule.sequence`: order = 'sequence' needs a non-empty sequence")
+    if s.schedule.order == "walk":
+        problems.extend(_walk_problems(s))
+        if s.schedule.start in mixtures:
+            problems.append("`schedule.start`: a walk starts at an environment, not a mixture")
+    for i, iv in enumerate(s.interventions):
+        for node in iv.nodes:
+            unknown(f"interventions.{i}.nodes", node)
+        for a, b in iv.edges:
+            unknown(f"interventions.{i}.edges", a)
+            unknown(f"interventions.{i}.edges", b)
+        if iv.step >= s.steps:
+            problems.append(
+                f"`interventions.{i}.step`: {iv.step} is not before the end ({s.steps})"
+            )
+    clusters = {e.cluster for e in s.environments if e.cluster}
+    for name in s.geometry.clusters:
+        if name not in clusters:
+            problems.append(
+                f"`geometry.clusters.{name}`: no environment is in cluster {name!r}; "
+                f"clusters: {', '.join(sorted(clusters)) or 'none'}"
+            )
+    for rule in FIXED_TARGET_RULES:
+        weights = getattr(s.circuits, rule).weights or {}
+        for env in weights:
+            unknown(f"circuits.{rule}.weights", env)
+        if weights and not any(weights.values()):
+            problems.append(f"`circuits.{rule}.weights`: all zero; give some environment weight")
+    problems.extend(_motivation_problems(s))
+    return problems
+
+
+def _motivation_problems(s: Scenario) -> list[str]:
+    """Motivation names that must be declared, and a monitor that has something to watch."""
+    problems: list[str] = []
+    declared = s.motivation_names
+    allowed = ", ".join(declared) or "none declared (add [[motivations]] tables)"
+    duplicates = sorted({n for n in declared if declared.count(n) > 1})
+    if duplicates:
+        problems.append(f"`motivations`: duplicate names {duplicates}")
+    for i, env in enumerate(s.environments):
+        for name in env.motivations:
+            if name not in declared:
+                problems.append(
+                    f"`environments.{i}.motivations.{name}`: unknown motivation; allowed: {allowed}"
+                )
+    direction = s.monitor.direction
+    if direction is not None and direction not in declared:
+        problems.append(
+            f"`monitor.direction`: unknown motivation {direction!r}; allowed: {allowed}"
+        )
+    rules = [s.monitor.rule, *(iv.rule for iv in s.interventions if iv.rule)]
+    if any(rule != "plain" for rule in rules) and not declared:
+        problems.append("`monitor.rule`: block and route need a motivation to monitor; "
+                        "declare one with [[motivations]]")
+    discard = s.monitor.discard
+    if isinstance(discard, int) and discard >= s.steps:
+        problems.append(f"`monitor.discard`: step {discard} is not before the end ({s.steps})")
+    return problems
+
+
+def _walk_problems(s: Scenario) -> list[str]:
+    """A graph walk needs every training environment reachable through training edges."""
+    training = set(s.training_names)
+    graph = nx.Graph()
+    graph.add_nodes_from(training)
+    graph.add_edges_from(
+        (e.source, e.target) for e in s.edges if e.source in training and e.target in training
+    )
+    if graph.number_of_edges() == 0:
+        return ["`edges`: order = 'walk' needs edges between training environments; there are none"]
+    if not nx.is_connected(graph):
+        parts = [sorted(c) for c in nx.connected_components(graph)]
+        return [f"`edges`: order = 'walk' needs a connected training graph; components: {parts}"]
+    return []
