@@ -20,8 +20,9 @@ from circuits_abm.analysis.assembly import (
     operator_probability,
     path_prediction,
 )
+from circuits_abm.analysis.candidates import Problem
 from circuits_abm.analysis.rates import wilson
-from circuits_abm.analysis.theory import Problem, geometry_at, split_path_blocks
+from circuits_abm.analysis.theory import geometry_at, split_path_blocks
 from circuits_abm.experiments.path_model import (
     PATH_TABLE,
     majority_confidence,

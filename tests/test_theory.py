@@ -11,19 +11,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, make_scenario
 
-from circuits_abm.analysis.theory import (
-    Problem,
-    Rule,
-    critical_environments,
-    fitness_valley,
-    leaf_statistics,
-    predict,
-    recency_bias,
-    routing,
-    schedule_chain,
-    set_partitions,
-    split_path,
-)
+from circuits_abm.analysis.candidates import Problem, routing
+from circuits_abm.analysis.critical import critical_environments
+from circuits_abm.analysis.moments import Rule, leaf_statistics, recency_bias, schedule_chain
+from circuits_abm.analysis.theory import fitness_valley, predict, set_partitions, split_path
 from circuits_abm.engine.environments import build_environments
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.schedule import stationary_distribution
@@ -278,7 +269,7 @@ def test_the_split_path_runs_from_one_mechanism_to_the_router_and_deepens_with_m
 def test_the_slot_level_solve_agrees_with_the_step_level_chain(order):
     # A cross-check: the fixed-phase fast path against the general solve on the step chain,
     # for routed (partial) exposure and every rule, including a weighted target.
-    from circuits_abm.analysis.theory import phase_statistics, step_statistics
+    from circuits_abm.analysis.moments import phase_statistics, step_statistics
 
     edges = [{"source": f"e{i}", "target": f"e{(i + 1) % 4}", "weight": 1.0 + i}
              for i in range(4)]

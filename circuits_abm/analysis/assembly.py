@@ -51,17 +51,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import expm
 
+from circuits_abm.analysis.candidates import Problem, contrast_keys, routers_reachable
+from circuits_abm.analysis.moments import Rule
 from circuits_abm.analysis.rates import Rate, wilson
-from circuits_abm.analysis.theory import (
-    MAX_ASSEMBLY_PARTS,
-    Problem,
-    Rule,
-    contrast_keys,
-    geometry_at,
-    predict,
-    routers_reachable,
-    split_path_blocks,
-)
+from circuits_abm.analysis.theory import MAX_ASSEMBLY_PARTS, geometry_at, predict, split_path_blocks
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.variation import OPERATORS
 

@@ -30,11 +30,58 @@ accurate to within one unit in the last place.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 UPDATE_RULES = {"plain": 0, "block": 1, "route": 2}
+
+
+class Rows(NamedTuple):
+    """The population's arrays the step reads and writes (``Layout.rows()``): one row per
+    node in level order for the tree, one per mechanism for the parameters."""
+
+    n_circuits: int
+    parent: np.ndarray  # parent row, -1 for roots
+    owner: np.ndarray  # circuit of each row
+    sharpness: np.ndarray  # the parent router's sharpness (0 for roots)
+    key_step: np.ndarray  # key learning rate times the parent's sharpness
+    keys: np.ndarray  # routing key of each row
+    leaf_rows: np.ndarray  # row of each mechanism
+    leaf_owner: np.ndarray  # circuit of each mechanism
+    learning_rate: np.ndarray  # per mechanism
+    consolidation: np.ndarray  # per mechanism
+    target_row: np.ndarray  # per mechanism: its fixed target, -1 if none
+    theta: np.ndarray  # (mechanisms, dimensions)
+    quarantine: np.ndarray  # (mechanisms, dimensions)
+    cost: np.ndarray  # per circuit
+
+
+class PhaseInputs(NamedTuple):
+    """A phase's active environments: their mix weights, demand and cue vectors, and the
+    reward metric (``partner``, ``upkeep``, ``relevance``)."""
+
+    mix: np.ndarray
+    demands: np.ndarray
+    cues: np.ndarray
+    relevance: np.ndarray
+    partner: np.ndarray
+    upkeep: np.ndarray
+
+
+class StepSettings(NamedTuple):
+    """What stays fixed over a stretch of steps: the fixed-target rules' targets, the
+    monitored direction and update rule (``UPDATE_RULES`` number), the selection strength,
+    gamma, the learning noise and the extinction floor."""
+
+    fixed_targets: np.ndarray
+    monitor: np.ndarray
+    rule: int
+    strength: float
+    gamma: float
+    noise_level: float
+    floor: float
 TINY = np.finfo(float).tiny  # a share that underflowed to 0 stays finite in log space
 
 # fdlibm's constants for exp and log: ln 2 split so that k * LN2_HI is exact, and the
@@ -201,13 +248,12 @@ def subtree_values(n_circuits, parent, leaf_rows, prob, rewards):
     return values
 
 
-def evaluate(n_circuits, parent, sharpness, keys, leaf_rows, theta, quarantine, demands,
-             cues, partner, upkeep, relevance):
-    """``routing``, ``leaf_rewards`` of theta plus quarantine, and ``subtree_values``:
-    ``(prob, path, rewards, values)``."""
-    prob, path = routing(n_circuits, parent, sharpness, keys, cues)
-    rewards = leaf_rewards(theta + quarantine, demands, partner, upkeep, relevance)
-    values = subtree_values(n_circuits, parent, leaf_rows, prob, rewards)
+def evaluate(rows, demands, cues, partner, upkeep, relevance):
+    """``routing``, ``leaf_rewards`` of theta plus quarantine, and ``subtree_values`` of the
+    population ``rows`` (a ``Rows``): ``(prob, path, rewards, values)``."""
+    prob, path = routing(rows.n_circuits, rows.parent, rows.sharpness, rows.keys, cues)
+    rewards = leaf_rewards(rows.theta + rows.quarantine, demands, partner, upkeep, relevance)
+    values = subtree_values(rows.n_circuits, rows.parent, rows.leaf_rows, prob, rewards)
     return prob, path, rewards, values
 
 
@@ -347,32 +393,34 @@ def share_weighted(shares, values):
     return total
 
 
-def advance(n_circuits, parent, owner, sharpness, key_step, keys, leaf_rows, leaf_owner,
-            learning_rate, consolidation, target_row, theta, quarantine, cost, shares, mix,
-            demands, cues, relevance, partner, upkeep, fixed_targets, monitor, rule, strength,
-            gamma, noise_level, standard_noise, floor, fit, mean_fitness, routed_mass):
-    """Up to ``len(standard_noise)`` whole steps (``circuits_abm.engine.steps.advance``):
-    evaluate, fitness, replicator, learning, then the step's records; stops after a step
-    that leaves a share below ``floor``.  Returns the number of steps done."""
-    weight = np.empty(n_circuits)
+def advance(rows, phase, settings, shares, standard_noise, fit, mean_fitness, routed_mass):
+    """Up to ``len(standard_noise)`` whole steps of the population ``rows`` (a ``Rows``) in
+    the ``phase`` (``PhaseInputs``) under ``settings`` (``StepSettings``), in place on
+    ``rows`` and ``shares`` (``circuits_abm.engine.steps.advance``): evaluate, fitness,
+    replicator, learning, then the step's records into ``fit``, ``mean_fitness`` and
+    ``routed_mass``; stops after a step that leaves a share below the floor.  Returns the
+    number of steps done."""
+    weight = np.empty(rows.n_circuits)
     for s in range(standard_noise.shape[0]):
-        prob, path, _, values = evaluate(n_circuits, parent, sharpness, keys, leaf_rows, theta,
-                                         quarantine, demands, cues, partner, upkeep, relevance)
-        fitness(values, mix, cost, fit)
-        replicate(shares, fit, strength)
-        for i in range(n_circuits):
-            weight[i] = power(shares[i], gamma)  # gamma = 0: every circuit learns fully
-        routed = learn(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
-                       weight, leaf_rows, leaf_owner, learning_rate, consolidation, target_row,
-                       theta, quarantine, demands, fixed_targets, noise_level * standard_noise[s],
-                       monitor, partner, upkeep, relevance, rule)
+        prob, path, _, values = evaluate(rows, phase.demands, phase.cues, phase.partner,
+                                         phase.upkeep, phase.relevance)
+        fitness(values, phase.mix, rows.cost, fit)
+        replicate(shares, fit, settings.strength)
+        for i in range(rows.n_circuits):
+            weight[i] = power(shares[i], settings.gamma)  # gamma = 0: every circuit learns fully
+        routed = learn(rows.n_circuits, rows.parent, rows.owner, rows.key_step, rows.keys, prob,
+                       path, values, phase.mix, phase.cues, weight, rows.leaf_rows,
+                       rows.leaf_owner, rows.learning_rate, rows.consolidation, rows.target_row,
+                       rows.theta, rows.quarantine, phase.demands, settings.fixed_targets,
+                       settings.noise_level * standard_noise[s], settings.monitor,
+                       phase.partner, phase.upkeep, phase.relevance, settings.rule)
         mean_fitness[s] = share_weighted(shares, fit)
         mass = 0.0  # under the plain rule nothing is measured along the monitor
-        if rule != 0:
+        if settings.rule != 0:
             for m in range(routed.shape[0]):
-                mass += shares[leaf_owner[m]] * routed[m]
+                mass += shares[rows.leaf_owner[m]] * routed[m]
         routed_mass[s] = mass
-        if shares.min() < floor:
+        if shares.min() < settings.floor:
             return s + 1
     return standard_noise.shape[0]
 

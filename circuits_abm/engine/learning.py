@@ -67,8 +67,6 @@ def evaluate(layout: Layout, demands: np.ndarray, cues: np.ndarray, partner: np.
     """``routing``, ``leaf_rewards`` (of theta plus quarantine) and ``subtree_values`` in one
     compiled call: ``(prob, path, rewards, values)``, as the step computes them (the records
     use it to score the population in every environment)."""
-    return kernels.evaluate(layout.n_circuits, layout.parent, layout.sharpness, layout.keys,
-                            layout.leaf_rows, layout.theta, layout.quarantine, demands, cues,
-                            partner, upkeep, relevance)
+    return kernels.evaluate(layout.rows(), demands, cues, partner, upkeep, relevance)
 
 

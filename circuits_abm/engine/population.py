@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from circuits_abm.engine import kernels
 from circuits_abm.engine.circuits import Mechanism, Node, Router
 from circuits_abm.engine.rules import FIXED_TARGET_RULES, RULES
 from circuits_abm.engine.scenario import Scenario
@@ -54,6 +55,13 @@ class Layout:
             self.leaf_starts[circuit + 1] if circuit + 1 < self.n_circuits else len(self.leaf_rows)
         )
         return slice(int(self.leaf_starts[circuit]), int(stop))
+
+    def rows(self) -> kernels.Rows:
+        """The arrays the compiled step reads and writes, as one record."""
+        return kernels.Rows(self.n_circuits, self.parent, self.owner, self.sharpness,
+                            self.key_step, self.keys, self.leaf_rows, self.leaf_owner,
+                            self.learning_rate, self.consolidation, self.target_row,
+                            self.theta, self.quarantine, self.cost)
 
     @property
     def effective_theta(self) -> np.ndarray:

@@ -38,14 +38,11 @@ def advance(layout: Layout, shares: np.ndarray, inputs: tuple[np.ndarray, ...],
     steps = len(standard_noise)
     fitness = np.empty(layout.n_circuits)
     mean_fitness, routed_mass = np.empty(steps), np.empty(steps)
-    mix, demands, cues, relevance, partner, upkeep = inputs
-    done = kernels.advance(
-        layout.n_circuits, layout.parent, layout.owner, layout.sharpness, layout.key_step,
-        layout.keys, layout.leaf_rows, layout.leaf_owner, layout.learning_rate,
-        layout.consolidation, layout.target_row, layout.theta, layout.quarantine, layout.cost,
-        shares, mix, demands, cues, relevance, partner, upkeep, fixed_targets, monitor,
-        kernels.UPDATE_RULES[rule], strength, gamma, noise_level, standard_noise, floor,
-        fitness, mean_fitness, routed_mass)
+    settings = kernels.StepSettings(fixed_targets, monitor, kernels.UPDATE_RULES[rule],
+                                    float(strength), float(gamma), float(noise_level),
+                                    float(floor))
+    done = kernels.advance(layout.rows(), kernels.PhaseInputs(*inputs), settings, shares,
+                           standard_noise, fitness, mean_fitness, routed_mass)
     return done, fitness, mean_fitness[:done], routed_mass[:done]
 
 

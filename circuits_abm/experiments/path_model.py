@@ -22,8 +22,9 @@ from scipy.stats import binom
 
 from circuits_abm.analysis import assembly
 from circuits_abm.analysis.assembly import REPLICATES, path_prediction
+from circuits_abm.analysis.candidates import Problem
 from circuits_abm.analysis.regimes import CONDITIONAL
-from circuits_abm.analysis.theory import Problem, geometry_at
+from circuits_abm.analysis.theory import geometry_at
 from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.storage import parquet_metadata, write_parquet
