@@ -1,46 +1,17 @@
-"""Shared helpers: small scenarios built in code, so each test states what it varies."""
+"""Fixtures shared by the tests: the session's catalogue runs and the scenario folder
+(helpers to import are in helpers.py)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
+from helpers import CATALOGUE_RUNS, ROOT
 from hypothesis import settings
-
-from circuits_abm.engine.loading import scenario_from_dict
-from circuits_abm.engine.scenario import Scenario
-from circuits_abm.experiments.catalogue import DEFAULT_RUNS
 
 # `make mutation` runs the fast tests once per surviving mutant with the JIT off: there the
 # property tests draw 5 examples each instead of 25 (pytest --hypothesis-profile=mutation).
 settings.register_profile("mutation", max_examples=5)
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def deep_merge(base: dict, overrides: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def scenario_dict(n_envs: int = 4, **overrides) -> dict:
-    base = {
-        "name": "test",
-        "steps": 200,
-        "environments": [{"name": f"e{i}"} for i in range(n_envs)],
-    }
-    return deep_merge(base, overrides)
-
-
-def make_scenario(n_envs: int = 4, **overrides) -> Scenario:
-    return scenario_from_dict(scenario_dict(n_envs, **overrides))
-
 
 @pytest.fixture
 def scenarios_dir() -> Path:
@@ -69,7 +40,6 @@ def catalogue(tmp_path_factory):
     return Catalogue(specs, outcomes, folder)
 
 
-CATALOGUE_RUNS = DEFAULT_RUNS  # seeds per canonical scenario (40)
 
 
 class Catalogue:

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, scenario_dict
+from helpers import ROOT, scenario_dict
 from typer.testing import CliRunner
 
 from circuits_abm.cli import app

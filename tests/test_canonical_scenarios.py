@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE_RUNS, ROOT
+from helpers import CATALOGUE_RUNS, ROOT
 from scipy.stats import spearmanr
 
 from circuits_abm.analysis.classification import (

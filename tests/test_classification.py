@@ -13,9 +13,11 @@ import pytest
 from circuits_abm.analysis.classification import (
     CHURN,
     GENERALIST,
+    MIN_WINDOW_PHASES,
     Node,
     _subtree_reward,
     classify,
+    end_window,
     lineage_turnover,
     partition,
     phase_views,
@@ -381,3 +383,48 @@ def test_the_classification_names_the_last_phase_of_the_window_and_reads_its_pat
     serving_a = next(c for c in result.tree.children if "a1" in c.environments)
     assert serving_a.path == "1"
     assert result.tree.metrics["lineage_turnover"] == pytest.approx(1 / 9)
+
+
+# ------------------------------------------------------------------ window and evidence, by hand
+
+
+def test_the_end_window_is_the_last_quarter_and_at_least_eight_phases():
+    import pandas as pd
+
+    for n, first in ((40, 30), (20, 12), (8, 0), (100, 75)):
+        phases = pd.DataFrame({"phase": np.repeat(np.arange(n), 2)})
+        kept = sorted(set(end_window(phases).phase))
+        assert kept == list(range(first, n)), n
+    assert MIN_WINDOW_PHASES == 8
+
+
+def test_a_node_needs_four_training_phases_in_the_window_to_be_labelled():
+    # A router sends a and b to child 0 and c to child 1, in a 40-phase schedule that mostly
+    # trains c.  The window is the last 10 phases.  Child 0's recency is read on the window
+    # phases that train a or b: with 3 of them it is undetermined, with 4 it is labelled.
+    def run(trained_ab):
+        order = ["c"] * 40
+        for k in trained_ab:
+            order[k] = "a" if k % 2 else "b"
+
+        def routing(k, trained, env):
+            return {"0": 1.0, "1": 0.0} if env in ("a", "b") else {"0": 0.0, "1": 1.0}
+
+        def rewards(k, trained, env):
+            return {"0": 0.5 if env == order[k] else -0.4, "1": 0.5}
+
+        table = trajectory(routing, rewards, envs=["a", "b", "c"])
+        table["trained"] = [order[k] for k in table.phase]
+        table["training_weight"] = (table.environment == table.trained).astype(float)
+        return classify(table)
+
+    short = run([31, 34, 37])
+    assert short.structure == "conditional_policy[undetermined{a,b}, specialist{c}]"
+    assert run([31, 34, 37, 39]).structure == (
+        "conditional_policy[strategy_churn{a,b}, specialist{c}]")
+    # Too little evidence to label, but the node still reports what it read: a recency bias
+    # of 0.5 - (-0.4) on the 3 phases that trained a or b, and a mean reward over the 10
+    # window phases of (3 * (0.5 - 0.4) / 2 + 7 * (-0.4)) / 10.
+    unlabelled = short.tree.children[0]
+    assert unlabelled.metrics["recency_bias"] == pytest.approx(0.9)
+    assert unlabelled.metrics["mean_reward"] == pytest.approx((3 * 0.05 - 7 * 0.4) / 10)

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from typer.testing import CliRunner
 
 import circuits_abm as ca

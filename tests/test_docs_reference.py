@@ -3,7 +3,7 @@ the schema)."""
 
 from __future__ import annotations
 
-from conftest import ROOT
+from helpers import ROOT
 from pydantic import BaseModel
 
 from circuits_abm.engine.scenario import Scenario

@@ -6,24 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_scenario
+from helpers import FROZEN, make_scenario
 
 from circuits_abm.engine import learning
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.reference import reference_select_and_learn
 from circuits_abm.engine.schedule import stationary_distribution
-
-FROZEN = {
-    "circuits": {
-        "naive": {"learning_rate": 0.0},
-        "weighted": {"learning_rate": 0.0},
-        "generalist": {"learning_rate": 0.0, "consolidation": 0.0},
-        "router": {"key_learning_rate": 0.0},
-    },
-    "learning": {"noise": 0.0},
-    "variation": {"rate": 0.0},
-    "selection": {"extinction_floor": 0.0},
-}
 
 
 def test_mechanism_reward_matches_hand_computation():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_scenario
+from helpers import make_scenario
 
 from circuits_abm.engine.environments import apply_intervention, build_environments
 from circuits_abm.engine.scenario import InterventionSpec

@@ -5,7 +5,7 @@ only code.  That they run top to bottom is checked by nbmake, not here."""
 import json
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
 

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from scipy.stats import mannwhitneyu, spearmanr
 
 from circuits_abm.engine.loading import load_scenario

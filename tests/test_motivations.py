@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_scenario
+from helpers import make_scenario
 from typer.testing import CliRunner
 
 from circuits_abm.cli import app

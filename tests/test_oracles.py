@@ -1,4 +1,6 @@
-"""One independent oracle per mechanism of the model, each computed by hand.
+"""One independent oracle per mechanism of the engine, each computed by hand (the
+classifier's are in test_classification.py, the reward-seeking model's in
+test_reward_seeking.py).
 
 Every expected value below comes from the model's equations applied to a frozen or tiny
 population (docs/model.md), never from the code under test.  Each test names the mechanism
@@ -11,9 +13,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_scenario
+from helpers import FROZEN, make_scenario
 
-from circuits_abm.analysis.classification import MIN_WINDOW_PHASES, classify, end_window
 from circuits_abm.engine.circuits import (
     Circuit,
     Mechanism,
@@ -29,22 +30,13 @@ from circuits_abm.engine.schedule import build_schedule
 from circuits_abm.engine.selection import replicator
 from circuits_abm.engine.variation import Context, make_offspring
 
-FROZEN = {
-    "circuits": {
-        "naive": {"learning_rate": 0.0},
-        "weighted": {"learning_rate": 0.0},
-        "generalist": {"learning_rate": 0.0, "consolidation": 0.0},
-        "router": {"key_learning_rate": 0.0},
-    },
-    "learning": {"noise": 0.0},
-    "variation": {"rate": 0.0},
-    "selection": {"extinction_floor": 0.0, "strength": 0.0},
-}
+# Frozen, and selection off too: shares move only when a test moves them.
+STILL = {**FROZEN, "selection": {"extinction_floor": 0.0, "strength": 0.0}}
 ORTHOGONAL = {"sharing": 0.0, "distinguishability": 1.0}
 
 
 def frozen(initial, n_envs=2, **overrides):
-    settings = {**FROZEN, **overrides}
+    settings = {**STILL, **overrides}
     return CircuitsModel(
         make_scenario(n_envs, geometry=ORTHOGONAL, population={"initial": initial}, **settings),
         seed=0,
@@ -456,119 +448,3 @@ def test_the_lineage_table_counts_the_variants_of_each_lineage():
     assert table[0]["share"] == pytest.approx(0.55)
     model.recorder.record_phase(model.current_phase)
     assert model.recorder.phase_rows[-1]["dominant_variants"] == 2
-
-
-# ------------------------------------------------------------------ classifier window and evidence
-
-
-def test_the_end_window_is_the_last_quarter_and_at_least_eight_phases():
-    import pandas as pd
-
-    for n, first in ((40, 30), (20, 12), (8, 0), (100, 75)):
-        phases = pd.DataFrame({"phase": np.repeat(np.arange(n), 2)})
-        kept = sorted(set(end_window(phases).phase))
-        assert kept == list(range(first, n)), n
-    assert MIN_WINDOW_PHASES == 8
-
-
-def test_a_node_needs_four_training_phases_in_the_window_to_be_labelled():
-    # A router sends a and b to child 0 and c to child 1, in a 40-phase schedule that mostly
-    # trains c.  The window is the last 10 phases.  Child 0's recency is read on the window
-    # phases that train a or b: with 3 of them it is undetermined, with 4 it is labelled.
-    from test_classification import trajectory
-
-    def run(trained_ab):
-        order = ["c"] * 40
-        for k in trained_ab:
-            order[k] = "a" if k % 2 else "b"
-
-        def routing(k, trained, env):
-            return {"0": 1.0, "1": 0.0} if env in ("a", "b") else {"0": 0.0, "1": 1.0}
-
-        def rewards(k, trained, env):
-            return {"0": 0.5 if env == order[k] else -0.4, "1": 0.5}
-
-        table = trajectory(routing, rewards, envs=["a", "b", "c"])
-        table["trained"] = [order[k] for k in table.phase]
-        table["training_weight"] = (table.environment == table.trained).astype(float)
-        return classify(table)
-
-    short = run([31, 34, 37])
-    assert short.structure == "conditional_policy[undetermined{a,b}, specialist{c}]"
-    assert run([31, 34, 37, 39]).structure == (
-        "conditional_policy[strategy_churn{a,b}, specialist{c}]")
-    # Too little evidence to label, but the node still reports what it read: a recency bias
-    # of 0.5 - (-0.4) on the 3 phases that trained a or b, and a mean reward over the 10
-    # window phases of (3 * (0.5 - 0.4) / 2 + 7 * (-0.4)) / 10.
-    unlabelled = short.tree.children[0]
-    assert unlabelled.metrics["recency_bias"] == pytest.approx(0.9)
-    assert unlabelled.metrics["mean_reward"] == pytest.approx((3 * 0.05 - 7 * 0.4) / 10)
-
-
-# ------------------------------------------------------------------ the reward-seeking ODE
-
-
-def test_the_lsoda_cross_check_matches_the_closed_form_with_both_skills_frozen():
-    # alpha_S = alpha_L = 0 freezes S = 0.5 and L = 0.2, so the propensity's logit obeys
-    # dz/dt = alpha_z p (1 - p) (S - L).  Separating variables, with dz / (p (1 - p)) =
-    # (2 + e^z + e^-z) dz:  G(z) = 2 z + e^z - e^-z grows by (S - L) t.  Solved at t = 300.
-    from scipy.optimize import brentq
-    from scipy.special import expit, logit
-
-    from circuits_abm.reward_seeking.dynamics import reference_propensity
-
-    def G(z):
-        return 2 * z + math.exp(z) - math.exp(-z)
-
-    target = G(logit(0.01)) + (0.5 - 0.2) * 300.0
-    z = brentq(lambda x: G(x) - target, -50, 50, xtol=1e-14)
-    assert reference_propensity(0.0, 0.0, horizon=300.0) == pytest.approx(expit(z), abs=1e-6)
-
-
-def test_the_reward_seeking_flow_at_a_hand_computed_point():
-    # Two environments, C = [[1, c], [c, 1]] for every property, c = 0.25.
-    from scipy.special import logit
-
-    from circuits_abm.reward_seeking.couplings import Homogeneous
-    from circuits_abm.reward_seeking.dynamics import System, _flow
-
-    p, s, l_ = np.array([[0.2], [0.6]]), np.array([[0.7], [0.4]]), np.array([[0.3], [0.5]])
-    alpha_z, alpha_s, alpha_l = np.array([1.0, 2.0]), np.array([0.5, 1.5]), np.array([3.0, 1.0])
-    coupling = Homogeneous(0.25)
-    system = System(logit(p), logit(s), logit(l_), alpha_z, alpha_s, alpha_l,
-                    coupling, coupling, coupling)
-    own_z = [1.0 * 0.2 * 0.8 * (0.7 - 0.3), 2.0 * 0.6 * 0.4 * (0.4 - 0.5)]
-    own_s = [0.5 * 0.2 * 0.7 * 0.3, 1.5 * 0.6 * 0.4 * 0.6]
-    own_l = [3.0 * 0.8 * 0.3 * 0.7, 1.0 * 0.4 * 0.5 * 0.5]
-    dz, da, db = _flow(system, p, s, l_)
-    for got, own in ((dz, own_z), (da, own_s), (db, own_l)):
-        expected = [own[0] + 0.25 * own[1], own[1] + 0.25 * own[0]]
-        assert got.ravel() == pytest.approx(expected)
-
-
-@pytest.mark.parametrize("integrator", ["euler", "lsoda"])
-def test_with_frozen_skills_the_propensity_follows_its_closed_form(integrator):
-    # alpha^S = alpha^L = 0 keeps S and L fixed, so dz/dt = k sigma(z) sigma(-z) with
-    # k = S - L.  Separating variables: e^z + 2 z - e^-z grows by exactly k t.
-    from scipy.special import expit, logit
-
-    from circuits_abm.reward_seeking.dynamics import (
-        Initial,
-        integrate,
-        reference_propensity,
-        single_system,
-    )
-
-    initial, horizon = Initial(prior=0.01, skill_rs=0.5, skill_local=0.2), 20.0
-    if integrator == "euler":
-        z_end = integrate(single_system(0.0, 0.0, initial), horizon=horizon, max_move=1e-3,
-                          tol=0.0).z[0, 0]
-    else:
-        z_end = logit(reference_propensity(0.0, 0.0, initial, horizon=horizon))
-
-    def integral(z):
-        return math.exp(z) + 2 * z - math.exp(-z)
-
-    z0 = float(logit(0.01))
-    assert integral(z_end) - integral(z0) == pytest.approx(0.3 * horizon, rel=2e-3)
-    assert expit(z_end) > 0.01

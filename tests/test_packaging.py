@@ -14,7 +14,7 @@ import sys
 import sysconfig
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

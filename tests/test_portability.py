@@ -14,7 +14,7 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 

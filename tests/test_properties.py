@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import make_scenario
+from helpers import make_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -316,3 +317,72 @@ def test_integration_stops_early_once_nothing_moves():
     # a horizon of 100000, and stops there instead of stepping on to the horizon.
     trajectory = integrate(single_system(10.0, 0.1), horizon=1e5)
     assert trajectory.converged.all() and trajectory.time.max() < 1e4
+
+
+# ------------------------------------------------------------------ the ODE against closed forms
+
+
+def test_the_lsoda_cross_check_matches_the_closed_form_with_both_skills_frozen():
+    # alpha_S = alpha_L = 0 freezes S = 0.5 and L = 0.2, so the propensity's logit obeys
+    # dz/dt = alpha_z p (1 - p) (S - L).  Separating variables, with dz / (p (1 - p)) =
+    # (2 + e^z + e^-z) dz:  G(z) = 2 z + e^z - e^-z grows by (S - L) t.  Solved at t = 300.
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+
+    from circuits_abm.reward_seeking.dynamics import reference_propensity
+
+    def G(z):
+        return 2 * z + math.exp(z) - math.exp(-z)
+
+    target = G(logit(0.01)) + (0.5 - 0.2) * 300.0
+    z = brentq(lambda x: G(x) - target, -50, 50, xtol=1e-14)
+    assert reference_propensity(0.0, 0.0, horizon=300.0) == pytest.approx(expit(z), abs=1e-6)
+
+
+def test_the_reward_seeking_flow_at_a_hand_computed_point():
+    # Two environments, C = [[1, c], [c, 1]] for every property, c = 0.25.
+    from scipy.special import logit
+
+    from circuits_abm.reward_seeking.couplings import Homogeneous
+    from circuits_abm.reward_seeking.dynamics import System, _flow
+
+    p, s, l_ = np.array([[0.2], [0.6]]), np.array([[0.7], [0.4]]), np.array([[0.3], [0.5]])
+    alpha_z, alpha_s, alpha_l = np.array([1.0, 2.0]), np.array([0.5, 1.5]), np.array([3.0, 1.0])
+    coupling = Homogeneous(0.25)
+    system = System(logit(p), logit(s), logit(l_), alpha_z, alpha_s, alpha_l,
+                    coupling, coupling, coupling)
+    own_z = [1.0 * 0.2 * 0.8 * (0.7 - 0.3), 2.0 * 0.6 * 0.4 * (0.4 - 0.5)]
+    own_s = [0.5 * 0.2 * 0.7 * 0.3, 1.5 * 0.6 * 0.4 * 0.6]
+    own_l = [3.0 * 0.8 * 0.3 * 0.7, 1.0 * 0.4 * 0.5 * 0.5]
+    dz, da, db = _flow(system, p, s, l_)
+    for got, own in ((dz, own_z), (da, own_s), (db, own_l)):
+        expected = [own[0] + 0.25 * own[1], own[1] + 0.25 * own[0]]
+        assert got.ravel() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "lsoda"])
+def test_with_frozen_skills_the_propensity_follows_its_closed_form(integrator):
+    # alpha^S = alpha^L = 0 keeps S and L fixed, so dz/dt = k sigma(z) sigma(-z) with
+    # k = S - L.  Separating variables: e^z + 2 z - e^-z grows by exactly k t.
+    from scipy.special import expit, logit
+
+    from circuits_abm.reward_seeking.dynamics import (
+        Initial,
+        integrate,
+        reference_propensity,
+        single_system,
+    )
+
+    initial, horizon = Initial(prior=0.01, skill_rs=0.5, skill_local=0.2), 20.0
+    if integrator == "euler":
+        z_end = integrate(single_system(0.0, 0.0, initial), horizon=horizon, max_move=1e-3,
+                          tol=0.0).z[0, 0]
+    else:
+        z_end = logit(reference_propensity(0.0, 0.0, initial, horizon=horizon))
+
+    def integral(z):
+        return math.exp(z) + 2 * z - math.exp(-z)
+
+    z0 = float(logit(0.01))
+    assert integral(z_end) - integral(z0) == pytest.approx(0.3 * horizon, rel=2e-3)
+    assert expit(z_end) > 0.01

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import scenario_dict
+from helpers import scenario_dict
 
 from circuits_abm.engine.loading import load_scenario, scenario_from_dict
 from circuits_abm.engine.scenario import ScenarioError

@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import ROOT, make_scenario
+from helpers import ROOT, make_scenario
 
 from circuits_abm.engine.model import CircuitsModel, stretch_ends
 

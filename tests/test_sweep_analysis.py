@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from circuits_abm.analysis.classification import final_routing_information, recency_bias
 from circuits_abm.engine.scenario import ScenarioError

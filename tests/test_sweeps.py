@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from circuits_abm.analysis.regimes import STRIPE_ORDER, nested_label
 from circuits_abm.engine.scenario import ScenarioError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ROOT, make_scenario
+from helpers import ROOT, make_scenario
 
 from circuits_abm.analysis.candidates import Problem, routing
 from circuits_abm.analysis.critical import critical_environments
