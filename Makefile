@@ -18,13 +18,13 @@ help:
 	@echo "make analysis  the five-parameter Saltelli sweep (about 5 minutes), its Sobol indices"
 	@echo "              and the PRIM box of the conditional policy, figures into figures/"
 	@echo "make figures  run the four dense phase-diagram sweeps (about 25 minutes), draw them"
-	@echo "              with the theory's boundaries and write the agreement table into README"
+	@echo "              with the theory's boundaries and write the agreement table into docs/theory.md"
 	@echo "make test-latest  the test suite against the newest versions pyproject.toml allows"
 	@echo "make lock   re-resolve requirements-dev.lock from pyproject.toml"
 	@echo "make mutation  mutation score of the fast tests on 300 random mutants (about half"
-	@echo "              an hour; MUTANTS=0 for all of them; not part of make test), into README"
+	@echo "              an hour; MUTANTS=0 for all of them; not part of make test), into docs/development.md"
 	@echo "make bench  print the step-speed benchmark"
-	@echo "make catalogue  run the canonical scenarios and rewrite the README's table"
+	@echo "make catalogue  run the canonical scenarios and rewrite the table in docs/catalogue.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
 
 $(PY):
@@ -74,7 +74,7 @@ define run_reward_seeking
 endef
 
 # Every scenario, seed 1: a run in runs/<name>/ with its figures, and the one-page summary
-# figure copied to figures/<name>.png (committed, shown in the README).
+# figure copied to figures/<name>.png (committed, shown in the README and the docs).
 demo: $(STAMP)
 	@set -e; for file in scenarios/*.toml; do \
 	  name=$$(basename $$file .toml); \
@@ -94,13 +94,13 @@ demo: $(STAMP)
 
 # The headline phase diagrams: each sweep (resumable) into runs/sweeps/<name>/, its diagram
 # with the theory's boundaries into figures/phase_<name>.png, and the agreement table between
-# theory and simulation into the README.
+# theory and simulation into docs/theory.md.
 DIAGRAMS := sharing_distinguishability environments_cost phase_length_sharing schedule_order
 figures: $(STAMP)
 	@set -e; for name in $(DIAGRAMS); do \
 	  $(VENV)/bin/circuits-abm sweep sweeps/$$name.toml --out runs/sweeps/$$name --workers 2; \
 	done
-	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme README.md \
+	$(VENV)/bin/circuits-abm agreement $(addprefix runs/sweeps/,$(DIAGRAMS)) --readme docs/theory.md \
 	  --workers 2
 	@set -e; for name in $(DIAGRAMS); do \
 	  $(VENV)/bin/circuits-abm figures phase-diagram runs/sweeps/$$name \
@@ -153,7 +153,7 @@ docs: $(STAMP)
 MUTANTS ?= 300
 mutation: $(STAMP)
 	rm -rf mutants
-	$(PY) .ci/mutation --sample $(MUTANTS) --readme README.md
+	$(PY) .ci/mutation --sample $(MUTANTS) --readme docs/development.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_startup.py
@@ -168,7 +168,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_scaling.py
 
 catalogue: $(STAMP)
-	$(VENV)/bin/circuits-abm catalogue --readme README.md
+	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md
 
 clean:
 	rm -rf $(VENV) $(LATEST) runs mutants site .pytest_cache .ruff_cache .hypothesis

@@ -148,7 +148,7 @@ def catalogue(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default: cores).")
     ] = None,
-    markdown: Annotated[bool, typer.Option(help="Print the README's markdown table.")] = False,
+    markdown: Annotated[bool, typer.Option(help="Print the markdown table.")] = False,
     readme: Annotated[
         Path | None, typer.Option(help="Write the table into this file between its markers.")
     ] = None,

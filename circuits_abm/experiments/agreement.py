@@ -5,7 +5,7 @@ majority, over all points and away from the predicted boundary; how far the theo
 fitness of the structure that emerged is from the measured mean fitness; and, where seeds
 split, whether the runs that reached the prediction were the fitter.  With the path model
 (``circuits_abm.experiments.path_model``), the same for the prediction that accounts for
-the path.  ``circuits-abm agreement`` writes the README's table from these.
+the path.  ``circuits-abm agreement`` writes the table in docs/theory.md from these.
 """
 
 from __future__ import annotations
