@@ -60,7 +60,7 @@ def quarantine_plot(run: RunResult, ax: Axes | None = None) -> Figure:
         ax.set_title("Attribution")
         return fig
     attribution = run.summary["monitoring"]["attribution"]
-    names = list(attribution["pushed"])
+    names = sorted(attribution["pushed"])  # a stored summary's keys come back sorted
     values = [attribution["pushed"][n] for n in names]
     colours = environment_colours(list(dict.fromkeys(run.phases.environment)))
     bars = ax.bar(range(len(names)), values, color=[colours[n] for n in names])
