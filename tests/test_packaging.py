@@ -51,3 +51,15 @@ def test_the_wheel_runs_a_built_in_scenario_outside_the_repository(tmp_path):
     code = ("import circuits_abm as ca; m = ca.CircuitsModel(); "
             f"print(m.spec.name, ca.__file__.startswith({str(ROOT)!r}))")
     assert sh(python, "-c", code, cwd=ROOT).split() == ["standard", "True"]
+
+
+def test_every_package_of_the_source_tree_is_in_the_wheel():
+    """pyproject.toml lists the packages by hand (the built-in folders are mapped in), so a
+    new subpackage must be added there; a wheel without it fails only at import time."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    source = {".".join(p.parent.relative_to(ROOT).parts)
+              for p in (ROOT / "circuits_abm").rglob("__init__.py")}
+    assert source <= listed, f"not in pyproject.toml's packages: {sorted(source - listed)}"
