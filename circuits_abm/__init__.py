@@ -4,7 +4,7 @@ Public API (see README): ``load_scenario``, ``override``, ``run``,
 ``load_run``, ``RunResult``, ``CircuitsModel``, ``Scenario``,
 ``ScenarioError``, ``sweep``, ``load_sweep``, ``run_sweep``,
 ``load_results``, ``predict``, ``path_prediction``, ``classify``, ``sensitivity_indices``,
-``discover_regime``.
+``discover_regime``; and ``neural``, the module of neural runs (``ca.neural.run``).
 
 The names are imported on first use (PEP 562), so ``import circuits_abm`` is quick and a
 command line that only prints help never loads numpy, Mesa, Numba or pandas.
@@ -31,10 +31,18 @@ _HOMES = {
     "sensitivity_indices": "circuits_abm.experiments.analyse",
     "discover_regime": "circuits_abm.experiments.analyse",
 }
-__all__ = sorted(_HOMES)
+__all__ = sorted(_HOMES)  # and ``neural``, the module of neural runs (``ca.neural.run``)
+
+
+# Modules of the API, reached as ``ca.<name>``: ``ca.neural.run`` trains a network.
+_MODULES = {"neural": "circuits_abm.experiments.neural"}
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        value = import_module(_MODULES[name])
+        globals()[name] = value
+        return value
     if name not in _HOMES:
         raise AttributeError(f"module 'circuits_abm' has no attribute {name!r}")
     value = getattr(import_module(_HOMES[name]), name)
@@ -43,4 +51,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+    return sorted([*globals(), *_HOMES, *_MODULES])

@@ -13,8 +13,8 @@ import networkx as nx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "circuits_abm"
-ORDER = ["defaults", "progress", "engine", "analysis", "experiments", "viz", "reward_seeking",
-         "cli"]
+ORDER = ["defaults", "progress", "engine", "analysis", "networks", "experiments", "viz",
+         "reward_seeking", "cli"]
 
 
 def layer_of(module: str) -> str | None:

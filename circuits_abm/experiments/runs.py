@@ -312,17 +312,23 @@ def reclassify(run_dir: str | Path, write: bool = True) -> dict[str, Any]:
 
 def summarise(model: CircuitsModel, wall_time: float) -> dict[str, Any]:
     """Scenario echo, seed, version and provenance, final population and wall time."""
-    envs = model.environments
-    scenario = model.spec.model_dump(mode="json")
+    return {**run_fields(model.spec, model.seed, model.n_steps, len(model.phases)),
+            "final_population": final_population(model), "wall_time_seconds": wall_time}
+
+
+def run_fields(spec: Scenario, seed: int, steps: int, phases: int) -> dict[str, Any]:
+    """What every run's summary says of its scenario, whatever ran it: the scenario echo,
+    provenance, seed, steps, phases, environments and interventions."""
+    scenario = spec.model_dump(mode="json")
     return {
         "scenario": scenario,
         "provenance": provenance(scenario),
-        "seed": model.seed,
-        "steps": model.n_steps,
-        "phases": len(model.phases),
+        "seed": seed,
+        "steps": steps,
+        "phases": phases,
         "package_version": package_version(),
-        "environments": list(envs.names),
-        "held_out": [n for n, h in zip(envs.names, envs.held_out, strict=True) if h],
+        "environments": [e.name for e in spec.environments],
+        "held_out": [e.name for e in spec.environments if e.held_out],
         "interventions": [
             {
                 "step": iv.step,
@@ -332,10 +338,8 @@ def summarise(model: CircuitsModel, wall_time: float) -> dict[str, Any]:
                 "rule": iv.rule,
                 "discard": iv.discard,
             }
-            for iv in model.spec.interventions
+            for iv in spec.interventions
         ],
-        "final_population": final_population(model),
-        "wall_time_seconds": wall_time,
     }
 
 
@@ -437,10 +441,11 @@ def _without_seed(scenario: Any) -> Any:
 
 
 def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
-                     overwrite: bool = False) -> Path:
+                     overwrite: bool = False, learner: dict[str, Any] | None = None) -> Path:
     """Check, before a run starts, that ``out`` can take its files: it is writable, and it
-    is empty, or holds this very run (same scenario, seed and steps: running again gives
-    the same files), or ``overwrite`` is set.  ``OutputError`` otherwise."""
+    is empty, or holds this very run (same scenario, seed, steps and, for a network, the
+    same ``learner`` settings: running again gives the same files), or ``overwrite`` is
+    set.  ``OutputError`` otherwise."""
     out = ensure_writable(Path(out))
     present = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     if not present or overwrite:
@@ -450,8 +455,10 @@ def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
             old = read_json(out / SUMMARY)
         except ValueError:
             old = {}
+        stored = {k: v for k, v in (old.get("model") or {}).items() if k != "parameters"}
         same = (_without_seed(old.get("scenario")) == _without_seed(spec.model_dump(mode="json"))
-                and old.get("seed") == seed and old.get("steps") == steps)
+                and old.get("seed") == seed and old.get("steps") == steps
+                and (stored or None) == learner)
         if same:
             return out
         what = f"another run ({old.get('scenario', {}).get('name', '?')} seed {old.get('seed')})"

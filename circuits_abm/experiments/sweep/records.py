@@ -64,6 +64,8 @@ class Task(TypedDict):
     steps: int | None
     values: dict[str, Any]  # the point's axis values, by dotted path
     scenario: dict[str, Any]
+    model: str  # "agents" or "neural"
+    neural: dict[str, Any]  # the network's settings (used when model is "neural")
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -72,8 +74,14 @@ def run_task(task: Task) -> dict[str, Any]:
     record = task_fields(task)
     try:
         scenario = scenario_from_dict(task["scenario"], source=f"point {task['values']}")
-        summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"],
-                               progress=False).summary
+        if task.get("model") == "neural":
+            from circuits_abm.experiments import neural  # noqa: PLC0415 (JAX only when asked)
+
+            summary = neural.run(scenario, seed=task["seed"], steps=task["steps"],
+                                 settings=task["neural"]).summary
+        else:
+            summary = run_scenario(scenario, seed=task["seed"], steps=task["steps"],
+                                   progress=False).summary
         tree = summary["classification"]["tree"]
         prediction = summary["prediction"]
         record.update(

@@ -39,6 +39,7 @@ from circuits_abm.experiments.sweep.design import (
     interchangeable_environments,
 )
 from circuits_abm.experiments.sweep.records import Task
+from circuits_abm.networks.settings import NeuralSettings
 
 
 class AxisSpec(Section):
@@ -97,6 +98,14 @@ class SweepSpec(Section):
     samples: PositiveInt | None = None
     overrides: dict[str, Any] = {}
     axes: Annotated[dict[str, AxisSpec], Field(min_length=1)]
+    model: Literal["agents", "neural"] = "agents"
+    neural: NeuralSettings = NeuralSettings()
+
+    @model_validator(mode="after")
+    def _neural_settings_need_the_neural_model(self) -> SweepSpec:
+        if self.model == "agents" and self.neural != NeuralSettings():
+            raise ValueError("a [neural] table needs model = \"neural\"")
+        return self
 
     @model_validator(mode="after")
     def _axes_and_overrides_differ(self) -> SweepSpec:
@@ -151,6 +160,11 @@ class Sweep:
         return list(self.spec.axes)
 
     @property
+    def learner(self) -> dict[str, Any] | None:
+        """The network's settings when the sweep trains networks (``model = "neural"``)."""
+        return self.spec.neural.model_dump() if self.spec.model == "neural" else None
+
+    @property
     def fingerprint(self) -> str:
         """A hash of every run the sweep consists of (scenario, seed, steps, version): the
         identity an output folder is bound to."""
@@ -182,7 +196,8 @@ class Sweep:
                 seed = derive_seed(self.spec.root_seed, keyed, replicate)
                 tasks.append(
                     {
-                        "run_id": content_hash(scenario, seed, self.spec.steps, version),
+                        "run_id": content_hash(scenario, seed, self.spec.steps, version,
+                                               self.learner),
                         "scenario_hash": scenario_hash(scenario),
                         "point": index,
                         "replicate": replicate,
@@ -190,6 +205,8 @@ class Sweep:
                         "steps": self.spec.steps,
                         "values": point,
                         "scenario": scenario,
+                        "model": self.spec.model,
+                        "neural": self.spec.neural.model_dump(),
                     }
                 )
         if problems:
@@ -252,9 +269,13 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>",
     return Sweep(spec, base, source)
 
 
-def content_hash(scenario: dict[str, Any], seed: int, steps: int | None, version: str) -> str:
-    """The run id: a hash of everything that determines a run's result."""
+def content_hash(scenario: dict[str, Any], seed: int, steps: int | None, version: str,
+                 learner: dict[str, Any] | None = None) -> str:
+    """The run id: a hash of everything that determines a run's result (``learner``: a
+    network's settings, for neural sweeps; agent-based runs hash as they always did)."""
+    extra = {} if learner is None else {"learner": learner}
     text = json.dumps(
-        {"scenario": scenario, "seed": seed, "steps": steps, "version": version}, sort_keys=True
+        {"scenario": scenario, "seed": seed, "steps": steps, "version": version, **extra},
+        sort_keys=True
     )
     return hashlib.sha256(text.encode()).hexdigest()[:20]

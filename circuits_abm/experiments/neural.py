@@ -1,0 +1,86 @@
+"""Neural runs: a scenario trained into a network (``circuits_abm.networks``), classified by
+the same classifier, stored in the same files.  This is ``ca.neural``.
+
+``run`` trains one network and returns a ``RunResult`` whose ``phases``, ``timeseries`` and
+``summary`` have the agent-based schema (the summary adds a ``model`` entry with the
+network's settings), so ``classify``, ``figures run``, ``load_run`` and the sweep tables
+work on it unchanged.  A sweep file with ``model = "neural"`` (and an optional ``[neural]``
+table of settings) runs every point as networks through the ordinary sweep machinery.
+
+Examples
+--------
+>>> import circuits_abm as ca
+>>> result = ca.neural.run("standard", arch="moe", seed=1, steps=600)  # doctest: +SKIP
+>>> result.regime  # doctest: +SKIP
+'conditional_policy'
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from circuits_abm.engine.loading import load_scenario, revalidated
+from circuits_abm.engine.scenario import Scenario
+from circuits_abm.experiments.runs import (
+    RunResult,
+    classification_fields,
+    prediction_fields,
+    run_fields,
+)
+from circuits_abm.networks import readouts
+from circuits_abm.networks.settings import NeuralSettings
+from circuits_abm.networks.tasks import build_tasks
+from circuits_abm.networks.training import train
+
+
+def run(scenario: Scenario | str | Path, arch: str | None = None, seed: int | None = None,
+        steps: int | None = None, settings: NeuralSettings | dict[str, Any] | None = None
+        ) -> RunResult:
+    """Train a network on a scenario and return its records, classified.
+
+    Parameters
+    ----------
+    scenario
+        A ``Scenario``, a scenario file, or a built-in's name.
+    arch
+        ``"mlp"``, ``"moe"`` or ``"nested"`` (overrides ``settings``; default ``moe``).
+    seed, steps
+        Override the scenario's seed and number of steps (one step is one update).
+    settings
+        ``NeuralSettings`` or a dict of its fields (width, experts, learning rate, ...).
+
+    Returns
+    -------
+    RunResult
+        The same tables and summary as an agent-based run; ``summary["model"]`` holds the
+        network's settings and parameter count.
+
+    Raises
+    ------
+    ScenarioError
+        If the scenario cannot run, or declares what networks do not model (motivations).
+    pydantic.ValidationError
+        If a setting is out of range.
+    """
+    spec = revalidated(scenario) if isinstance(scenario, Scenario) else load_scenario(scenario)
+    chosen = settings if isinstance(settings, NeuralSettings) else NeuralSettings(
+        **(settings or {}))
+    if arch is not None:
+        chosen = NeuralSettings(**{**chosen.model_dump(), "arch": arch})
+    seed = spec.seed if seed is None else seed
+    total = spec.steps if steps is None else steps
+    started = time.perf_counter()
+    tasks = build_tasks(spec, total, np.random.default_rng(seed))
+    params, scores = train(chosen, tasks, seed)
+    phases = readouts.phase_rows(chosen, tasks, scores)
+    timeseries = readouts.timeseries_rows(chosen, tasks, phases)
+    summary = {**run_fields(spec, seed, total, len(tasks.phases)),
+               **readouts.network_summary(chosen, params),
+               "wall_time_seconds": time.perf_counter() - started}
+    summary.update(classification_fields(phases))
+    summary.update(prediction_fields(spec))
+    return RunResult(timeseries, phases, summary)

@@ -1,0 +1,159 @@
+"""Neural runs: the tasks carry the scenario's geometry, the read-outs mean what they say
+on networks whose answer is known by construction, REINFORCE follows the regression
+gradient in expectation, and a run goes through the same classifier and files as any."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import ROOT, make_scenario
+from typer.testing import CliRunner
+
+import circuits_abm as ca
+from circuits_abm.analysis.classification import classify
+from circuits_abm.cli import app
+from circuits_abm.networks import networks, readouts, training
+from circuits_abm.networks.settings import NeuralSettings
+from circuits_abm.networks.tasks import build_tasks
+
+STANDARD = str(ROOT / "scenarios" / "standard.toml")
+
+
+@pytest.mark.parametrize(("sharing", "disting"), [(0.1, 0.9), (0.5, 0.3), (-0.2, 1.0)])
+def test_teachers_overlap_as_the_sharing_says_and_cues_as_the_distinguishability(sharing,
+                                                                                 disting):
+    """``E[y_e y_f] = <d_e, d_f>`` for ``z ~ N(0, I)``: the teachers' Gram matrix is the
+    demand overlap ``s J + (1 - s) I``; the cues' is ``(1 - d) J + d I``."""
+    spec = make_scenario(4, geometry={"sharing": sharing, "distinguishability": disting})
+    tasks = build_tasks(spec, 100, np.random.default_rng(0))
+    ones, eye = np.ones((4, 4)), np.eye(4)
+    teachers, cues = tasks.teachers[0], tasks.cues[0]
+    np.testing.assert_allclose(teachers @ teachers.T, sharing * ones + (1 - sharing) * eye,
+                               atol=1e-12)
+    np.testing.assert_allclose(cues @ cues.T, (1 - disting) * ones + disting * eye, atol=1e-12)
+
+
+def test_the_schedule_trains_held_out_environments_never_and_marks_each_phase_end():
+    spec = make_scenario(3, environments=[{"name": "a"}, {"name": "b"},
+                                          {"name": "c", "held_out": True}])
+    tasks = build_tasks(spec, 95, np.random.default_rng(1))
+    assert (tasks.step_mix[:, 2] == 0).all() and np.allclose(tasks.step_mix.sum(axis=1), 1)
+    assert tasks.phase_end.sum() == len(tasks.phases) == 10  # phase length 10, last cut to 5
+    assert [i for i in np.flatnonzero(tasks.phase_end)] == [p.end - 1 for p in tasks.phases]
+
+
+def test_an_intervention_changes_the_teachers_from_its_step():
+    spec = make_scenario(2, steps=100, geometry={"sharing": 0.0}, interventions=[
+        {"step": 40, "nodes": ["e1"], "sharing": 0.8}])
+    tasks = build_tasks(spec, 100, np.random.default_rng(0))
+    assert tasks.step_version[39] == 0 and tasks.step_version[40] == 1
+    after = tasks.teachers[1]
+    assert after[0] @ after[1] == pytest.approx(0.8)
+
+
+def test_a_network_that_outputs_nothing_scores_zero_and_each_expert_is_scored_alone():
+    """``R_e = E[y^2]/2 - E[(f - y)^2]/2`` is 0 for ``f = 0``, whatever the teacher; an
+    expert's own score uses its own output."""
+    settings = NeuralSettings(arch="moe", experts=2)
+    params = networks.init(settings, jax.random.key(0), 3, 3)
+    params["experts"]["w2"] = params["experts"]["w2"].at[0].set(0.0)  # expert 0 outputs 0
+    params["experts"]["b2"] = jnp.zeros(2)
+    teachers, cues = jnp.eye(3), jnp.eye(3)
+    z = jax.random.normal(jax.random.key(1), (256, 3))
+    whole, routing, each = training.score(settings, params, teachers, cues, z)
+    np.testing.assert_allclose(each[:, 0], 0.0, atol=1e-7)
+    np.testing.assert_allclose(routing, 0.5, atol=1e-7)  # a zero gate routes uniformly
+    assert not np.allclose(each[:, 1], 0.0)
+
+
+def test_a_hand_set_gate_that_routes_perfectly_reads_as_a_conditional_policy():
+    """Orthogonal cues and a gate ``W = 40 Q^T``: environment e reaches expert e with
+    probability ``e^40 / (e^40 + 3)``, one to nine digits; the classifier, given the
+    scores at every phase end, reads a router over four specialists."""
+    spec = make_scenario(4, steps=400, geometry={"sharing": 0.1, "distinguishability": 1.0})
+    tasks = build_tasks(spec, 400, np.random.default_rng(0))
+    settings = NeuralSettings(arch="moe", experts=4)
+    params = networks.init(settings, jax.random.key(0), 4, 4)
+    cues = jnp.asarray(tasks.cues[0])
+    params["gate"]["w"] = jnp.concatenate([jnp.zeros((4, 4)), 40.0 * cues.T])
+    z = jax.random.normal(jax.random.key(2), (64, 4))
+    whole, routing, each = training.score(settings, params, jnp.asarray(tasks.teachers[0]),
+                                          cues, z)
+    expected = np.exp(40.0) / (np.exp(40.0) + 3.0)
+    np.testing.assert_allclose(np.diag(np.asarray(routing)), expected, rtol=1e-9)
+    rows = len(tasks.phases)
+    scores = training.Scores(np.tile(np.asarray(whole), (rows, 1)),
+                             np.tile(np.asarray(routing), (rows, 1, 1)),
+                             np.tile(np.asarray(each), (rows, 1, 1)))
+    result = classify(readouts.phase_rows(settings, tasks, scores))
+    assert result.regime == "conditional_policy"
+    assert result.canonical.count("specialist") == 4
+
+
+@pytest.mark.slow
+def test_one_shared_map_trained_on_identical_teachers_reads_as_a_generalist():
+    """Sharing 1: every environment has the same teacher, so whatever was trained last,
+    the network is as good everywhere; it approaches the best score, 1/2."""
+    spec = make_scenario(4, steps=3000, geometry={"sharing": 1.0, "distinguishability": 0.9})
+    result = ca.neural.run(spec, arch="mlp", seed=1)
+    assert result.regime == "ecological_generalist"
+    last = result.phases[result.phases.phase == result.phases.phase.max()]
+    assert (last.population_reward > 0.45).all()
+
+
+def test_reinforce_follows_the_regression_gradient_in_expectation():
+    """For a Gaussian policy the REINFORCE update ``(r - b) grad log pi`` has the mean
+    ``(y - f) grad f``, the negative gradient of the regression loss: averaged over many
+    action draws it matches it within the Monte Carlo error."""
+    settings = NeuralSettings(arch="mlp", width=4, policy_noise=0.5)
+    params = networks.init(settings, jax.random.key(0), 2, 2)
+    z = jax.random.normal(jax.random.key(1), (8, 2))
+    q = jnp.zeros((8, 2))
+    y = z @ jnp.array([1.0, -0.5])
+    regression = jax.grad(lambda p: jnp.mean(training.example_losses(
+        settings, p, z, q, y, jnp.zeros(8, bool), jnp.zeros(8))))(params)
+
+    def reinforce(key):
+        noise = jax.random.normal(key, (8,))
+        return jax.grad(lambda p: jnp.mean(training.example_losses(
+            settings, p, z, q, y, jnp.ones(8, bool), noise)))(params)
+
+    draws = jax.vmap(reinforce)(jax.random.split(jax.random.key(2), 20000))
+    for name in ("w2", "b2"):
+        mean = np.asarray(draws["expert"][name]).mean(axis=0)
+        error = np.asarray(draws["expert"][name]).std(axis=0) / np.sqrt(20000)
+        np.testing.assert_array_less(np.abs(mean - np.asarray(regression["expert"][name])),
+                                     5 * error + 1e-6)
+
+
+def test_a_neural_run_is_classified_stored_and_drawn_like_any_run(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "net"
+    done = runner.invoke(app, ["neural", "run", STANDARD, "--arch", "moe", "--seed", "1",
+                               "--steps", "400", "--setting", "routing=top1", "--out",
+                               str(out)])
+    assert done.exit_code == 0, done.output
+    assert "regime:" in done.output and (out / "phases.parquet").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"]["arch"] == "moe" and summary["model"]["routing"] == "top1"
+    again = runner.invoke(app, ["classify", str(out)])
+    assert again.exit_code == 0 and summary["regime"] in again.output
+    assert runner.invoke(app, ["figures", "run", str(out)]).exit_code == 0
+    assert (out / "figures" / "summary.png").stat().st_size > 10_000
+
+
+def test_the_same_seed_trains_the_same_network():
+    spec = make_scenario(2, steps=200)
+    first, second = (ca.neural.run(spec, arch="moe", seed=5) for _ in range(2))
+    assert first.phases.equals(second.phases)
+
+
+def test_what_networks_do_not_model_is_refused_and_bad_settings_are_named():
+    with pytest.raises(ca.ScenarioError, match="motivations"):
+        ca.neural.run("quarantine", steps=10)
+    result = CliRunner().invoke(app, ["neural", "run", STANDARD, "--setting", "widht=3"])
+    assert result.exit_code == 2 and "widht" in result.output
