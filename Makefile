@@ -9,7 +9,7 @@ LATEST := .venv-latest
 LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock test-latest demo figures analysis mutation test lint docs notebooks bench catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo figures analysis mutation test lint docs notebooks bench neural catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
@@ -25,6 +25,8 @@ help:
 	@echo "              an hour; MUTANTS=0 for all of them; not part of make test), into docs/development.md"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the table in docs/catalogue.md"
+	@echo "make neural  the taxonomy grid and two canonical scenarios in trained networks beside"
+	@echo "              the agent-based model (about 12 minutes), into docs/neural.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
 
 $(PY):
@@ -166,6 +168,25 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_diagram.py
 	$(PY) benchmarks/bench_explorer.py
 	$(PY) benchmarks/bench_scaling.py
+
+# The comparison with networks trained by gradient descent (docs/neural.md): the taxonomy
+# grid in the agent-based model and three networks, 20 seeds per point, their maps side by
+# side, and the catalogue's inoculation and tag scenarios in networks (about 12 minutes).
+neural: $(STAMP)
+	@set -e; for name in agents_taxonomy neural_taxonomy neural_taxonomy_soft neural_taxonomy_fast; do \
+	  $(VENV)/bin/circuits-abm sweep sweeps/$$name.toml --out runs/sweeps/$$name --workers 2; \
+	done
+	$(VENV)/bin/circuits-abm figures compare runs/sweeps/agents_taxonomy runs/sweeps/neural_taxonomy \
+	  --labels "agent-based model,network (top-1 mixture)" --out figures/neural_taxonomy.png \
+	  --doc docs/neural.md --marker neural-taxonomy
+	$(VENV)/bin/circuits-abm figures compare runs/sweeps/agents_taxonomy runs/sweeps/neural_taxonomy_soft \
+	  --labels "agent-based model,network (soft mixture)" --out figures/neural_taxonomy_soft.png
+	$(VENV)/bin/circuits-abm figures compare runs/sweeps/agents_taxonomy runs/sweeps/neural_taxonomy_fast \
+	  --labels "agent-based model,network (top-1 at rate 0.3)" \
+	  --out figures/neural_taxonomy_fast.png --doc docs/neural.md --marker neural-taxonomy-fast
+	$(VENV)/bin/circuits-abm neural catalogue inoculation skills_training_tag --runs 20 \
+	  --setting routing=top1 --rates 0.05,0.3 --figure figures/neural_catalogue.png \
+	  --doc docs/neural.md --marker neural-catalogue
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md

@@ -157,3 +157,74 @@ def test_what_networks_do_not_model_is_refused_and_bad_settings_are_named():
         ca.neural.run("quarantine", steps=10)
     result = CliRunner().invoke(app, ["neural", "run", STANDARD, "--setting", "widht=3"])
     assert result.exit_code == 2 and "widht" in result.output
+
+
+def aggregate_of(majorities: dict[tuple[float, float], str], p_cp: float = 0.5):
+    import pandas as pd  # noqa: PLC0415
+
+    return pd.DataFrame([{"d": d, "s": s, "runs": 20, "majority_regime": regime,
+                          "share_conditional_policy": p_cp, "low_conditional_policy": 0.3,
+                          "high_conditional_policy": 0.7} for (d, s), regime in
+                         majorities.items()])
+
+
+def test_two_maps_agree_point_by_point_and_the_rate_counts_the_agreeing_points():
+    from circuits_abm.experiments.agreement import map_agreement, map_agreement_table  # noqa: PLC0415
+
+    left = aggregate_of({(0.1, 0.1): "strategy_churn", (0.9, 0.1): "conditional_policy",
+                         (0.1, 0.9): "ecological_generalist", (0.9, 0.9): "ecological_generalist"})
+    right = aggregate_of({(0.1, 0.1): "ecological_generalist", (0.9, 0.1): "conditional_policy",
+                          (0.1, 0.9): "ecological_generalist",
+                          (0.9, 0.9): "ecological_generalist"})
+    compared = map_agreement(left, right, ["d", "s"])
+    assert compared.agrees.tolist() == [False, True, True, True]  # sorted by d, then s
+    table = map_agreement_table(compared, ["d", "s"], "A", "B")
+    assert "3/4 = 0.75" in table and table.count("**no**") == 1
+    with pytest.raises(ValueError, match="same points"):
+        map_agreement(left, right.iloc[:3], ["d", "s"])
+
+
+def test_stage_rates_count_each_stage_separately():
+    from circuits_abm.experiments.catalogue import Outcome  # noqa: PLC0415
+
+    outcomes = [Outcome("x", seed, "B", observed, 1.0, "A", before)
+                for seed, (before, observed) in enumerate([("A", "B"), ("A", "C"), ("Z", "B")])]
+    rates = ca.neural.stage_rates(outcomes, "net").set_index("stage")
+    assert (rates.loc["before", "k"], rates.loc["end", "k"]) == (2, 2)
+    assert rates.loc["end", "n"] == 3 and rates.loc["end", "low"] < 2 / 3 < rates.loc["end", "high"]
+
+
+TWO_POINTS = """
+seeds = 2
+root_seed = 3
+steps = 200
+[axes."geometry.distinguishability"]
+values = [0.2, 0.9]
+[axes."geometry.sharing"]
+values = [0.1]
+"""
+
+
+def test_a_neural_sweep_runs_networks_and_compares_with_the_agent_based_sweep(tmp_path):
+    base = f'base = "{STANDARD}"\n'
+    (tmp_path / "agents.toml").write_text('name = "a"\n' + base + TWO_POINTS)
+    (tmp_path / "net.toml").write_text('name = "n"\n' + base + 'model = "neural"\n'
+                                       + TWO_POINTS + '[neural]\nrouting = "top1"\n')
+    agents, nets = ca.load_sweep(tmp_path / "agents.toml"), ca.load_sweep(tmp_path / "net.toml")
+    assert agents.tasks[0]["seed"] == nets.tasks[0]["seed"]  # the same derived seeds
+    assert agents.tasks[0]["run_id"] != nets.tasks[0]["run_id"]
+    runner = CliRunner()
+    for name in ("agents", "net"):
+        done = runner.invoke(app, ["sweep", str(tmp_path / f"{name}.toml"), "--out",
+                                   str(tmp_path / name), "--executor", "serial", "--quiet"])
+        assert done.exit_code == 0, done.output
+    results, _, _ = ca.load_results(tmp_path / "net")
+    assert (results.status == "ok").all() and results.regime.ne("").all()
+    compared = runner.invoke(app, ["figures", "compare", str(tmp_path / "agents"),
+                                   str(tmp_path / "net"), "--out", str(tmp_path / "c.png")])
+    assert compared.exit_code == 0, compared.output
+    assert "of the points" in compared.output and (tmp_path / "c.png").stat().st_size > 10_000
+    (tmp_path / "wrong.toml").write_text('name = "w"\n' + base + TWO_POINTS
+                                         + '[neural]\narch = "mlp"\n')
+    with pytest.raises(ca.ScenarioError, match="model"):
+        ca.load_sweep(tmp_path / "wrong.toml")

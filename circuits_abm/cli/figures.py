@@ -122,3 +122,46 @@ def figures_curve(
     path = save_figure(sweep_curve(results, x, y, group, title),
                        Path(out) if out else Path(sweep_dir) / "curve.png")
     typer.echo(f"wrote {path}")
+
+
+@figures_app.command("compare")
+def figures_compare(
+    left: Annotated[Path, typer.Argument(help="A sweep folder (drawn on the left).")],
+    right: Annotated[Path, typer.Argument(help="A sweep folder over the same grid.")],
+    labels: Annotated[str, typer.Option(help="The two maps' names, comma-separated.")] = (
+        "agent-based model,network"),
+    out: Annotated[Path, typer.Option(help="Output file.")] = Path("comparison.png"),
+    doc: Annotated[
+        Path | None, typer.Option(help="Write the table into this file between its markers.")
+    ] = None,
+    marker: Annotated[str, typer.Option(help="The markers' name in --doc.")] = "comparison",
+) -> None:
+    """Two sweeps' regime maps side by side with the theory's boundaries, where their
+    majorities agree, and a table of each point's rates (printed, or written into --doc)."""
+    from circuits_abm.experiments.agreement import map_agreement, map_agreement_table
+    from circuits_abm.experiments.storage import splice_between_markers
+    from circuits_abm.experiments.sweep.journal import load_results
+    from circuits_abm.viz.phase_diagrams import compared_maps
+    from circuits_abm.viz.style import save_figure
+
+    names = tuple(part.strip() for part in labels.split(","))
+    if len(names) != 2:
+        typer.echo(f"error: --labels needs two names separated by a comma (got {labels!r})",
+                   err=True)
+        raise typer.Exit(code=2)
+    with exit_on(FileNotFoundError, ValueError):
+        _, left_agg, left_echo = load_results(left)
+        _, right_agg, right_echo = load_results(right)
+        if left_echo["axes"] != right_echo["axes"] or len(left_echo["axes"]) != 2:
+            raise ValueError(f"the sweeps need the same two axes (got {left_echo['axes']} and "
+                             f"{right_echo['axes']})")
+        axes = left_echo["axes"]
+        compared = map_agreement(left_agg, right_agg, axes)
+    fig = compared_maps(left_agg, right_agg, compared, axes[0], axes[1], names)
+    typer.echo(f"wrote {save_figure(fig, out)}")
+    table = map_agreement_table(compared, axes, *names)
+    typer.echo(table)
+    if doc is not None:
+        with exit_on(ValueError):
+            splice_between_markers(doc, marker, table)
+        typer.echo(f"updated the table in {doc}", err=True)

@@ -82,3 +82,63 @@ def neural_run(
                f"{summary['wall_time_seconds']:.2f}s")
     echo_regime(summary)
     typer.echo(f"wrote {out}/")
+
+
+@neural_app.command("catalogue")
+def neural_catalogue(
+    names: Annotated[list[str], typer.Argument(help="Canonical scenarios (built-in names).")],
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Seeds per scenario.")] = 20,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--setting", metavar="NAME=VALUE", help="A network setting (repeatable)."),
+    ] = None,
+    rates: Annotated[
+        str | None, typer.Option(help="Learning rates to compare, comma-separated "
+                                      "(default: the settings').")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    figure: Annotated[Path | None, typer.Option(help="Draw the rates into this file.")] = None,
+    doc: Annotated[
+        Path | None, typer.Option(help="Write the tables into this file between its markers.")
+    ] = None,
+    marker: Annotated[str, typer.Option(help="The markers' name in --doc.")] = "neural-catalogue",
+) -> None:
+    """Canonical scenarios trained into networks, and run by the agent-based model, on the
+    catalogue's derived seeds: how often each gives its expected regime before and after
+    its interventions, with intervals."""
+    import pandas as pd
+
+    from circuits_abm.engine.loading import load_scenario
+    from circuits_abm.engine.scenario import ScenarioError, parse_assignment
+    from circuits_abm.experiments import neural
+    from circuits_abm.experiments.catalogue import markdown_table, run_catalogue
+    from circuits_abm.experiments.storage import splice_between_markers
+    from circuits_abm.networks.settings import NeuralSettings
+
+    with exit_on(ScenarioError, ValueError):  # pydantic's ValidationError is a ValueError
+        base = NeuralSettings(**dict(parse_assignment(text) for text in setting or []))
+        chosen = [float(r) for r in rates.split(",")] if rates else [base.learning_rate]
+        learners = {f"network, rate {r:g}": base.model_copy(update={"learning_rate": r})
+                    for r in chosen}
+        for settings in learners.values():
+            NeuralSettings(**settings.model_dump())  # validate every rate
+        specs = {name: load_scenario(name) for name in names}
+    agents = run_catalogue(list(specs.values()), runs, workers=workers)
+    tables = [f"Agent-based model, {runs} seeds per scenario:\n\n{markdown_table(agents, specs)}"]
+    frames = [neural.stage_rates(agents, "agent-based model")]
+    for label, settings in learners.items():
+        outcomes = neural.catalogue(names, settings, runs, workers)
+        tables.append(f"{label[0].upper()}{label[1:]}, {runs} seeds per scenario:\n\n"
+                      f"{markdown_table(outcomes, specs)}")
+        frames.append(neural.stage_rates(outcomes, label))
+    text = "\n\n".join(tables)
+    typer.echo(text)
+    if figure is not None:
+        from circuits_abm.viz.style import save_figure
+        from circuits_abm.viz.sweep_figures import stage_rates_figure
+
+        typer.echo(f"wrote {save_figure(stage_rates_figure(pd.concat(frames)), figure)}")
+    if doc is not None:
+        with exit_on(ValueError):
+            splice_between_markers(doc, marker, text)
+        typer.echo(f"updated the tables in {doc}", err=True)

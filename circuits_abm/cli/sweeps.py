@@ -68,7 +68,7 @@ def sweep(
             return
         failed += record["status"] != "ok"
         bar.update(1)
-        bar.set_postfix(failed=failed)
+        bar.set_postfix(failed=failed, refresh=False)  # drawn with the next update
 
     try:
         with exit_on(OutputError, SchedulerError), exit_on(SweepFailed, WorkersLost, code=1):

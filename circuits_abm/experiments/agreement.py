@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from circuits_abm.analysis.rates import wilson
 from circuits_abm.experiments.path_model import path_agreement
 from circuits_abm.experiments.sweep.journal import load_results
 
@@ -91,4 +92,44 @@ def agreement_table(sweep_dirs: list[str | Path],
             p = path_agreement(agg, paths[i])
             line += f" {p['regime']:.0%} | {p['away_points']} | {p['away_regime']:.0%} |"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def map_agreement(left: pd.DataFrame, right: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Two sweeps' aggregates over the same grid, point by point: each majority regime, each
+    probability of a conditional policy with its Wilson interval, and whether the majorities
+    agree.  Points are matched by their axis values; a point missing from either sweep is an
+    error."""
+    keep = [*axes, "runs", "majority_regime", "share_conditional_policy",
+            "low_conditional_policy", "high_conditional_policy"]
+    merged = left[keep].merge(right[keep], on=axes, suffixes=("_left", "_right"),
+                              how="outer", indicator=True)
+    missing = merged[merged["_merge"] != "both"]
+    if not missing.empty:
+        raise ValueError(f"the two sweeps do not cover the same points: {len(missing)} differ")
+    merged = merged.drop(columns="_merge")
+    merged["agrees"] = merged.majority_regime_left == merged.majority_regime_right
+    return merged.sort_values(axes).reset_index(drop=True)
+
+
+def map_agreement_table(compared: pd.DataFrame, axes: list[str], left: str,
+                        right: str) -> str:
+    """A markdown table of ``map_agreement``: one row per point, then the share of points
+    whose majorities agree, as ``k/n`` with a Wilson interval."""
+    def rate(row, side: str) -> str:
+        return (f"`{row[f'majority_regime_{side}']}` "
+                f"(P(CP) {row[f'share_conditional_policy_{side}']:.2f} "
+                f"[{row[f'low_conditional_policy_{side}']:.2f}, "
+                f"{row[f'high_conditional_policy_{side}']:.2f}])")
+
+    names = [a.split(".")[-1] for a in axes]
+    lines = [f"| {' | '.join(names)} | {left} | {right} | agree |",
+             "|" + "---|" * (len(axes) + 3)]
+    for _, row in compared.iterrows():
+        values = " | ".join(f"{row[a]:g}" for a in axes)
+        lines.append(f"| {values} | {rate(row, 'left')} | {rate(row, 'right')} | "
+                     f"{'yes' if row.agrees else '**no**'} |")
+    agreed = wilson(int(compared.agrees.sum()), len(compared))
+    lines.append("")
+    lines.append(f"Majorities agree at {agreed.text()} of the points (Wilson 95% interval).")
     return "\n".join(lines)

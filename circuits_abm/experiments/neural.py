@@ -22,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from circuits_abm.analysis.rates import rate_of
+from circuits_abm.defaults import CATALOGUE_RUNS
 from circuits_abm.engine.loading import load_scenario, revalidated
 from circuits_abm.engine.scenario import Scenario
+from circuits_abm.experiments.catalogue import Outcome, catalogue_seeds, outcome_of
+from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import (
     RunResult,
     classification_fields,
@@ -84,3 +89,39 @@ def run(scenario: Scenario | str | Path, arch: str | None = None, seed: int | No
     summary.update(classification_fields(phases))
     summary.update(prediction_fields(spec))
     return RunResult(timeseries, phases, summary)
+
+
+def canonical_outcome(spec: Scenario, seed: int, settings: NeuralSettings) -> Outcome:
+    """One canonical scenario trained into a network, classified against its expectations
+    (and its expectations before the interventions), as the catalogue does for the
+    agent-based model."""
+    return outcome_of(spec, seed, run(spec, seed=seed, settings=settings).phases)
+
+
+def catalogue(names: list[str], settings: NeuralSettings, runs: int = CATALOGUE_RUNS,
+              workers: int = 1, progress: bool = True) -> list[Outcome]:
+    """Canonical scenarios trained into networks on the catalogue's derived seeds (the same
+    seeds as the agent-based catalogue's), in ``workers`` processes."""
+    specs = [load_scenario(name) for name in names]
+    tasks = [(spec, seed, settings) for spec in specs
+             for seed in catalogue_seeds(spec.name, runs)]
+    return map_in_processes(canonical_outcome, tasks, workers, "neural catalogue", "run",
+                            progress)
+
+
+def stage_rates(outcomes: list[Outcome], learner: str) -> pd.DataFrame:
+    """How often each scenario's runs gave the expected structure before its interventions
+    and at the end, with Wilson intervals: a row per scenario and stage."""
+    rows = []
+    for name in dict.fromkeys(o.scenario for o in outcomes):
+        mine = [o for o in outcomes if o.scenario == name]
+        stages = {"end": [o.observed == o.expected for o in mine]}
+        if mine[0].expected_before is not None:
+            stages = {"before": [o.observed_before == o.expected_before for o in mine],
+                      **stages}
+        for stage, flags in stages.items():
+            rate = rate_of(flags)
+            rows.append({"scenario": name, "learner": learner, "stage": stage, "k": rate.k,
+                         "n": rate.n, "rate": rate.estimate, "low": rate.low,
+                         "high": rate.high})
+    return pd.DataFrame(rows)

@@ -165,3 +165,44 @@ def _path_boundaries(ax: Axes, data: pd.DataFrame, x: str, y: str, xs, ys) -> No
     for segment, row, other in _cell_edges(data, x, y, xs, ys):
         if row.path_predicted_regime != other.path_predicted_regime:
             ax.plot(*segment, color=PATH_COLOUR, lw=2.0, solid_capstyle="round", gid="path")
+
+
+def compared_maps(left: pd.DataFrame, right: pd.DataFrame, agrees: pd.DataFrame, x: str,
+                  y: str, labels: tuple[str, str], title: str = "") -> Figure:
+    """Two sweeps' regime maps side by side, each with the theory's boundaries, and a third
+    panel marking where their majorities agree (``agreement.map_agreement``: a row per
+    point with the axes and ``agrees``)."""
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
+    aspect = left[y].nunique() / left[x].nunique()
+    with style():
+        fig = Figure(figsize=(16.5, 4.2 * min(aspect, 1.2) + 1.0), layout="constrained")
+        axes = fig.subplots(1, 3)
+        for ax, data, label in zip(axes[:2], (left, right), labels, strict=True):
+            _regime_cells(ax, data, x, y)
+            ax.set_title(label, fontweight="bold")
+            if "predicted_regime" in data:  # the theory's score, under the axis
+                ax.set_xlabel(f"{axis_name(x)}\n({_agreement_line(data).split(';')[0]})")
+        ax = axes[2]
+        xs, ys = sorted(agrees[x].unique()), sorted(agrees[y].unique())
+        for _, row in agrees.iterrows():
+            i, j = xs.index(row[x]), ys.index(row[y])
+            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1,
+                                   facecolor="#BBBBBB" if row.agrees else "white",
+                                   edgecolor="black", lw=0.6, gid="agreement"))
+            ax.annotate("=" if row.agrees else "≠", (i, j), ha="center", va="center",
+                        fontsize=13)
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.set_ylim(-0.5, len(ys) - 0.5)
+        ax.set_xticks(range(len(xs)), [tick(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [tick(v) for v in ys])
+        ax.set_xlabel(axis_name(x))
+        ax.set_ylabel(axis_name(y))
+        ax.set_aspect("equal")
+        ax.set_title(f"majority regimes agree at {int(agrees.agrees.sum())} of {len(agrees)}",
+                     fontweight="bold")
+        handles = _phase_legend(pd.concat([left, right]))
+        handles.append(Line2D([], [], marker="s", ls="", color="#BBBBBB", label="same majority"))
+        fig.legend(handles=handles, loc="outside right center", title="share of seeds")
+        fig.suptitle(title or f"{labels[0]} and {labels[1]}", fontweight="bold")
+    return fig
