@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from circuits_abm.defaults import MAX_STEPS
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -27,6 +29,16 @@ ScenarioArg = Annotated[
 ]
 
 
+SeedOption = Annotated[
+    int | None,
+    typer.Option(min=0, max=2**63 - 1, help="Random seed (default: the scenario's)."),
+]
+StepsOption = Annotated[
+    int | None, typer.Option(min=1, max=MAX_STEPS, help="Steps (default: the scenario's).")
+]
+OverwriteOption = Annotated[
+    bool, typer.Option(help="Replace what OUT holds (otherwise only the same run may).")
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="PATH=VALUE",

@@ -7,8 +7,17 @@ from typing import Annotated
 
 import typer
 
-from circuits_abm.cli.common import ScenarioArg, SetOption, app, echo_regime, exit_on, load_or_exit
-from circuits_abm.defaults import MAX_STEPS
+from circuits_abm.cli.common import (
+    OverwriteOption,
+    ScenarioArg,
+    SeedOption,
+    SetOption,
+    StepsOption,
+    app,
+    echo_regime,
+    exit_on,
+    load_or_exit,
+)
 
 neural_app = typer.Typer(no_args_is_help=True,
                          help="The same scenarios in networks trained by gradient descent.")
@@ -20,13 +29,8 @@ def neural_run(
     scenario: ScenarioArg,
     changes: SetOption = None,
     arch: Annotated[str, typer.Option(help="mlp, moe or nested.")] = "moe",
-    seed: Annotated[
-        int | None,
-        typer.Option(min=0, max=2**63 - 1, help="Random seed (default: the scenario's)."),
-    ] = None,
-    steps: Annotated[
-        int | None, typer.Option(min=1, max=MAX_STEPS, help="Steps (default: the scenario's).")
-    ] = None,
+    seed: SeedOption = None,
+    steps: StepsOption = None,
     setting: Annotated[
         list[str] | None,
         typer.Option("--setting", metavar="NAME=VALUE",
@@ -37,9 +41,7 @@ def neural_run(
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: runs/<name>-<arch>-seed<N>).")
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="Replace what OUT holds (otherwise only the same run may).")
-    ] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Train a network on a scenario; write timeseries.parquet, phases.parquet and
     summary.json, which classify and figures read as any run's."""

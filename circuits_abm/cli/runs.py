@@ -10,8 +10,18 @@ from typing import Annotated
 
 import typer
 
-from circuits_abm.cli.common import ScenarioArg, SetOption, app, echo_regime, exit_on, load_or_exit
-from circuits_abm.defaults import EXPLORE_SCENARIO_VARIABLE, MAX_STEPS
+from circuits_abm.cli.common import (
+    OverwriteOption,
+    ScenarioArg,
+    SeedOption,
+    SetOption,
+    StepsOption,
+    app,
+    echo_regime,
+    exit_on,
+    load_or_exit,
+)
+from circuits_abm.defaults import EXPLORE_SCENARIO_VARIABLE
 from circuits_abm.progress import progress_bar
 
 
@@ -59,19 +69,12 @@ def validate(scenario: ScenarioArg) -> None:
 def run(
     scenario: ScenarioArg,
     changes: SetOption = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(min=0, max=2**63 - 1, help="Random seed (default: the scenario's)."),
-    ] = None,
-    steps: Annotated[
-        int | None, typer.Option(min=1, max=MAX_STEPS, help="Steps (default: the scenario's).")
-    ] = None,
+    seed: SeedOption = None,
+    steps: StepsOption = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: runs/<name>-seed<N>).")
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="Replace what OUT holds (otherwise only the same run may).")
-    ] = False,
+    overwrite: OverwriteOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and write timeseries.parquet, phases.parquet and summary.json."""
