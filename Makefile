@@ -26,7 +26,7 @@ help:
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the table in docs/catalogue.md"
 	@echo "make neural  the taxonomy grid and two canonical scenarios in trained networks beside"
-	@echo "              the agent-based model (about 12 minutes), into docs/neural.md"
+	@echo "              the agent-based model (about 13 minutes), into docs/neural.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
 
 $(PY):
@@ -171,7 +171,8 @@ bench: $(STAMP)
 
 # The comparison with networks trained by gradient descent (docs/neural.md): the taxonomy
 # grid in the agent-based model and three networks, 20 seeds per point, their maps side by
-# side, and the catalogue's inoculation and tag scenarios in networks (about 12 minutes).
+# side, the catalogue's inoculation and tag scenarios in networks, and forgetting against
+# task similarity (about 13 minutes).
 neural: $(STAMP)
 	@set -e; for name in agents_taxonomy neural_taxonomy neural_taxonomy_soft neural_taxonomy_fast; do \
 	  $(VENV)/bin/circuits-abm sweep sweeps/$$name.toml --out runs/sweeps/$$name --workers 2; \
@@ -187,6 +188,8 @@ neural: $(STAMP)
 	$(VENV)/bin/circuits-abm neural catalogue inoculation skills_training_tag --runs 20 \
 	  --setting routing=top1 --rates 0.05,0.3 --figure figures/neural_catalogue.png \
 	  --doc docs/neural.md --marker neural-catalogue
+	$(VENV)/bin/circuits-abm neural forgetting --seeds 20 --workers 2 \
+	  --figure figures/neural_forgetting.png --doc docs/neural.md
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md

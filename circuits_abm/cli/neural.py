@@ -136,11 +136,59 @@ def neural_catalogue(
     text = "\n\n".join(tables)
     typer.echo(text)
     if figure is not None:
+        from circuits_abm.viz.neural_figures import stage_rates_figure
         from circuits_abm.viz.style import save_figure
-        from circuits_abm.viz.sweep_figures import stage_rates_figure
 
         typer.echo(f"wrote {save_figure(stage_rates_figure(pd.concat(frames)), figure)}")
     if doc is not None:
         with exit_on(ValueError):
             splice_between_markers(doc, marker, text)
         typer.echo(f"updated the tables in {doc}", err=True)
+
+
+def _overlaps(text: str) -> tuple[float, ...]:
+    """The comma-separated ``--sharings``, each a number in [-1, 1]."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--sharings {text!r}: give numbers separated by commas, "
+                         "e.g. 0,0.5,1") from None
+    if not all(-1 <= value <= 1 for value in values):
+        raise ValueError(f"--sharings {text!r}: every value must be in [-1, 1]")
+    return values
+
+
+@neural_app.command("forgetting")
+def neural_forgetting(
+    seeds: Annotated[int, typer.Option(min=2, help="Seeds per point.")] = 20,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    sharings: Annotated[str, typer.Option(
+        help="The teachers' overlaps to train at, comma-separated, each in [-1, 1].")] = (
+        "-0.5,-0.25,0,0.25,0.5,0.75,1"),
+    figure: Annotated[Path | None, typer.Option(help="Draw the curves into this file.")] = None,
+    doc: Annotated[
+        Path | None, typer.Option(help="Write the table into this file between its markers.")
+    ] = None,
+    marker: Annotated[str, typer.Option(help="The markers' name in --doc.")] = (
+        "neural-forgetting"),
+) -> None:
+    """Forgetting against task similarity: overparameterised linear regression against the
+    angle of its tasks' subspaces, and two tasks in sequence against their teachers'
+    overlap in a dense network, a top-1 mixture and the agent-based model."""
+    from circuits_abm.experiments import forgetting
+    from circuits_abm.experiments.storage import splice_between_markers
+
+    with exit_on(ValueError):
+        overlaps = _overlaps(sharings)
+    linear, sequences = forgetting.experiment(seeds, workers, sharings=overlaps)
+    text = forgetting.markdown(linear, sequences)
+    typer.echo(text)
+    if figure is not None:
+        from circuits_abm.viz.neural_figures import forgetting_figure
+        from circuits_abm.viz.style import save_figure
+
+        typer.echo(f"wrote {save_figure(forgetting_figure(linear, sequences), figure)}")
+    if doc is not None:
+        with exit_on(ValueError):
+            splice_between_markers(doc, marker, text)
+        typer.echo(f"updated the table in {doc}", err=True)

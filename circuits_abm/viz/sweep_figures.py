@@ -111,32 +111,3 @@ def discovery_figure(found) -> Figure:
                         f"{found.coverage:.2f}")
     return fig
 
-
-def stage_rates_figure(rates: pd.DataFrame, title: str = "") -> Figure:
-    """For each scenario, the rate at which runs gave the expected structure before the
-    interventions and at the end, one bar per learner, with Wilson 95% intervals
-    (``experiments.neural.stage_rates``)."""
-    scenarios = list(dict.fromkeys(rates.scenario))
-    learners = list(dict.fromkeys(rates.learner))
-    palette = colormaps["tab10"]
-    with style():
-        fig = Figure(figsize=(4.2 * len(scenarios) + 1.5, 3.8), layout="constrained")
-        axes = fig.subplots(1, len(scenarios), squeeze=False)[0]
-        for ax, name in zip(axes, scenarios, strict=True):
-            part = rates[rates.scenario == name]
-            stages = list(dict.fromkeys(part.stage))
-            width = 0.8 / len(learners)
-            for i, learner in enumerate(learners):
-                rows = part[part.learner == learner].set_index("stage").reindex(stages)
-                xs = np.arange(len(stages)) + (i - (len(learners) - 1) / 2) * width
-                ax.bar(xs, rows.rate, width, color=palette(i), label=learner, gid="rate")
-                ax.errorbar(xs, rows.rate, yerr=[rows.rate - rows.low, rows.high - rows.rate],
-                            fmt="none", ecolor="black", capsize=3, lw=1)
-            ax.set_xticks(range(len(stages)), [f"expected {s}" for s in stages])
-            ax.set_ylim(0, 1.05)
-            ax.set_title(name)
-            ax.set_ylabel("share of runs")
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
-        fig.suptitle(title or "Expected structure before and after the interventions",
-                     fontweight="bold")
-    return fig
