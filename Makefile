@@ -190,6 +190,8 @@ neural: $(STAMP)
 	  --doc docs/neural.md --marker neural-catalogue
 	$(VENV)/bin/circuits-abm neural forgetting --seeds 20 --workers 2 \
 	  --figure figures/neural_forgetting.png --doc docs/neural.md
+	$(VENV)/bin/circuits-abm neural routing --seeds 20 --workers 2 \
+	  --figure figures/neural_routing.png --doc docs/neural.md
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md

@@ -192,3 +192,33 @@ def neural_forgetting(
         with exit_on(ValueError):
             splice_between_markers(doc, marker, text)
         typer.echo(f"updated the table in {doc}", err=True)
+
+
+@neural_app.command("routing")
+def neural_routing(
+    seeds: Annotated[int, typer.Option(min=2, help="Seeds per point.")] = 20,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    figure: Annotated[Path | None, typer.Option(help="Draw the curves into this file.")] = None,
+    doc: Annotated[
+        Path | None, typer.Option(help="Write the tables into this file between its markers.")
+    ] = None,
+    marker: Annotated[str, typer.Option(help="The markers' name in --doc.")] = "neural-routing",
+) -> None:
+    """Gradient routing in a network beside the agent-based model: the held-out motivation
+    against the monitor's angle under plain, block and route, whether the leak grows with
+    training, and absorption when only some examples are routed."""
+    from circuits_abm.experiments import neural_routing
+    from circuits_abm.experiments.storage import splice_between_markers
+
+    angles, absorption = neural_routing.experiment(seeds, workers)
+    text = neural_routing.markdown(angles, absorption)
+    typer.echo(text)
+    if figure is not None:
+        from circuits_abm.viz.neural_figures import gradient_routing_figure
+        from circuits_abm.viz.style import save_figure
+
+        typer.echo(f"wrote {save_figure(gradient_routing_figure(angles, absorption), figure)}")
+    if doc is not None:
+        with exit_on(ValueError):
+            splice_between_markers(doc, marker, text)
+        typer.echo(f"updated the tables in {doc}", err=True)

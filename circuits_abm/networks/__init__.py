@@ -13,6 +13,8 @@ experts with a softmax gate on the input, and a two-level mixture; they know not
 the agent-based model.  ``training`` trains one on the scenario's schedule, and
 ``readouts`` writes what it did into the run tables the classifier reads, so one classifier
 reads both worlds.  ``circuits_abm.experiments.neural`` runs and sweeps them.
+``gradient_routing`` is a network of its own for one motivation and a monitor in its hidden
+layer (``circuits_abm.experiments.neural_routing`` compares it with the agent-based model).
 
 Needs the ``neural`` extra (``pip install 'circuits_abm[neural]'``; part of ``make venv``).
 """

@@ -17,8 +17,9 @@
 The score of a network in an environment is the agent-based model's reward on the same
 scale, ``R_e = E[y_e^2] / 2 - E[(f(x) - y_e)^2] / 2``: at most 1/2 on unit-norm demands,
 0 for a network that outputs nothing, -1/2 for one fitted to an orthogonal teacher.
-Motivations and monitors are not modelled in networks (yet): a scenario that declares them
-is refused with a message saying so.
+A scenario that declares motivations is refused here with a message saying so (the general
+tasks carry no motivations yet); ``capability_tasks`` gives the capability part to
+``circuits_abm.networks.gradient_routing``, which models one motivation and its monitor.
 """
 
 from __future__ import annotations
@@ -77,8 +78,15 @@ def geometry_versions(spec: Scenario) -> tuple[list[Environments], list[int]]:
 
 
 def build_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Tasks:
-    """The tasks of ``spec`` for a run of ``steps`` steps; ``rng`` draws the schedule."""
+    """The tasks of ``spec`` for a run of ``steps`` steps; ``rng`` draws the schedule.
+    Refuses a scenario with motivations (``refuse_what_networks_do_not_model``)."""
     refuse_what_networks_do_not_model(spec)
+    return capability_tasks(spec, steps, rng)
+
+
+def capability_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Tasks:
+    """The capability part of ``spec``'s tasks, whatever motivations it declares: for a
+    caller that models the motivations itself (``circuits_abm.networks.gradient_routing``)."""
     versions, starts = geometry_versions(spec)
     first = versions[0]
     phases = tuple(build_schedule(spec, first, steps, rng))
