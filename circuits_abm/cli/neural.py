@@ -173,21 +173,22 @@ def neural_forgetting(
         "neural-forgetting"),
 ) -> None:
     """Forgetting against task similarity: overparameterised linear regression against the
-    angle of its tasks' subspaces, and two tasks in sequence against their teachers'
+    angle of its tasks' subspaces, a teacher-student network against its teachers' feature
+    similarity, and two tasks in sequence against their teachers'
     overlap in a dense network, a top-1 mixture and the agent-based model."""
     from circuits_abm.experiments import forgetting
     from circuits_abm.experiments.storage import splice_between_markers
 
     with exit_on(ValueError):
         overlaps = _overlaps(sharings)
-    linear, sequences = forgetting.experiment(seeds, workers, sharings=overlaps)
-    text = forgetting.markdown(linear, sequences)
+    tables = forgetting.experiment(seeds, workers, sharings=overlaps)
+    text = forgetting.markdown(tables)
     typer.echo(text)
     if figure is not None:
         from circuits_abm.viz.neural_figures import forgetting_figure
         from circuits_abm.viz.style import save_figure
 
-        typer.echo(f"wrote {save_figure(forgetting_figure(linear, sequences), figure)}")
+        typer.echo(f"wrote {save_figure(forgetting_figure(tables), figure)}")
     if doc is not None:
         with exit_on(ValueError):
             splice_between_markers(doc, marker, text)

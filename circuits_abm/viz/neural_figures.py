@@ -46,15 +46,17 @@ def _mean_and_interval(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
 
 
-def forgetting_figure(linear: pd.DataFrame, sequences: pd.DataFrame) -> Figure:
-    """Three panels (``experiments.forgetting``): forgetting in overparameterised linear
-    regression against the subspaces' angle (trained, with the closed form), then
-    forgetting and transfer of each learner against the teachers' overlap; means over
-    seeds with 95% intervals."""
+def forgetting_figure(tables) -> Figure:
+    """Four panels (``experiments.forgetting.Tables``): forgetting in overparameterised
+    linear regression against the subspaces' angle (trained, with the closed form);
+    forgetting in the teacher-student network against its teachers' feature similarity;
+    then forgetting and transfer of each learner against the teachers' overlap.  Means
+    over seeds with 95% intervals."""
+    linear, features, sequences = tables
     palette = colormaps["tab10"]
     with style():
-        fig = Figure(figsize=(15, 4.2), layout="constrained")
-        first, second, third = fig.subplots(1, 3)
+        fig = Figure(figsize=(12, 8.5), layout="constrained")
+        (first, student), (second, third) = fig.subplots(2, 2)
         stats = linear.groupby("angle").forgetting.apply(_mean_and_interval)
         angles = list(stats.index)
         first.errorbar(angles, [m for m, _ in stats], yerr=[h for _, h in stats], fmt="o",
@@ -65,6 +67,12 @@ def forgetting_figure(linear: pd.DataFrame, sequences: pd.DataFrame) -> Figure:
         first.set_ylabel("forgetting of task A")
         first.set_title("overparameterised regression (Evron et al.)")
         first.legend(fontsize=8)
+        stats = features.groupby("similarity").forgetting.apply(_mean_and_interval)
+        student.errorbar(list(stats.index), [m for m, _ in stats], yerr=[h for _, h in stats],
+                         fmt="o-", color=palette(4), capsize=3, ms=4)
+        student.set_xlabel("feature similarity of the two teachers")
+        student.set_ylabel("forgetting of teacher A")
+        student.set_title("teacher-student, two erf units (Lee, Goldt and Saxe)")
         for ax, column, label in ((second, "forgetting", "forgetting of a"),
                                   (third, "transfer", "reward on b before training it")):
             for i, (learner, rows) in enumerate(sequences.groupby("learner", sort=False)):
