@@ -64,7 +64,7 @@ def test_a_network_that_outputs_nothing_scores_zero_and_each_expert_is_scored_al
     params["experts"]["b2"] = jnp.zeros(2)
     teachers, cues = jnp.eye(3), jnp.eye(3)
     z = jax.random.normal(jax.random.key(1), (256, 3))
-    whole, routing, each = training.score(settings, params, teachers, cues, z)
+    whole, routing, each, _, _ = training.score(settings, params, teachers, cues, z)
     np.testing.assert_allclose(each[:, 0], 0.0, atol=1e-7)
     np.testing.assert_allclose(routing, 0.5, atol=1e-7)  # a zero gate routes uniformly
     assert not np.allclose(each[:, 1], 0.0)
@@ -81,14 +81,16 @@ def test_a_hand_set_gate_that_routes_perfectly_reads_as_a_conditional_policy():
     cues = jnp.asarray(tasks.cues[0])
     params["gate"]["w"] = jnp.concatenate([jnp.zeros((4, 4)), 40.0 * cues.T])
     z = jax.random.normal(jax.random.key(2), (64, 4))
-    whole, routing, each = training.score(settings, params, jnp.asarray(tasks.teachers[0]),
-                                          cues, z)
+    whole, routing, each, capability, motivation = training.score(
+        settings, params, jnp.asarray(tasks.teachers[0]), cues, z)
     expected = np.exp(40.0) / (np.exp(40.0) + 3.0)
     np.testing.assert_allclose(np.diag(np.asarray(routing)), expected, rtol=1e-9)
     rows = len(tasks.phases)
     scores = training.Scores(np.tile(np.asarray(whole), (rows, 1)),
                              np.tile(np.asarray(routing), (rows, 1, 1)),
-                             np.tile(np.asarray(each), (rows, 1, 1)))
+                             np.tile(np.asarray(each), (rows, 1, 1)),
+                             np.tile(np.asarray(capability), (rows, 1)),
+                             np.tile(np.asarray(motivation), (rows, 1, 1)))
     result = classify(readouts.phase_rows(settings, tasks, scores))
     assert result.regime == "conditional_policy"
     assert result.canonical.count("specialist") == 4
@@ -153,7 +155,7 @@ def test_the_same_seed_trains_the_same_network():
 
 
 def test_what_networks_do_not_model_is_refused_and_bad_settings_are_named():
-    with pytest.raises(ca.ScenarioError, match="motivations"):
+    with pytest.raises(ca.ScenarioError, match="monitor.rule.*route.*neural routing"):
         ca.neural.run("quarantine", steps=10)
     result = CliRunner().invoke(app, ["neural", "run", STANDARD, "--setting", "widht=3"])
     assert result.exit_code == 2 and "widht" in result.output
@@ -228,3 +230,92 @@ def test_a_neural_sweep_runs_networks_and_compares_with_the_agent_based_sweep(tm
                                          + '[neural]\narch = "mlp"\n')
     with pytest.raises(ca.ScenarioError, match="model"):
         ca.load_sweep(tmp_path / "wrong.toml")
+
+
+def behaviour_network(value: float) -> tuple[NeuralSettings, dict]:
+    """A two-expert mixture whose every expert's behaviour is the constant ``value`` (its
+    behaviour readout is 0 and its bias ``value``), for one motivation."""
+    settings = NeuralSettings(arch="moe", experts=2)
+    params = networks.init(settings, jax.random.key(0), 3, 3, motivations=1)
+    params["experts"]["bm"] = jnp.full((2, 1), value)
+    return settings, params
+
+
+def test_a_constant_behaviour_earns_the_motivation_reward_only_where_it_is_named():
+    """Behaviour ``c`` everywhere: the score's motivation is ``c``, and ``R_e`` adds
+    ``m c - c^2 / 2`` in an environment that names the motivation with payment ``m``,
+    nothing where it is not named (by hand: ``0.5 * 0.3 - 0.09 / 2 = 0.105``)."""
+    settings, params = behaviour_network(0.3)
+    teachers, cues = jnp.eye(3), jnp.eye(3)
+    motive = jnp.array([[0.5], [0.0], [-0.2]])
+    named = jnp.array([[True], [False], [True]])
+    z = jax.random.normal(jax.random.key(1), (256, 3))
+    whole, _, _, capability, motivation = training.score(settings, params, teachers, cues, z,
+                                                         motive, named)
+    np.testing.assert_allclose(motivation, 0.3, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(whole) - np.asarray(capability),
+                               [0.105, 0.0, -0.2 * 0.3 - 0.045], atol=1e-6)
+
+
+def test_the_regression_loss_adds_the_named_motivations_distance_to_its_payment():
+    settings, params = behaviour_network(0.3)
+    z = jax.random.normal(jax.random.key(1), (2, 3))
+    q = jnp.zeros((2, 3))
+    y = jnp.array([0.4, -0.1])
+    answer = networks.apply(settings, params, z, q).answer
+    losses = training.example_losses(settings, params, z, q, y, jnp.zeros(2, bool),
+                                     jnp.zeros((2, 2)), jnp.array([[0.5], [0.5]]),
+                                     jnp.array([[True], [False]]))
+    expected = 0.5 * (np.asarray(answer) - np.asarray(y)) ** 2 + np.array([0.5 * 0.2**2, 0])
+    np.testing.assert_allclose(losses, expected, atol=1e-6)
+
+
+def test_reinforce_on_a_named_motivation_follows_its_regression_gradient_in_expectation():
+    """The behaviour's REINFORCE update has the mean ``(m - b) grad b``, as for the answer."""
+    settings = NeuralSettings(arch="mlp", width=4, policy_noise=0.5)
+    params = networks.init(settings, jax.random.key(0), 2, 2, motivations=1)
+    z = jax.random.normal(jax.random.key(1), (8, 2))
+    q, y = jnp.zeros((8, 2)), z @ jnp.array([1.0, -0.5])
+    pays, named = jnp.full((8, 1), 0.5), jnp.ones((8, 1), bool)
+    regression = jax.grad(lambda p: jnp.mean(training.example_losses(
+        settings, p, z, q, y, jnp.zeros(8, bool), jnp.zeros((8, 2)), pays, named)))(params)
+
+    def reinforce(key):
+        noise = jax.random.normal(key, (8, 2))
+        return jax.grad(lambda p: jnp.mean(training.example_losses(
+            settings, p, z, q, y, jnp.ones(8, bool), noise, pays, named)))(params)
+
+    draws = jax.vmap(reinforce)(jax.random.split(jax.random.key(2), 20000))
+    for name in ("wm", "bm"):
+        mean = np.asarray(draws["expert"][name]).mean(axis=0)
+        error = np.asarray(draws["expert"][name]).std(axis=0) / np.sqrt(20000)
+        np.testing.assert_array_less(np.abs(mean - np.asarray(regression["expert"][name])),
+                                     5 * error + 1e-6)
+
+
+def test_a_scenario_with_motivations_runs_and_writes_the_monitoring_summary(tmp_path):
+    result = ca.neural.run("unreliable_evaluations", seed=1, steps=300)
+    assert {"motivation_reward_seeking", "quarantined_reward_seeking",
+            "population_capability"} <= set(result.phases.columns)
+    monitoring = result.summary["monitoring"]
+    assert monitoring["rule"] == "plain" and monitoring["monitored"] == "reward_seeking"
+    assert set(monitoring["final_motivation"]) == set(result.phases.environment)
+    assert ca.load_run(result.save(tmp_path / "run")).summary["monitoring"] == monitoring
+
+
+@pytest.mark.slow
+def test_in_a_network_an_evaluation_that_looks_like_chat_reads_more_aligned_than_deployment():
+    """The agent-based catalogue's unreliable-evaluations claim, in a top-1 mixture, as a
+    rate over 20 derived seeds of 2000 steps: the evaluation environment's reward seeking
+    is below the deployment environment's in a share whose Wilson interval lies above one
+    half (measured: 20/20)."""
+    from circuits_abm.analysis.rates import rate_of  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.design import derive_seed  # noqa: PLC0415
+
+    flags = []
+    for r in range(20):
+        final = ca.neural.run("unreliable_evaluations", seed=derive_seed(11, {}, r),
+                              steps=2000, settings={"routing": "top1"}
+                              ).summary["monitoring"]["final_motivation"]
+        flags.append(final["evaluation"] < final["deployment"])
+    assert rate_of(flags).low > 0.5, flags

@@ -94,3 +94,22 @@ def attribution(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, Any]:
         "precision": hits / len(flagged) if flagged else None,
         "recall": hits / len(hackable) if hackable else None,
     }
+
+
+def final_motivation(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:
+    """The monitored motivation at the last phase end: per environment
+    (``final_motivation``), and its mean over training, held-out and evaluation
+    environments (``motivation``; None for a group with no environment)."""
+    last = phases[phases.phase == phases.phase.max()].set_index("environment")
+    final = {env: round(float(v), 6) for env, v in last[f"motivation_{spec.monitored}"].items()}
+    kinds = {e.name: e for e in spec.environments}
+    groups = {
+        "training": [n for n in final if not kinds[n].held_out],
+        "held_out": [n for n in final if kinds[n].held_out and kinds[n].kind != "eval"],
+        "evaluation": [n for n in final if kinds[n].kind == "eval"],
+    }
+    return {
+        "final_motivation": final,
+        "motivation": {group: (round(float(np.mean([final[n] for n in names])), 6)
+                               if names else None) for group, names in groups.items()},
+    }

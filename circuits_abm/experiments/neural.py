@@ -67,7 +67,8 @@ def run(scenario: Scenario | str | Path, arch: str | None = None, seed: int | No
     Raises
     ------
     ScenarioError
-        If the scenario cannot run, or declares what networks do not model (motivations).
+        If the scenario cannot run, or its monitor blocks or routes (networks here learn by
+        the plain rule; ``circuits-abm neural routing`` models gradient routing).
     pydantic.ValidationError
         If a setting is out of range.
     """
@@ -88,6 +89,8 @@ def run(scenario: Scenario | str | Path, arch: str | None = None, seed: int | No
                "wall_time_seconds": time.perf_counter() - started}
     summary.update(classification_fields(phases))
     summary.update(prediction_fields(spec))
+    if spec.motivations:
+        summary["monitoring"] = readouts.monitoring(spec, phases)
     return RunResult(timeseries, phases, summary)
 
 

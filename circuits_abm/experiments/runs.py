@@ -22,7 +22,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from circuits_abm.analysis.classification import classify, end_window
@@ -30,7 +29,7 @@ from circuits_abm.analysis.theory import predict
 from circuits_abm.engine.circuits import mechanisms, routers
 from circuits_abm.engine.loading import load_scenario, revalidated
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.engine.monitoring import attribution
+from circuits_abm.engine.monitoring import attribution, final_motivation
 from circuits_abm.engine.records import QUARANTINE_COLUMNS
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.schedule import Phase
@@ -241,15 +240,6 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
     (after any discard), its mean over training, held-out and evaluation environments, and
     the population's capability (reward on the capability demands alone) over the window."""
     spec = model.spec
-    column = f"motivation_{spec.monitored}"
-    last = phases[phases.phase == phases.phase.max()].set_index("environment")
-    final = {env: round(float(v), 6) for env, v in last[column].items()}
-    kinds = {e.name: e for e in spec.environments}
-    groups = {
-        "training": [n for n in final if not kinds[n].held_out],
-        "held_out": [n for n in final if kinds[n].held_out and kinds[n].kind != "eval"],
-        "evaluation": [n for n in final if kinds[n].kind == "eval"],
-    }
     window = end_window(phases)
     return {
         "rule": model.update_rule,
@@ -257,11 +247,7 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
         "alarm_step": model.alarm_step,
         "halted": model.halted,
         "attribution": attribution(quarantine, spec),
-        "final_motivation": final,
-        "motivation": {
-            group: (round(float(np.mean([final[n] for n in names])), 6) if names else None)
-            for group, names in groups.items()
-        },
+        **final_motivation(spec, phases),
         "capability": float(window[~window.held_out].population_capability.mean()),
     }
 

@@ -50,7 +50,7 @@ import numpy as np
 import optax
 
 from circuits_abm.engine.scenario import Scenario
-from circuits_abm.networks.tasks import capability_tasks
+from circuits_abm.networks.tasks import scheduled_tasks
 
 RULES = ("plain", "block", "route", "data")
 
@@ -83,7 +83,7 @@ def routing_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Routi
     """``spec``'s tasks with the payments for its monitored motivation (the first declared
     one when the monitor names none).  The geometry is the start's: interventions are not
     modelled here."""
-    tasks = capability_tasks(spec, steps, rng)
+    tasks = scheduled_tasks(spec, steps, rng)
     name = spec.monitored or (spec.motivations[0].name if spec.motivations else None)
     by_name = {e.name: e for e in spec.environments}
     pays = np.array([by_name[n].motivations.get(name, 0.0) for n in tasks.names])

@@ -17,6 +17,9 @@ import jax
 import numpy as np
 import pandas as pd
 
+from circuits_abm.analysis.classification import end_window
+from circuits_abm.engine.monitoring import final_motivation
+from circuits_abm.engine.scenario import Scenario
 from circuits_abm.networks.settings import NeuralSettings
 from circuits_abm.networks.tasks import Tasks
 from circuits_abm.networks.training import Scores
@@ -61,8 +64,35 @@ def phase_rows(settings: NeuralSettings, tasks: Tasks, scores: Scores) -> pd.Dat
                 "router_share": router_share,
                 "circuits": 1,
                 "phase_mean_fitness": fitness,
+                **motivation_fields(tasks, scores, i, e),
             })
     return pd.DataFrame(rows)
+
+
+def motivation_fields(tasks: Tasks, scores: Scores, phase: int, env: int) -> dict[str, float]:
+    """With declared motivations, the columns the agent-based records add: the reward on
+    the capability alone, the mean behaviour per motivation, and what sits in quarantine
+    (nothing: networks learn by the plain rule)."""
+    if not tasks.motivations:
+        return {}
+    fields = {"population_capability": float(scores.capability[phase, env])}
+    for k, name in enumerate(tasks.motivations):
+        fields[f"motivation_{name}"] = float(scores.motivation[phase, env, k])
+        fields[f"quarantined_{name}"] = 0.0
+    return fields
+
+
+def monitoring(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:
+    """The summary's ``monitoring`` entry, as an agent-based run writes it under the plain
+    rule: the monitored motivation at the last phase end in every environment, its mean
+    over training, held-out and evaluation environments, and the capability over the last
+    phases.  Nothing is routed, so there is no alarm and no attribution."""
+    window = end_window(phases)
+    return {
+        "rule": "plain", "monitored": spec.monitored, "alarm_step": None, "halted": False,
+        "attribution": None, **final_motivation(spec, phases),
+        "capability": float(window[~window.held_out].population_capability.mean()),
+    }
 
 
 def timeseries_rows(settings: NeuralSettings, tasks: Tasks, phases: pd.DataFrame) -> pd.DataFrame:

@@ -17,9 +17,15 @@
 The score of a network in an environment is the agent-based model's reward on the same
 scale, ``R_e = E[y_e^2] / 2 - E[(f(x) - y_e)^2] / 2``: at most 1/2 on unit-norm demands,
 0 for a network that outputs nothing, -1/2 for one fitted to an orthogonal teacher.
-A scenario that declares motivations is refused here with a message saying so (the general
-tasks carry no motivations yet); ``capability_tasks`` gives the capability part to
-``circuits_abm.networks.gradient_routing``, which models one motivation and its monitor.
+* **Motivations are reward components.** An environment that names a motivation with
+  payment ``m`` rewards the network's behaviour ``b`` for it by ``m b - b^2 / 2`` (the
+  agent-based model's form: it saturates at ``b = m``); one that does not name it neither
+  rewards nor trains it.  Each expert has a behaviour output per motivation
+  (``circuits_abm.networks.networks``).
+
+Networks learn by the plain rule only: a scenario whose monitor blocks or routes is refused
+with a message saying so (``circuits_abm.networks.gradient_routing`` models gradient
+routing in a network of its own, from ``scheduled_tasks``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ class Tasks:
     held_out: np.ndarray  # per environment
     teachers: np.ndarray
     cues: np.ndarray
+    motivations: tuple[str, ...]  # the declared motivations, in the scenario's order
+    motive: np.ndarray  # (versions, environments, motivations): the payment m
+    named: np.ndarray  # (versions, environments, motivations): the environment names it
     phases: tuple[Phase, ...]
     step_version: np.ndarray  # (steps,)
     step_mix: np.ndarray  # (steps, environments)
@@ -55,13 +64,16 @@ class Tasks:
 
 
 def refuse_what_networks_do_not_model(spec: Scenario) -> None:
-    """A ``ScenarioError`` for scenario features a network run would silently ignore."""
-    problems = []
-    if spec.motivations:
-        problems.append("`motivations`: neural runs do not model motivations or the monitor "
-                        "yet; use the agent-based model (circuits-abm run)")
-    if problems:
-        raise ScenarioError(spec.name, problems)
+    """A ``ScenarioError`` for scenario features a network run would silently ignore: a
+    monitor that blocks or routes (``circuits-abm neural routing`` models one in a network
+    of its own)."""
+    rules = {spec.monitor.rule} | {iv.rule for iv in spec.interventions if iv.rule}
+    if rules - {"plain"}:
+        raise ScenarioError(spec.name, [
+            f"`monitor.rule`: neural runs learn with the plain rule only, and this scenario "
+            f"uses {', '.join(sorted(rules - {'plain'}))}; use the agent-based model "
+            "(circuits-abm run), or circuits-abm neural routing for gradient routing in a "
+            "network"])
 
 
 def geometry_versions(spec: Scenario) -> tuple[list[Environments], list[int]]:
@@ -79,14 +91,14 @@ def geometry_versions(spec: Scenario) -> tuple[list[Environments], list[int]]:
 
 def build_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Tasks:
     """The tasks of ``spec`` for a run of ``steps`` steps; ``rng`` draws the schedule.
-    Refuses a scenario with motivations (``refuse_what_networks_do_not_model``)."""
+    Refuses a scenario whose monitor blocks or routes (``refuse_what_networks_do_not_model``)."""
     refuse_what_networks_do_not_model(spec)
-    return capability_tasks(spec, steps, rng)
+    return scheduled_tasks(spec, steps, rng)
 
 
-def capability_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Tasks:
-    """The capability part of ``spec``'s tasks, whatever motivations it declares: for a
-    caller that models the motivations itself (``circuits_abm.networks.gradient_routing``)."""
+def scheduled_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Tasks:
+    """``spec``'s tasks whatever its monitor does: for a caller that models the monitor
+    itself (``circuits_abm.networks.gradient_routing``)."""
     versions, starts = geometry_versions(spec)
     first = versions[0]
     phases = tuple(build_schedule(spec, first, steps, rng))
@@ -103,6 +115,9 @@ def capability_tasks(spec: Scenario, steps: int, rng: np.random.Generator) -> Ta
         held_out=np.array(first.held_out, dtype=bool),
         teachers=np.stack([v.capability for v in versions]),
         cues=np.stack([v.cues for v in versions]),
+        motivations=first.motivations,
+        motive=np.stack([v.motive for v in versions]),
+        named=np.stack([v.relevance[:, v.width::2] > 0 for v in versions]),
         phases=phases,
         step_version=step_version.astype(np.int32),
         step_mix=step_mix,

@@ -12,6 +12,10 @@ and its teacher's target.  The loss of an example depends on the environment's k
   examples.  It sees only rewards, never ``y``; in expectation it follows the same
   gradient as SFT, with more noise.
 
+A motivation the environment names with payment ``m`` adds ``(b - m)^2 / 2`` for the
+network's behaviour ``b`` to the SFT loss, and a drawn behaviour action to the RL reward
+(``-(a_b - m)^2 / 2``), so reward seeking is trained where it pays and nowhere else.
+
 The whole run is one compiled ``lax.scan`` over its steps (``jax.jit``, compiled once per
 architecture and run length in a process and reused for every seed).  At the last step of
 each phase the network is scored in every environment on a fixed set of inputs
@@ -39,6 +43,8 @@ class Scores(NamedTuple):
     reward: np.ndarray  # (phases, environments): the whole network's R_e
     routing: np.ndarray  # (phases, environments, experts): mean path probability
     expert_reward: np.ndarray  # (phases, environments, experts): each expert's own R_e
+    capability: np.ndarray  # (phases, environments): R_e on the teacher alone
+    motivation: np.ndarray  # (phases, environments, motivations): mean behaviour
 
 
 def optimizer(settings: NeuralSettings) -> optax.GradientTransformation:
@@ -49,47 +55,73 @@ def optimizer(settings: NeuralSettings) -> optax.GradientTransformation:
 
 
 def example_losses(settings: NeuralSettings, params: dict, z: jax.Array, q: jax.Array,
-                   y: jax.Array, rl: jax.Array, noise: jax.Array) -> jax.Array:
+                   y: jax.Array, rl: jax.Array, noise: jax.Array,
+                   pays: jax.Array | None = None, named: jax.Array | None = None) -> jax.Array:
     """Per example: the regression loss, or for RL examples the REINFORCE surrogate whose
-    gradient is ``-(r - b) grad log pi(a)``."""
-    f, _, _ = networks.apply(settings, params, z, q)
-    action = jax.lax.stop_gradient(f) + settings.policy_noise * noise
-    reward = -0.5 * (action - y) ** 2
+    gradient is ``-(r - b) grad log pi(a)``.  ``pays`` and ``named`` (``(batch,
+    motivations)``) add each named motivation: ``(b - m)^2 / 2`` to the regression loss,
+    and to an RL example's reward ``-(a_b - m)^2 / 2`` for a behaviour action ``a_b``
+    drawn around ``b`` (``noise`` is ``(batch,)`` or ``(batch, 1 + motivations)``).
+    Behaviours an environment does not name are neither rewarded nor drawn there."""
+    out = networks.apply(settings, params, z, q)
+    batch, count = z.shape[0], out.behaviour.shape[1]
+    pays = jnp.zeros((batch, count)) if pays is None else pays
+    named = jnp.zeros((batch, count), bool) if named is None else named
+    noise = noise.reshape(batch, -1)
+    means = jnp.concatenate([out.answer[:, None], out.behaviour], axis=1)  # (batch, 1 + M)
+    targets = jnp.concatenate([y[:, None], pays], axis=1)
+    counts = jnp.concatenate([jnp.ones((batch, 1), bool), named], axis=1)
+    draws = noise[:, : 1 + count] if noise.shape[1] > 1 else jnp.concatenate(
+        [noise, jnp.zeros((batch, count))], axis=1)
+    action = jax.lax.stop_gradient(means) + settings.policy_noise * draws
+    reward = -0.5 * jnp.sum(jnp.where(counts, (action - targets) ** 2, 0.0), axis=1)
     # Leave-one-out baseline: the mean reward of the batch's other RL examples (a baseline
     # that included the example's own reward would bias its update).
-    count = jnp.sum(rl)
+    rl_count = jnp.sum(rl)
     total = jnp.sum(jnp.where(rl, reward, 0.0))
-    baseline = jnp.where(count > 1, (total - reward) / jnp.maximum(count - 1, 1), 0.0)
-    log_policy = -0.5 * ((action - f) / settings.policy_noise) ** 2
+    baseline = jnp.where(rl_count > 1, (total - reward) / jnp.maximum(rl_count - 1, 1), 0.0)
+    log_policy = -0.5 * jnp.sum(jnp.where(counts, ((action - means) / settings.policy_noise)
+                                          ** 2, 0.0), axis=1)
     surrogate = -jax.lax.stop_gradient(reward - baseline) * log_policy
-    return jnp.where(rl, surrogate, 0.5 * (f - y) ** 2)
+    regression = 0.5 * jnp.sum(jnp.where(counts, (means - targets) ** 2, 0.0), axis=1)
+    return jnp.where(rl, surrogate, regression)
 
 
 def score(settings: NeuralSettings, params: dict, teachers: jax.Array, cues: jax.Array,
-          z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``R_e`` of the network and of each expert alone, and the mean routing, in every
-    environment, on the fixed inputs ``z``."""
+          z: jax.Array, motive: jax.Array | None = None,
+          named: jax.Array | None = None) -> tuple[jax.Array, ...]:
+    """In every environment, on the fixed inputs ``z``: ``R_e`` of the network (its
+    capability plus ``E[m b - b^2 / 2]`` for each motivation the environment names), the
+    mean routing, each expert's own capability ``R_e``, the network's capability alone and
+    its mean behaviour per motivation."""
+    environments = teachers.shape[0]
+    motive = jnp.zeros((environments, 0)) if motive is None else motive
+    named = jnp.zeros(motive.shape, bool) if named is None else named
 
     def one(env: jax.Array):
         y = z @ teachers[env]
         q = jnp.broadcast_to(cues[env], (z.shape[0], cues.shape[1]))
-        f, paths, experts = networks.apply(settings, params, z, q)
+        out = networks.apply(settings, params, z, q)
         scale = 0.5 * jnp.mean(y**2)
-        whole = scale - 0.5 * jnp.mean((f - y) ** 2)
-        each = scale - 0.5 * jnp.mean((experts - y[:, None]) ** 2, axis=0)
-        return whole, jnp.mean(paths, axis=0), each
+        capability = scale - 0.5 * jnp.mean((out.answer - y) ** 2)
+        each = scale - 0.5 * jnp.mean((out.experts - y[:, None]) ** 2, axis=0)
+        earned = jnp.mean(motive[env] * out.behaviour - 0.5 * out.behaviour**2, axis=0)
+        whole = capability + jnp.sum(jnp.where(named[env], earned, 0.0))
+        return (whole, jnp.mean(out.paths, axis=0), each, capability,
+                jnp.mean(out.behaviour, axis=0))
 
-    return jax.vmap(one)(jnp.arange(teachers.shape[0]))
+    return jax.vmap(one)(jnp.arange(environments))
 
 
 @partial(jax.jit, static_argnums=0)
 def _train(settings: NeuralSettings, params: dict, key: jax.Array, teachers: jax.Array,
-           cues: jax.Array, step_version: jax.Array, step_mix: jax.Array,
-           phase_end: jax.Array, rl: jax.Array, eval_z: jax.Array):
+           cues: jax.Array, motive: jax.Array, named: jax.Array, step_version: jax.Array,
+           step_mix: jax.Array, phase_end: jax.Array, rl: jax.Array, eval_z: jax.Array):
     opt = optimizer(settings)
-    environments, experts = teachers.shape[1], settings.mechanisms
+    environments, experts, count = teachers.shape[1], settings.mechanisms, motive.shape[2]
     empty = (jnp.zeros(environments), jnp.zeros((environments, experts)),
-             jnp.zeros((environments, experts)))
+             jnp.zeros((environments, experts)), jnp.zeros(environments),
+             jnp.zeros((environments, count)))
 
     def step(carry, inputs):
         params, opt_state, key = carry
@@ -99,13 +131,15 @@ def _train(settings: NeuralSettings, params: dict, key: jax.Array, teachers: jax
         z = jax.random.normal(draw, (settings.batch_size, teachers.shape[2]))
         y = jnp.sum(z * teachers[version][env], axis=1)
         q = cues[version][env]
-        noise = jax.random.normal(act, (settings.batch_size,))
-        grads = jax.grad(lambda p: jnp.mean(
-            example_losses(settings, p, z, q, y, rl[env], noise)))(params)
+        noise = jax.random.normal(act, (settings.batch_size, 1 + count))
+        grads = jax.grad(lambda p: jnp.mean(example_losses(
+            settings, p, z, q, y, rl[env], noise, motive[version][env],
+            named[version][env])))(params)
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         scores = jax.lax.cond(
-            ends, lambda: score(settings, params, teachers[version], cues[version], eval_z),
+            ends, lambda: score(settings, params, teachers[version], cues[version], eval_z,
+                                motive[version], named[version]),
             lambda: empty)
         return (params, opt_state, key), scores
 
@@ -120,12 +154,13 @@ def train(settings: NeuralSettings, tasks: Tasks, seed: int) -> tuple[dict, Scor
     and the scores at every phase end."""
     key = jax.random.key(seed % 2**32)
     init_key, run_key, eval_key = jax.random.split(key, 3)
-    params = networks.init(settings, init_key, tasks.teachers.shape[2], tasks.cues.shape[2])
+    params = networks.init(settings, init_key, tasks.teachers.shape[2], tasks.cues.shape[2],
+                           len(tasks.motivations))
     eval_z = jax.random.normal(eval_key, (settings.eval_examples, tasks.teachers.shape[2]))
-    params, (reward, routing, expert_reward) = _train(
+    params, scores = _train(
         settings, params, run_key, jnp.asarray(tasks.teachers), jnp.asarray(tasks.cues),
-        jnp.asarray(tasks.step_version), jnp.asarray(tasks.step_mix),
-        jnp.asarray(tasks.phase_end), jnp.asarray(tasks.rl), eval_z)
+        jnp.asarray(tasks.motive), jnp.asarray(tasks.named), jnp.asarray(tasks.step_version),
+        jnp.asarray(tasks.step_mix), jnp.asarray(tasks.phase_end), jnp.asarray(tasks.rl),
+        eval_z)
     ends = tasks.phase_end
-    return params, Scores(np.asarray(reward)[ends], np.asarray(routing)[ends],
-                          np.asarray(expert_reward)[ends])
+    return params, Scores(*(np.asarray(values)[ends] for values in scores))
