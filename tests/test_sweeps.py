@@ -162,10 +162,10 @@ def test_the_monitored_motivation_goes_into_its_own_columns():
     from circuits_abm.experiments.sweep.records import MOTIVATION_METRICS, motivation_metrics  # noqa: PLC0415
 
     monitoring = {"motivation": {"training": 0.1, "held_out": 0.2, "evaluation": 0.3},
-                  "capability": 0.4}
+                  "capability": 0.4, "capability_final": 0.35}
     assert motivation_metrics({"monitoring": monitoring}) == {
         "motivation_training": 0.1, "motivation_held_out": 0.2,
-        "motivation_evaluation": 0.3, "capability": 0.4}
+        "motivation_evaluation": 0.3, "capability": 0.4, "capability_final": 0.35}
     assert motivation_metrics({}) == dict.fromkeys(MOTIVATION_METRICS, None)
 
 

@@ -22,19 +22,30 @@ from circuits_abm.engine.scenario import Scenario
 
 
 def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:
-    """The unit direction the monitor watches, in the plane of the monitored motivation's
-    two pathways: the behaviour direction ``(a + b)/sqrt(2)`` turned by ``monitor.angle``
-    degrees toward ``(a - b)/sqrt(2)``, the combination that changes no behaviour.  At 0 the
-    monitor sees exactly what drives the motivation; at 90 it sees nothing that matters
-    (imperfect interpretability in between).  Zeros when there is no motivation."""
+    """The unit direction the monitor watches: the monitored motivation's behaviour
+    direction ``(a + b)/sqrt(2)`` turned by ``monitor.angle`` degrees toward the direction
+    that ``monitor.tilt`` names.  ``inert``: ``(a - b)/sqrt(2)``, the combination of
+    pathways that changes no behaviour (at 90 degrees the monitor sees nothing that
+    matters).  ``capability``: the unit mean training demand on the capability dimensions
+    (at 90 degrees it watches the shared skill alone).  Zeros when there is no
+    motivation."""
     direction = np.zeros(envs.demands.shape[1])
     name = scenario.monitored
     if name is None:
         return direction
     a, b = envs.pathways(name)
-    # (cos x + sin x) / sqrt 2 = cos(x - pi/4) and (cos x - sin x) / sqrt 2 = -sin(x - pi/4),
-    # with x - pi/4 in [-pi/4, pi/4], where kernels.sin_cos gives the same bits on every CPU.
+    # With x the angle: (cos x + sin x) / sqrt 2 = cos(x - pi/4) and (cos x - sin x) / sqrt 2
+    # = -sin(x - pi/4), with x - pi/4 in [-pi/4, pi/4], where kernels.sin_cos gives the same
+    # bits on every CPU.
     sine, cosine = kernels.sin_cos((scenario.monitor.angle - 45.0) * (np.pi / 180.0))
+    if scenario.monitor.tilt == "capability":
+        # cos x = (cos t - sin t) / sqrt 2 and sin x = (cos t + sin t) / sqrt 2, t = x - pi/4.
+        shared = envs.capability[envs.training].mean(axis=0)
+        behaviour = (cosine - sine) / np.sqrt(2.0)  # cos x
+        skill = (cosine + sine) / np.sqrt(2.0)  # sin x
+        direction[a] = direction[b] = behaviour / np.sqrt(2.0)
+        direction[: envs.width] = skill * shared / np.sqrt(shared @ shared)
+        return direction
     direction[a] = cosine
     direction[b] = -sine
     return direction
@@ -96,10 +107,11 @@ def attribution(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, Any]:
     }
 
 
-def final_motivation(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:
-    """The monitored motivation at the last phase end: per environment
-    (``final_motivation``), and its mean over training, held-out and evaluation
-    environments (``motivation``; None for a group with no environment)."""
+def readings_at_the_end(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:
+    """What the last phase end shows, after any discard: the monitored motivation per
+    environment (``final_motivation``) and its mean over training, held-out and evaluation
+    environments (``motivation``; None for a group with no environment), and the
+    capability in the training environments (``capability_final``: what a discard kept)."""
     last = phases[phases.phase == phases.phase.max()].set_index("environment")
     final = {env: round(float(v), 6) for env, v in last[f"motivation_{spec.monitored}"].items()}
     kinds = {e.name: e for e in spec.environments}
@@ -112,4 +124,5 @@ def final_motivation(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:
         "final_motivation": final,
         "motivation": {group: (round(float(np.mean([final[n] for n in names])), 6)
                                if names else None) for group, names in groups.items()},
+        "capability_final": float(last[~last.held_out].population_capability.mean()),
     }

@@ -208,14 +208,18 @@ class MonitorSpec(Section):
     quarantine module, which adds to the mechanism's parameters while training (reward and
     selection see it), is inherited, and is discarded at ``discard`` (a step, ``end``:
     just before the final evaluation, or ``never``).  The monitored direction is the
-    motivation ``direction`` tilted by ``angle`` degrees toward the shared capability (the
-    mean training demand): imperfect interpretability.  ``alarm`` records the first step at
-    which the population's mean module norm crosses it, and stops the run there with
-    ``halt_on_alarm``."""
+    motivation ``direction``'s behaviour, tilted by ``angle`` degrees (imperfect
+    interpretability) toward what ``tilt`` names: ``inert``, the combination of its two
+    pathways that changes no behaviour (the monitor then misses part of the behaviour and
+    catches nothing else), or ``capability``, the shared capability (the unit mean training
+    demand: the monitor then also catches skill, so blocking and routing cost capability).
+    ``alarm`` records the first step at which the population's mean module norm crosses it,
+    and stops the run there with ``halt_on_alarm``."""
 
     rule: UpdateRule = "plain"
     direction: Name | None = None
     angle: Annotated[float, Field(ge=0.0, le=90.0)] = 0.0
+    tilt: Literal["inert", "capability"] = "inert"
     alarm: Annotated[float, Field(gt=0.0)] | None = None
     halt_on_alarm: bool = False
     discard: Literal["end", "never"] | Annotated[int, Field(ge=1)] = "end"

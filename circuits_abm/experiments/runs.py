@@ -29,7 +29,7 @@ from circuits_abm.analysis.theory import predict
 from circuits_abm.engine.circuits import mechanisms, routers
 from circuits_abm.engine.loading import load_scenario, revalidated
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.engine.monitoring import attribution, final_motivation
+from circuits_abm.engine.monitoring import attribution, readings_at_the_end
 from circuits_abm.engine.records import QUARANTINE_COLUMNS
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.schedule import Phase
@@ -238,7 +238,8 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
     alarm fired (if it did) and whether the run halted there, which environments pushed the
     quarantine, the population's motivation in every environment at the last phase end
     (after any discard), its mean over training, held-out and evaluation environments, and
-    the population's capability (reward on the capability demands alone) over the window."""
+    the population's capability (reward on the capability demands alone) over the window and
+    at the last phase end (after any discard)."""
     spec = model.spec
     window = end_window(phases)
     return {
@@ -247,7 +248,7 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
         "alarm_step": model.alarm_step,
         "halted": model.halted,
         "attribution": attribution(quarantine, spec),
-        **final_motivation(spec, phases),
+        **readings_at_the_end(spec, phases),
         "capability": float(window[~window.held_out].population_capability.mean()),
     }
 

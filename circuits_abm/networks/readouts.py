@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from circuits_abm.analysis.classification import end_window
-from circuits_abm.engine.monitoring import final_motivation
+from circuits_abm.engine.monitoring import readings_at_the_end
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.networks.settings import NeuralSettings
 from circuits_abm.networks.tasks import Tasks
@@ -90,7 +90,7 @@ def monitoring(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:
     window = end_window(phases)
     return {
         "rule": "plain", "monitored": spec.monitored, "alarm_step": None, "halted": False,
-        "attribution": None, **final_motivation(spec, phases),
+        "attribution": None, **readings_at_the_end(spec, phases),
         "capability": float(window[~window.held_out].population_capability.mean()),
     }
 

@@ -32,9 +32,10 @@ METRICS = (
 
 
 # With declared motivations: the monitored motivation at the end, by group of environments,
-# and the capability over the window (NaN for scenarios without motivations).
+# the capability over the window and at the last phase end, after any discard (NaN for
+# scenarios without motivations).
 MOTIVATION_METRICS = ("motivation_training", "motivation_held_out", "motivation_evaluation",
-                      "capability")
+                      "capability", "capability_final")
 
 
 # The theory's prediction for each run's scenario (analysis.theory), beside what emerged.
@@ -116,7 +117,8 @@ def failure_fields(exc: BaseException) -> dict[str, Any]:
 
 
 def motivation_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
-    """The run's monitored motivation by group of environments, and its capability."""
+    """The run's monitored motivation by group of environments, and its capability over the
+    window and at the end (None from a summary written before that was recorded)."""
     monitoring = summary.get("monitoring")
     if monitoring is None:
         return dict.fromkeys(MOTIVATION_METRICS, None)
@@ -126,6 +128,7 @@ def motivation_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
         "motivation_held_out": groups["held_out"],
         "motivation_evaluation": groups["evaluation"],
         "capability": monitoring["capability"],
+        "capability_final": monitoring.get("capability_final"),
     }
 
 
