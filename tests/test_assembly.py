@@ -263,3 +263,36 @@ def test_a_truncated_chain_absorbs_in_its_last_state_and_bounds_the_probability(
     assert cut.transitions[0].takeover == whole.transitions[0].takeover  # same first contest
     assert cut.router_probability >= whole.router_probability
     assert "at most" in cut.describe()
+
+
+def frozen_chain(forward: float, onward: float, truncated: bool = False) -> PathPrediction:
+    """One mechanism -> a router over two parts (``forward`` takeovers per step) -> a
+    router over three (``onward``), over 1000 steps."""
+    sure = wilson(1, 1)  # every simulated offspring took over: the rate is the births
+    return PathPrediction(("n", "R[a,b]", "R[a,R[b,c]]"), (
+        Transition(0, 1, "split", forward, sure),
+        Transition(1, 2, "split", onward, sure)), 1000, truncated)
+
+
+def test_the_nested_prediction_is_the_chains_most_probable_router_state_not_its_last():
+    """Pure births at rate a then b: ``P(state 2) = 1 - (b e^{-aT} - a e^{-bT}) / (b - a)``
+    and ``P(state 0) = e^{-aT}``. With a = 0.01 and b = 0.0002 over T = 1000: state 0 has
+    4.5e-5, state 2 about 0.16, so the middle router (0.84) is the prediction."""
+    path = frozen_chain(0.01, 0.0002)
+    a, b, t = 0.01, 0.0002, 1000
+    last = 1 - (b * np.exp(-a * t) - a * np.exp(-b * t)) / (b - a)
+    np.testing.assert_allclose(path.occupation, [np.exp(-a * t), 1 - np.exp(-a * t) - last,
+                                                 last], atol=1e-9)
+    assert path.ends_with_router and path.decided
+    assert path.predicted_state == "R[a,b]"
+    assert path.to_dict()["predicted_structure"] == "R[a,b]"
+    assert "verdict: a router" in path.describe() and "R[a,b] (probability 0.84)" in path.describe()
+
+
+def test_a_chain_that_rarely_leaves_one_mechanism_predicts_it_and_a_cut_chain_is_undecided():
+    rare = frozen_chain(0.0001, 0.0001)
+    assert not rare.ends_with_router and rare.predicted_state == "n"
+    assert "verdict: no router" in rare.describe()
+    cut = frozen_chain(0.01, 0.0, truncated=True)
+    assert not cut.decided and cut.to_dict()["ends_with_router"] is None
+    assert "undecided" in cut.describe()

@@ -119,12 +119,47 @@ class PathPrediction:
         gets that far is counted as ending with a router."""
         return float(1.0 - self.occupation[0])
 
+    @property
+    def decided(self) -> bool:
+        """Whether the chain decides the root: always, unless it is ``truncated`` and its
+        upper bound on a router reaches one half."""
+        return not (self.truncated and self.router_probability >= 0.5)
+
+    @property
+    def ends_with_router(self) -> bool:
+        """The verdict on the root: a router if the chain ends in one in at least half of
+        the runs (meaningful only when ``decided``)."""
+        return self.router_probability >= 0.5
+
+    @property
+    def predicted_state(self) -> str:
+        """The predicted structure: with a router, the chain's most probable state among
+        those with one (the nested prediction: not always the chain's last state); without,
+        the single mechanism."""
+        if not self.ends_with_router:
+            return self.states[0]
+        return self.states[1 + int(np.argmax(self.occupation[1:]))]
+
+    def verdict(self) -> str:
+        """One line: the root's verdict and the predicted structure, with its probability."""
+        if not self.decided:
+            return ("  verdict: undecided (the chain was cut short; a router is possible, "
+                    f"at most {self.router_probability:.2f})")
+        index = self.states.index(self.predicted_state)
+        root = "a router" if self.ends_with_router else "no router"
+        return (f"  verdict: {root} (probability of a router {self.router_probability:.2f}"
+                f" {'>=' if self.ends_with_router else '<'} 0.5); predicted structure "
+                f"{self.predicted_state} (probability {self.occupation[index]:.2f})")
+
     def to_dict(self) -> dict:
-        """The chain as a JSON-able dict."""
+        """The chain as a JSON-able dict, with its verdict."""
         return {
             "states": list(self.states),
             "occupation": [round(float(p), 4) for p in self.occupation],
             "router_probability": round(self.router_probability, 4),
+            "decided": self.decided,
+            "ends_with_router": self.ends_with_router if self.decided else None,
+            "predicted_structure": self.predicted_state if self.decided else None,
             "truncated": self.truncated,
             "transitions": [
                 {"from": tr.source, "to": tr.target, "operator": tr.operator,
@@ -153,6 +188,7 @@ class PathPrediction:
                          "one counted as kept)")
         lines.append(f"  probability of a router at the end: {bound}"
                      f"{self.router_probability:.2f}")
+        lines.append(self.verdict())
         return "\n".join(lines)
 
 

@@ -38,7 +38,8 @@ PATH_CONFIDENCE = 0.9
 
 def point_path(scenario: dict[str, Any], replicates: int = REPLICATES) -> dict[str, Any]:
     """For one point's scenario: the probability of a router at the end of a run, and the
-    regime and structure predicted with the path.  The probability is NaN (and the
+    regime and structure predicted with the path (with a router, the chain's most probable
+    state that has one).  The probability is NaN (and the
     end-point prediction stands) when no router is predicted, or when the chain had to be
     truncated and its upper bound does not rule a router out."""
     spec = scenario_from_dict(scenario)
@@ -46,13 +47,13 @@ def point_path(scenario: dict[str, Any], replicates: int = REPLICATES) -> dict[s
     problem = Problem(spec, envs)
     single = problem.candidate((problem.training,))
     path = path_prediction(spec, replicates=replicates)
-    router = path is not None and path.router_probability >= 0.5
-    if path is None or (path.truncated and router):
+    if path is None or not path.decided:
         return {"router_probability": np.nan, "path_regime": "", "path_structure": ""}
+    router = path.ends_with_router
     return {
         "router_probability": path.router_probability,
         "path_regime": CONDITIONAL if router else single.regime,
-        "path_structure": path.states[-1] if router else single.canonical(),
+        "path_structure": path.predicted_state if router else single.canonical(),
     }
 
 
