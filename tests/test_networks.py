@@ -319,3 +319,16 @@ def test_in_a_network_an_evaluation_that_looks_like_chat_reads_more_aligned_than
                               ).summary["monitoring"]["final_motivation"]
         flags.append(final["evaluation"] < final["deployment"])
     assert rate_of(flags).low > 0.5, flags
+
+
+def test_the_neural_catalogue_command_writes_its_tables_and_figure(tmp_path):
+    doc = tmp_path / "page.md"
+    doc.write_text("<!-- neural-catalogue:start -->\nSTALE\n<!-- neural-catalogue:end -->\n")
+    figure = tmp_path / "rates.png"
+    result = CliRunner().invoke(app, ["neural", "catalogue", "switching_fast", "--runs", "1",
+                                      "--workers", "1", "--figure", str(figure),
+                                      "--doc", str(doc)])
+    assert result.exit_code == 0, result.output
+    page = doc.read_text()
+    assert "STALE" not in page and "Agent-based model, 1 seeds" in page
+    assert "`switching_fast`" in page and figure.stat().st_size > 10_000

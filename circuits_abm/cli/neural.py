@@ -24,6 +24,22 @@ neural_app = typer.Typer(no_args_is_help=True,
 app.add_typer(neural_app, name="neural")
 
 
+def _publish(text: str, draw, figure: Path | None, doc: Path | None, marker: str) -> None:
+    """Print an experiment's tables; draw its figure into ``figure`` (``draw()`` makes it)
+    and splice the tables into ``doc`` between its ``marker`` markers, when asked."""
+    from circuits_abm.experiments.storage import splice_between_markers
+
+    typer.echo(text)
+    if figure is not None:
+        from circuits_abm.viz.style import save_figure
+
+        typer.echo(f"wrote {save_figure(draw(), figure)}")
+    if doc is not None:
+        with exit_on(ValueError):
+            splice_between_markers(doc, marker, text)
+        typer.echo(f"updated the tables in {doc}", err=True)
+
+
 @neural_app.command("run")
 def neural_run(
     scenario: ScenarioArg,
@@ -114,7 +130,6 @@ def neural_catalogue(
     from circuits_abm.engine.scenario import ScenarioError, parse_assignment
     from circuits_abm.experiments import neural
     from circuits_abm.experiments.catalogue import markdown_table, run_catalogue
-    from circuits_abm.experiments.storage import splice_between_markers
     from circuits_abm.networks.settings import NeuralSettings
 
     with exit_on(ScenarioError, ValueError):  # pydantic's ValidationError is a ValueError
@@ -133,17 +148,10 @@ def neural_catalogue(
         tables.append(f"{label[0].upper()}{label[1:]}, {runs} seeds per scenario:\n\n"
                       f"{markdown_table(outcomes, specs)}")
         frames.append(neural.stage_rates(outcomes, label))
-    text = "\n\n".join(tables)
-    typer.echo(text)
-    if figure is not None:
-        from circuits_abm.viz.neural_figures import stage_rates_figure
-        from circuits_abm.viz.style import save_figure
+    from circuits_abm.viz.neural_figures import stage_rates_figure
 
-        typer.echo(f"wrote {save_figure(stage_rates_figure(pd.concat(frames)), figure)}")
-    if doc is not None:
-        with exit_on(ValueError):
-            splice_between_markers(doc, marker, text)
-        typer.echo(f"updated the tables in {doc}", err=True)
+    _publish("\n\n".join(tables), lambda: stage_rates_figure(pd.concat(frames)), figure, doc,
+             marker)
 
 
 def _overlaps(text: str) -> tuple[float, ...]:
@@ -177,22 +185,13 @@ def neural_forgetting(
     similarity, and two tasks in sequence against their teachers'
     overlap in a dense network, a top-1 mixture and the agent-based model."""
     from circuits_abm.experiments import forgetting
-    from circuits_abm.experiments.storage import splice_between_markers
 
     with exit_on(ValueError):
         overlaps = _overlaps(sharings)
     tables = forgetting.experiment(seeds, workers, sharings=overlaps)
-    text = forgetting.markdown(tables)
-    typer.echo(text)
-    if figure is not None:
-        from circuits_abm.viz.neural_figures import forgetting_figure
-        from circuits_abm.viz.style import save_figure
+    from circuits_abm.viz.neural_figures import forgetting_figure
 
-        typer.echo(f"wrote {save_figure(forgetting_figure(tables), figure)}")
-    if doc is not None:
-        with exit_on(ValueError):
-            splice_between_markers(doc, marker, text)
-        typer.echo(f"updated the table in {doc}", err=True)
+    _publish(forgetting.markdown(tables), lambda: forgetting_figure(tables), figure, doc, marker)
 
 
 @neural_app.command("routing")
@@ -209,17 +208,9 @@ def neural_routing(
     against the monitor's angle under plain, block and route, whether the leak grows with
     training, and absorption when only some examples are routed."""
     from circuits_abm.experiments import neural_routing
-    from circuits_abm.experiments.storage import splice_between_markers
 
     angles, absorption = neural_routing.experiment(seeds, workers)
-    text = neural_routing.markdown(angles, absorption)
-    typer.echo(text)
-    if figure is not None:
-        from circuits_abm.viz.neural_figures import gradient_routing_figure
-        from circuits_abm.viz.style import save_figure
+    from circuits_abm.viz.neural_figures import gradient_routing_figure
 
-        typer.echo(f"wrote {save_figure(gradient_routing_figure(angles, absorption), figure)}")
-    if doc is not None:
-        with exit_on(ValueError):
-            splice_between_markers(doc, marker, text)
-        typer.echo(f"updated the tables in {doc}", err=True)
+    _publish(neural_routing.markdown(angles, absorption),
+             lambda: gradient_routing_figure(angles, absorption), figure, doc, marker)
