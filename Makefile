@@ -9,7 +9,7 @@ LATEST := .venv-latest
 LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock test-latest demo figures analysis mutation test lint docs notebooks bench neural catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo figures analysis mutation test lint docs notebooks bench neural motivations catalogue reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
@@ -28,6 +28,8 @@ help:
 	@echo "make neural  the taxonomy grid and two canonical scenarios in trained networks beside"
 	@echo "              the agent-based model (about 13 minutes), into docs/neural.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
+	@echo "make motivations  evasion past a monitor over training time and a cramped quarantine"
+	@echo "              module (about 2 minutes), figures into figures/, tables into docs/motivations.md"
 
 $(PY):
 	@set -e; PYTHON="$$(bash .ci/find-python)"; \
@@ -192,6 +194,15 @@ neural: $(STAMP)
 	  --figure figures/neural_forgetting.png --doc docs/neural.md
 	$(VENV)/bin/circuits-abm neural routing --seeds 20 --workers 2 \
 	  --figure figures/neural_routing.png --doc docs/neural.md
+
+# Monitors that can be evaded or cramped (docs/motivations.md): the leak past a monitor that
+# watches two of three pathways against training time, and a quarantine module of limited
+# capacity, 20 seeds per point (about 2 minutes).
+motivations: $(STAMP)
+	$(VENV)/bin/circuits-abm figures evasion --seeds 20 --workers 2 \
+	  --out figures/evasion.png --doc docs/motivations.md
+	$(VENV)/bin/circuits-abm figures capacity --seeds 20 --workers 2 \
+	  --out figures/module_capacity.png --doc docs/motivations.md
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md

@@ -9,6 +9,7 @@ import pytest
 from helpers import FROZEN, make_scenario
 
 from circuits_abm.engine import learning
+from circuits_abm.engine.environments import PathwayMetric
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.reference import reference_select_and_learn
 from circuits_abm.engine.schedule import stationary_distribution
@@ -17,7 +18,8 @@ from circuits_abm.engine.schedule import stationary_distribution
 def test_mechanism_reward_matches_hand_computation():
     theta = np.array([[0.5, 0.2], [1.0, 0.0]])
     demands = np.array([[1.0, 0.0], [0.0, 1.0]])
-    rewards = learning.leaf_rewards(theta, demands, np.full(2, -1), np.zeros(2), np.ones((2, 2)))
+    no_motivation = PathwayMetric(np.full(2, -1), np.ones(2), np.zeros(2), np.full((2, 1), -1))
+    rewards = learning.leaf_rewards(theta, demands, no_motivation, np.ones((2, 2)))
     # R = <theta, d> - |theta|^2 / 2
     assert rewards[0, 0] == pytest.approx(0.5 - 0.5 * 0.29)
     assert rewards[0, 1] == pytest.approx(0.2 - 0.5 * 0.29)
@@ -44,8 +46,7 @@ def test_router_routes_by_softmax_and_earns_the_routed_expectation():
     p_a_in_e0 = math.exp(beta) / (math.exp(beta) + 1.0)  # <k_a, q_0> = 1, <k_b, q_0> = 0
     assert path[model.layout.leaf_rows[0], 0] == pytest.approx(p_a_in_e0)
     assert path[model.layout.leaf_rows[1], 1] == pytest.approx(p_a_in_e0)
-    rewards = learning.leaf_rewards(model.layout.theta, envs.demands, envs.partner, envs.upkeep,
-                                    envs.relevance)
+    rewards = learning.leaf_rewards(model.layout.theta, envs.demands, envs.metric, envs.relevance)
     values = learning.subtree_values(model.layout, prob, rewards)
     assert values[0, 0] == pytest.approx(p_a_in_e0 * 0.5)
     assert values[0, 1] == pytest.approx((1 - p_a_in_e0) * (0.0 - 0.5))

@@ -136,7 +136,7 @@ def _header(page) -> str:
 def test_the_explorer_steps_plays_switches_scenario_saves_and_copies_in_a_real_browser(
         server, tmp_path):
     """Chromium is installed by `.ci/run`; without it this test fails rather than skipping."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
 
     assert CHROMIUM is not None, "needs Chromium: `sudo apt-get install chromium`"
     with sync_playwright() as playwright:
@@ -171,8 +171,9 @@ def test_the_explorer_steps_plays_switches_scenario_saves_and_copies_in_a_real_b
         spec = ca.load_scenario("switching_slow")
         for path, (label, *_) in explorer.SLIDERS.items():
             value = explorer.dotted_value(spec, path)
-            assert page.get_by_role("slider", name=label).get_attribute("aria-valuenow") == \
-                f"{value:g}", path
+            # The header changes before every slider has redrawn: wait for each (up to 60 s).
+            expect(page.get_by_role("slider", name=label)).to_have_attribute(
+                "aria-valuenow", f"{value:g}", timeout=60_000)
             assert f"{label.split(' (')[0]} {value:g}" in _header(page)  # the model's own
 
         # A slider rebuilds the model at once; Mesa's Reset keeps what the sliders say.

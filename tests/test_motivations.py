@@ -54,9 +54,10 @@ def test_a_motivation_adds_two_pathways_and_leaves_the_sharing_geometry_alone():
     envs = build_environments(spec)
     assert envs.demands.shape == (2, 4)
     assert envs.capability @ envs.capability.T == pytest.approx(np.array([[1, 0.3], [0.3, 1]]))
-    assert envs.motive[:, 0] == pytest.approx([0.6, 0.0])
-    assert envs.pathways("hack") == (2, 3)
-    assert list(envs.partner) == [-1, -1, 3, 2] and list(envs.upkeep) == [0, 0, 0.1, 0.1]
+    assert envs.demands[:, 2] == pytest.approx([0.6, 0.0])  # m_e times gain 1
+    assert list(envs.pathways("hack")) == [2, 3]
+    assert envs.metric.others.tolist() == [[-1], [-1], [3], [2]]
+    assert list(envs.metric.upkeep) == [0, 0, 0.1, 0.1]
 
 
 def test_the_behaviour_saturates_whichever_pathway_carries_it():
@@ -71,8 +72,7 @@ def test_the_behaviour_saturates_whichever_pathway_carries_it():
     for theta_ab in ((mu, 0.0), (0.0, mu), (mu / 2, mu / 2)):
         theta = np.zeros((1, 4))
         theta[0, 2:] = theta_ab
-        reward = learning.leaf_rewards(theta, envs.demands, envs.partner, envs.upkeep,
-                                       envs.relevance)[0, 0]
+        reward = learning.leaf_rewards(theta, envs.demands, envs.metric, envs.relevance)[0, 0]
         spread = upkeep * (theta_ab[0] ** 2 + theta_ab[1] ** 2) / 2
         assert reward == pytest.approx(m * mu - mu**2 / 2 - spread)
     assert expected < m * mu - mu**2 / 2

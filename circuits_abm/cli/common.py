@@ -75,3 +75,19 @@ def echo_regime(fields: dict) -> None:
     tree = fields["classification"]["tree"]
     typer.echo(f"regime: {fields['regime']} (confidence {tree['confidence']:.2f})")
     typer.echo(f"structure: {fields['structure']}")
+
+
+def publish(text: str, draw, figure: Path | None, doc: Path | None, marker: str) -> None:
+    """Print an experiment's tables; draw its figure into ``figure`` (``draw()`` makes it)
+    and splice the tables into ``doc`` between its ``marker`` markers, when asked."""
+    from circuits_abm.experiments.storage import splice_between_markers  # noqa: PLC0415
+
+    typer.echo(text)
+    if figure is not None:
+        from circuits_abm.viz.style import save_figure  # noqa: PLC0415
+
+        typer.echo(f"wrote {save_figure(draw(), figure)}")
+    if doc is not None:
+        with exit_on(ValueError):
+            splice_between_markers(doc, marker, text)
+        typer.echo(f"updated the tables in {doc}", err=True)

@@ -17,27 +17,12 @@ from circuits_abm.cli.common import (
     echo_regime,
     exit_on,
     load_or_exit,
+    publish,
 )
 
 neural_app = typer.Typer(no_args_is_help=True,
                          help="The same scenarios in networks trained by gradient descent.")
 app.add_typer(neural_app, name="neural")
-
-
-def _publish(text: str, draw, figure: Path | None, doc: Path | None, marker: str) -> None:
-    """Print an experiment's tables; draw its figure into ``figure`` (``draw()`` makes it)
-    and splice the tables into ``doc`` between its ``marker`` markers, when asked."""
-    from circuits_abm.experiments.storage import splice_between_markers
-
-    typer.echo(text)
-    if figure is not None:
-        from circuits_abm.viz.style import save_figure
-
-        typer.echo(f"wrote {save_figure(draw(), figure)}")
-    if doc is not None:
-        with exit_on(ValueError):
-            splice_between_markers(doc, marker, text)
-        typer.echo(f"updated the tables in {doc}", err=True)
 
 
 @neural_app.command("run")
@@ -150,7 +135,7 @@ def neural_catalogue(
         frames.append(neural.stage_rates(outcomes, label))
     from circuits_abm.viz.neural_figures import stage_rates_figure
 
-    _publish("\n\n".join(tables), lambda: stage_rates_figure(pd.concat(frames)), figure, doc,
+    publish("\n\n".join(tables), lambda: stage_rates_figure(pd.concat(frames)), figure, doc,
              marker)
 
 
@@ -191,7 +176,7 @@ def neural_forgetting(
     tables = forgetting.experiment(seeds, workers, sharings=overlaps)
     from circuits_abm.viz.neural_figures import forgetting_figure
 
-    _publish(forgetting.markdown(tables), lambda: forgetting_figure(tables), figure, doc, marker)
+    publish(forgetting.markdown(tables), lambda: forgetting_figure(tables), figure, doc, marker)
 
 
 @neural_app.command("routing")
@@ -212,5 +197,5 @@ def neural_routing(
     angles, absorption = neural_routing.experiment(seeds, workers)
     from circuits_abm.viz.neural_figures import gradient_routing_figure
 
-    _publish(neural_routing.markdown(angles, absorption),
+    publish(neural_routing.markdown(angles, absorption),
              lambda: gradient_routing_figure(angles, absorption), figure, doc, marker)

@@ -14,16 +14,18 @@ parameters live in demand space and a router's keys in cue space, so when an int
 changes the geometry the new vectors are rotated (orthogonal Procrustes) to stay as close as
 possible to the old ones: a circuit trained before the intervention keeps its meaning.
 
-Declared motivations (e.g. reward seeking) add two demand dimensions each after the
-factorised ones: two *pathways* through which a mechanism can express the same behaviour,
-``mu = theta_a + theta_b``.  Environment ``e`` demands ``m_e`` on both, where ``m_e`` is how
-much it rewards the motivation.  The reward treats the behaviour, not each pathway, as what
-saturates (docs/model.md): ``R_e = <theta, d_e> - theta^T A_e theta / 2`` with ``A_e``
-the identity on capability and ``[[1 + upkeep, 1], [1, 1 + upkeep]]`` on each pathway pair
-of a motivation the environment names, so ``m_e mu - mu^2 / 2`` up to a small upkeep per
-pathway.  An environment that does not name a motivation gives the behaviour no chance to
-matter: no reward and no cost (``relevance`` 0 on its pathways), so training there leaves
-the motivation where it is.  The requested sharing geometry is untouched.
+Declared motivations (e.g. reward seeking) add demand dimensions after the factorised
+ones: the *pathways* through which a mechanism can express the same behaviour,
+``mu = sum_i g_i theta_i`` with one gain ``g_i`` per pathway (two pathways of gain 1 unless
+the scenario says otherwise).  Environment ``e`` demands ``m_e g_i`` on pathway ``i``, where
+``m_e`` is how much it rewards the motivation.  The reward treats the behaviour, not each
+pathway, as what saturates (docs/model.md): ``R_e = <theta, d_e> - theta^T A_e theta / 2``
+with ``A_e`` the identity on capability and ``upkeep I + g g^T`` on the pathways of each
+motivation the environment names (``[[1 + upkeep, 1], [1, 1 + upkeep]]`` for two pathways
+of gain 1), so ``m_e mu - mu^2 / 2`` up to a small upkeep per pathway.  An environment that
+does not name a motivation gives the behaviour no chance to matter: no reward and no cost
+(``relevance`` 0 on its pathways), so training there leaves the motivation where it is.
+The requested sharing geometry is untouched.
 """
 
 from __future__ import annotations
@@ -55,11 +57,11 @@ class Environments:
     graph: nx.Graph
     demand_overlap: np.ndarray  # the requested sharing (capability part)
     cue_similarity: np.ndarray
-    demands: np.ndarray  # (environments, capability dimensions + 2 per motivation)
+    demands: np.ndarray  # (environments, capability dimensions + the motivations' pathways)
     cues: np.ndarray
     motivations: tuple[str, ...] = ()
-    partner: np.ndarray | None = None  # per demand dimension: its other pathway, or -1
-    upkeep: np.ndarray | None = None  # per demand dimension: the pathway's own upkeep
+    metric: PathwayMetric | None = None  # the reward metric on the pathways
+    motive: np.ndarray | None = None  # (environments, motivations): how much each one pays
     relevance: np.ndarray | None = None  # (environments, dimensions): 1 where it counts
 
     @property
@@ -70,22 +72,25 @@ class Environments:
     @property
     def width(self) -> int:
         """Number of capability dimensions (the factorised demand vectors)."""
-        return self.demands.shape[1] - 2 * len(self.motivations)
+        return int(np.count_nonzero(self.metric.group < 0))
 
     @property
     def capability(self) -> np.ndarray:
         """The factorised demand vectors without the motivation pathways."""
         return self.demands[:, : self.width]
 
-    @property
-    def motive(self) -> np.ndarray:
-        """How much each environment rewards each motivation, ``(environments, motivations)``."""
-        return self.demands[:, self.width :: 2]
+    def pathways(self, name: str) -> np.ndarray:
+        """The demand dimensions through which motivation ``name`` is expressed."""
+        return np.flatnonzero(self.metric.group == self.motivations.index(name))
 
-    def pathways(self, name: str) -> tuple[int, int]:
-        """The two demand dimensions through which motivation ``name`` is expressed."""
-        first = self.width + 2 * self.motivations.index(name)
-        return first, first + 1
+    def behaviour(self, name: str, theta: np.ndarray) -> np.ndarray:
+        """Each row's behaviour ``sum_i g_i theta_i`` over the pathways of ``name``
+        (``theta``: one row per mechanism, all demand dimensions)."""
+        pathways = self.pathways(name)
+        total = self.metric.gain[pathways[0]] * theta[:, pathways[0]]
+        for k in pathways[1:]:
+            total = total + self.metric.gain[k] * theta[:, k]
+        return total
 
     @property
     def training(self) -> np.ndarray:
@@ -201,14 +206,16 @@ def build_environments(scenario: Scenario) -> Environments:
     names = tuple(e.name for e in scenario.environments)
     sharing, disting = pair_matrices(scenario, graph)
     demand_overlap, cue_similarity, demands, cues = _geometry_from_pairs(names, sharing, disting)
-    motive = np.array(
-        [[e.motivations.get(m, 0.0) for m in scenario.motivation_names]
+    metric = pathway_metric(demands.shape[1], scenario)
+    motive = np.array([[e.motivations.get(m, 0.0) for m in scenario.motivation_names]
+                       for e in scenario.environments]).reshape(len(names), -1)
+    pathway_demands = np.array(
+        [[e.motivations.get(m.name, 0.0) * gain for m in scenario.motivations for gain in m.gains]
          for e in scenario.environments]
-    ).reshape(len(names), len(scenario.motivations))
-    partner, upkeep = pathway_metric(demands.shape[1], scenario)
-    named = np.array([[m in e.motivations for m in scenario.motivation_names]
-                      for e in scenario.environments], dtype=float).reshape(motive.shape)
-    relevance = np.hstack([np.ones_like(demands), np.repeat(named, 2, axis=1)])
+    ).reshape(len(names), -1)
+    named = np.array([[m.name in e.motivations for m in scenario.motivations for _ in m.gains]
+                      for e in scenario.environments], dtype=float).reshape(pathway_demands.shape)
+    relevance = np.hstack([np.ones_like(demands), named])
     return Environments(
         names=names,
         kinds=tuple(e.kind for e in scenario.environments),
@@ -217,25 +224,66 @@ def build_environments(scenario: Scenario) -> Environments:
         graph=graph,
         demand_overlap=demand_overlap,
         cue_similarity=cue_similarity,
-        demands=np.ascontiguousarray(np.hstack([demands, np.repeat(motive, 2, axis=1)])),
+        demands=np.ascontiguousarray(np.hstack([demands, pathway_demands])),
         cues=cues,
         motivations=tuple(scenario.motivation_names),
-        partner=partner,
-        upkeep=upkeep,
+        metric=metric,
+        motive=motive,
         relevance=np.ascontiguousarray(relevance),
     )
 
 
-def pathway_metric(width: int, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """The reward metric ``A`` in compact form: for every demand dimension its partner
-    pathway (-1 for capability) and its upkeep (0 for capability)."""
-    partner = np.full(width + 2 * len(scenario.motivations), -1, dtype=np.intp)
-    upkeep = np.zeros(len(partner))
+@dataclass(frozen=True)
+class PathwayMetric:
+    """The reward metric ``A`` in compact form, one entry per demand dimension: the
+    motivation it belongs to (``group``, -1 for capability), its gain and its upkeep (0 and
+    1 for capability), and the other pathways of the same motivation (``others``, one row
+    per dimension, padded with -1), so that the kernels compute ``(A theta)_k = (g_k^2 +
+    upkeep_k) theta_k + g_k sum_j g_j theta_j`` over the others without a dense matrix."""
+
+    group: np.ndarray
+    gain: np.ndarray
+    upkeep: np.ndarray
+    others: np.ndarray
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(others, gain, upkeep)``, in the order the kernels take them."""
+        return self.others, self.gain, self.upkeep
+
+    def head(self, width: int) -> PathwayMetric:
+        """The metric of the first ``width`` dimensions (the capability ones)."""
+        return PathwayMetric(self.group[:width], self.gain[:width], self.upkeep[:width],
+                             self.others[:width])
+
+    def matrix(self) -> np.ndarray:
+        """``A`` as a dense matrix (for checks and for the reference implementation)."""
+        size = len(self.group)
+        dense = np.eye(size)
+        for k in np.flatnonzero(self.group >= 0):
+            dense[k, k] = self.gain[k] ** 2 + self.upkeep[k]
+            for j in self.others[k][self.others[k] >= 0]:
+                dense[k, j] = self.gain[k] * self.gain[j]
+        return dense
+
+
+def pathway_metric(width: int, scenario: Scenario) -> PathwayMetric:
+    """The reward metric of a scenario's motivations over ``width`` capability dimensions."""
+    sizes = [len(m.gains) for m in scenario.motivations]
+    size = width + sum(sizes)
+    group = np.full(size, -1, dtype=np.intp)
+    gain, upkeep = np.ones(size), np.zeros(size)
+    others = np.full((size, max([1, *sizes]) - 1 or 1), -1, dtype=np.intp)
+    first = width
     for k, motivation in enumerate(scenario.motivations):
-        a, b = width + 2 * k, width + 2 * k + 1
-        partner[a], partner[b] = b, a
-        upkeep[a] = upkeep[b] = motivation.upkeep
-    return partner, upkeep
+        dims = np.arange(first, first + len(motivation.gains))
+        group[dims] = k
+        gain[dims] = motivation.gains
+        upkeep[dims] = motivation.upkeep
+        for d in dims:
+            rest = dims[dims != d]
+            others[d, : len(rest)] = rest
+        first += len(motivation.gains)
+    return PathwayMetric(group, gain, upkeep, others)
 
 
 def intervention_pairs(envs: Environments, intervention: InterventionSpec) -> list[tuple[int, int]]:

@@ -60,24 +60,28 @@ class Rows(NamedTuple):
 
 class PhaseInputs(NamedTuple):
     """A phase's active environments: their mix weights, demand and cue vectors, and the
-    reward metric (``partner``, ``upkeep``, ``relevance``)."""
+    reward metric (``relevance``, and ``others``, ``gain`` and ``upkeep`` as in
+    ``circuits_abm.engine.environments.PathwayMetric``)."""
 
     mix: np.ndarray
     demands: np.ndarray
     cues: np.ndarray
     relevance: np.ndarray
-    partner: np.ndarray
+    others: np.ndarray
+    gain: np.ndarray
     upkeep: np.ndarray
 
 
 class StepSettings(NamedTuple):
     """What stays fixed over a stretch of steps: the fixed-target rules' targets, the
-    monitored direction and update rule (``UPDATE_RULES`` number), the selection strength,
-    gamma, the learning noise and the extinction floor."""
+    monitored direction, update rule (``UPDATE_RULES`` number) and quarantine capacity
+    (``inf``: none), the selection strength, gamma, the learning noise and the extinction
+    floor."""
 
     fixed_targets: np.ndarray
     monitor: np.ndarray
     rule: int
+    capacity: float
     strength: float
     gamma: float
     noise_level: float
@@ -186,12 +190,25 @@ def sin_cos(t):
     return t * sine, cosine
 
 
-def metric(value, partner_value, upkeep, on_pathway):
+def metric(value, coupled, gain, upkeep, on_pathway):
     """``(A theta)_k`` from ``theta_k`` (``value``): itself on a capability dimension; on a
-    motivation pathway, plus the upkeep and the partner pathway's ``partner_value``."""
+    motivation pathway ``(g_k^2 + upkeep) theta_k + g_k coupled``, where ``coupled`` is
+    ``sum_j g_j theta_j`` over the motivation's other pathways (``coupled_sum``).  With two
+    pathways of gain 1 this is ``(1 + upkeep) theta_k + theta_other`` to the bit."""
     if on_pathway:
-        return value * (1.0 + upkeep) + partner_value
+        return value * (gain * gain + upkeep) + gain * coupled
     return value
+
+
+def coupled_sum(theta, m, others, gain, k):
+    """``sum_j g_j theta[m, j]`` over the other pathways ``others[k]`` of dimension ``k``'s
+    motivation (0 for a capability dimension, whose row is all -1)."""
+    total = 0.0
+    for i in range(others.shape[1]):
+        j = others[k, i]
+        if j >= 0:
+            total += gain[j] * theta[m, j]
+    return total
 
 
 def routing(n_circuits, parent, sharpness, keys, cues):
@@ -216,15 +233,15 @@ def routing(n_circuits, parent, sharpness, keys, cues):
     return prob, path
 
 
-def leaf_rewards(theta, demands, partner, upkeep, relevance):
+def leaf_rewards(theta, demands, others, gain, upkeep, relevance):
     """``<theta, d_e> - theta^T A_e theta / 2`` per mechanism and environment (``metric``
-    gives ``A theta``; ``partner`` is -1 on capability dimensions)."""
+    gives ``A theta``; ``others`` is all -1 on capability dimensions)."""
     out = np.empty((theta.shape[0], demands.shape[0]))
     pulled = np.empty(theta.shape[1])  # theta_k (A theta)_k
     for m in range(theta.shape[0]):
         for k in range(theta.shape[1]):
-            pulled[k] = theta[m, k] * metric(theta[m, k], theta[m, partner[k]], upkeep[k],
-                                             partner[k] >= 0)
+            pulled[k] = theta[m, k] * metric(theta[m, k], coupled_sum(theta, m, others, gain, k),
+                                             gain[k], upkeep[k], others[k, 0] >= 0)
         for e in range(demands.shape[0]):
             quadratic = 0.0
             for k in range(theta.shape[1]):
@@ -248,11 +265,12 @@ def subtree_values(n_circuits, parent, leaf_rows, prob, rewards):
     return values
 
 
-def evaluate(rows, demands, cues, partner, upkeep, relevance):
+def evaluate(rows, demands, cues, others, gain, upkeep, relevance):
     """``routing``, ``leaf_rewards`` of theta plus quarantine, and ``subtree_values`` of the
     population ``rows`` (a ``Rows``): ``(prob, path, rewards, values)``."""
     prob, path = routing(rows.n_circuits, rows.parent, rows.sharpness, rows.keys, cues)
-    rewards = leaf_rewards(rows.theta + rows.quarantine, demands, partner, upkeep, relevance)
+    rewards = leaf_rewards(rows.theta + rows.quarantine, demands, others, gain, upkeep,
+                           relevance)
     values = subtree_values(rows.n_circuits, rows.parent, rows.leaf_rows, prob, rewards)
     return prob, path, rewards, values
 
@@ -281,15 +299,16 @@ def learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, mi
 
 def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target_row, theta,
                      quarantine, path, mix, demands, fixed_targets, circuit_weight, noise,
-                     monitor, partner, upkeep, relevance, rule):
+                     monitor, others, gain, upkeep, relevance, rule, capacity):
     """One noisy, routed gradient step for every mechanism: ``delta = eta * w * sum_e mix_e
     p_e (target_e + noise - A_e (theta + q))``.  Rule 1 (block) drops the part of ``delta``
-    along ``monitor``, rule 2 (route) adds that part to the quarantine module ``q``; then
-    ``theta += delta`` and the rule's consolidation decay.  Returns each update's
-    component along ``monitor`` (zeros for rule 0, plain)."""
+    along ``monitor``, rule 2 (route) adds that part to the quarantine module ``q`` (what
+    takes ``q`` past the norm ``capacity`` stays in ``delta``); then ``theta += delta`` and
+    the rule's consolidation decay.  Returns each update's component along ``monitor``
+    (zeros for rule 0, plain)."""
     routed = np.zeros(theta.shape[0])
     delta = np.empty(theta.shape[1])
-    current = np.empty(theta.shape[1])
+    current = np.empty((1, theta.shape[1]))
     for m in range(theta.shape[0]):
         weight = circuit_weight[leaf_owner[m]]
         step = learning_rate[m] * weight
@@ -297,7 +316,7 @@ def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target
         for e in range(mix.shape[0]):
             exposure += path[leaf_rows[m], e] * mix[e]
         for k in range(theta.shape[1]):
-            current[k] = theta[m, k] + quarantine[m, k]
+            current[0, k] = theta[m, k] + quarantine[m, k]
         for k in range(theta.shape[1]):
             if target_row[m] >= 0:  # a fixed-target rule (weighted optimiser)
                 target = exposure * fixed_targets[target_row[m], k]
@@ -305,7 +324,8 @@ def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target
                 target = 0.0
                 for e in range(mix.shape[0]):
                     target += path[leaf_rows[m], e] * mix[e] * demands[e, k]
-            pull = metric(current[k], current[partner[k]], upkeep[k], partner[k] >= 0)
+            pull = metric(current[0, k], coupled_sum(current, 0, others, gain, k), gain[k],
+                          upkeep[k], others[k, 0] >= 0)
             counted = 0.0  # routed weight of the environments where dimension k counts
             for e in range(mix.shape[0]):
                 counted += path[leaf_rows[m], e] * mix[e] * relevance[e, k]
@@ -322,16 +342,34 @@ def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target
                 delta[k] -= along * monitor[k]
                 if rule == 2:
                     quarantine[m, k] += along * monitor[k]
+            if rule == 2 and capacity < np.inf:
+                overflow(quarantine, m, delta, capacity)
         for k in range(theta.shape[1]):
             theta[m, k] += delta[k]
             theta[m, k] -= consolidation[m] * weight * theta[m, k]
     return routed
 
 
+def overflow(quarantine, m, delta, capacity):
+    """A quarantine module past its norm ``capacity`` is scaled back to it, and what it
+    cannot hold is added to the mechanism's update ``delta`` (it is learned as under the
+    plain rule)."""
+    squared = 0.0
+    for k in range(quarantine.shape[1]):
+        squared += quarantine[m, k] * quarantine[m, k]
+    norm = np.sqrt(squared)
+    if norm <= capacity:
+        return
+    kept = capacity / norm
+    for k in range(quarantine.shape[1]):
+        delta[k] += quarantine[m, k] * (1.0 - kept)
+        quarantine[m, k] *= kept
+
+
 def learn(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
           circuit_weight, leaf_rows, leaf_owner, learning_rate, consolidation, target_row,
-          theta, quarantine, demands, fixed_targets, noise, monitor, partner, upkeep,
-          relevance, rule):
+          theta, quarantine, demands, fixed_targets, noise, monitor, others, gain, upkeep,
+          relevance, rule, capacity):
     """One learning step for every key, then every mechanism (in place on the layout's
     ``keys``, ``theta`` and ``quarantine``).
 
@@ -339,15 +377,17 @@ def learn(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cu
     the active environments; ``circuit_weight`` is ``share**gamma`` per circuit (ones when
     gamma = 0: every circuit learns fully); ``noise`` is already scaled by the noise level,
     one row per mechanism; ``monitor`` is the unit monitored direction that the ``block``
-    and ``route`` rules act on (``rule`` is their ``UPDATE_RULES`` number); ``partner``,
-    ``upkeep`` and ``relevance`` (per active environment) give the reward metric;
+    and ``route`` rules act on (``rule`` is their ``UPDATE_RULES`` number; ``capacity`` caps
+    a quarantine module's norm); ``others``, ``gain``, ``upkeep`` and ``relevance`` (per
+    active environment) give the reward metric;
     ``fixed_targets`` holds one demand vector per fixed-target rule (``target_row`` points
     into it).  Returns each mechanism's update along ``monitor`` (zeros under ``plain``)."""
     learn_keys(n_circuits, parent, owner, key_step, keys, prob, path, values, mix, cues,
                circuit_weight)
     return learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target_row,
                             theta, quarantine, path, mix, demands, fixed_targets,
-                            circuit_weight, noise, monitor, partner, upkeep, relevance, rule)
+                            circuit_weight, noise, monitor, others, gain, upkeep, relevance,
+                            rule, capacity)
 
 
 def fitness(circuit_values, mix, cost, out):
@@ -402,8 +442,8 @@ def advance(rows, phase, settings, shares, standard_noise, fit, mean_fitness, ro
     number of steps done."""
     weight = np.empty(rows.n_circuits)
     for s in range(standard_noise.shape[0]):
-        prob, path, _, values = evaluate(rows, phase.demands, phase.cues, phase.partner,
-                                         phase.upkeep, phase.relevance)
+        prob, path, _, values = evaluate(rows, phase.demands, phase.cues, phase.others,
+                                         phase.gain, phase.upkeep, phase.relevance)
         fitness(values, phase.mix, rows.cost, fit)
         replicate(shares, fit, settings.strength)
         for i in range(rows.n_circuits):
@@ -413,7 +453,8 @@ def advance(rows, phase, settings, shares, standard_noise, fit, mean_fitness, ro
                        rows.leaf_owner, rows.learning_rate, rows.consolidation, rows.target_row,
                        rows.theta, rows.quarantine, phase.demands, settings.fixed_targets,
                        settings.noise_level * standard_noise[s], settings.monitor,
-                       phase.partner, phase.upkeep, phase.relevance, settings.rule)
+                       phase.others, phase.gain, phase.upkeep, phase.relevance, settings.rule,
+                       settings.capacity)
         mean_fitness[s] = share_weighted(shares, fit)
         mass = 0.0  # under the plain rule nothing is measured along the monitor
         if settings.rule != 0:
@@ -433,6 +474,8 @@ log = njit(cache=True)(log)
 power = njit(cache=True)(power)
 sin_cos = njit(cache=True)(sin_cos)
 metric = njit(cache=True)(metric)
+coupled_sum = njit(cache=True)(coupled_sum)
+overflow = njit(cache=True)(overflow)
 routing = njit(cache=True)(routing)
 leaf_rewards = njit(cache=True)(leaf_rewards)
 subtree_values = njit(cache=True)(subtree_values)

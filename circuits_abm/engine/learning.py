@@ -10,8 +10,8 @@ The maths (docs/model.md):
 * routing: child ``j`` of a router gets ``softmax_j(beta * <k_j, q_e>)``; a node's *path*
   probability is the product down from its root;
 * reward of a mechanism: ``R_e(theta) = <theta, d_e> - theta^T A theta / 2`` (best 1/2 at
-  ``d_e`` without motivations), where ``A`` is the identity except on the two pathways of
-  each motivation (``circuits_abm.engine.environments``), which share one saturating behaviour;
+  ``d_e`` without motivations), where ``A`` is the identity except on the pathways of each
+  motivation (``circuits_abm.engine.environments``), which share one saturating behaviour;
   a router earns the routing-weighted reward of its children;
 * mechanisms learn ``theta += eta * w * p * (target + noise - theta)`` where ``p`` is the
   path probability (gradient routing: a misrouted update interferes), the target is
@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from circuits_abm.engine import kernels
+from circuits_abm.engine.environments import PathwayMetric
 from circuits_abm.engine.population import Layout
 
 
@@ -49,12 +50,12 @@ def routing(layout: Layout, cues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kernels.routing(layout.n_circuits, layout.parent, layout.sharpness, layout.keys, cues)
 
 
-def leaf_rewards(theta: np.ndarray, demands: np.ndarray, partner: np.ndarray,
-                 upkeep: np.ndarray, relevance: np.ndarray) -> np.ndarray:
+def leaf_rewards(theta: np.ndarray, demands: np.ndarray, metric: PathwayMetric,
+                 relevance: np.ndarray) -> np.ndarray:
     """``R_e(theta)`` for every mechanism and active environment, ``(leaves, A)``;
-    ``partner``, ``upkeep`` and ``relevance`` (per active environment and dimension) describe
-    the reward metric (see the module docstring)."""
-    return kernels.leaf_rewards(theta, demands, partner, upkeep, relevance)
+    ``metric`` and ``relevance`` (per active environment and dimension) describe the reward
+    metric (see the module docstring)."""
+    return kernels.leaf_rewards(theta, demands, *metric.arrays(), relevance)
 
 
 def subtree_values(layout: Layout, prob: np.ndarray, rewards: np.ndarray) -> np.ndarray:
@@ -62,11 +63,11 @@ def subtree_values(layout: Layout, prob: np.ndarray, rewards: np.ndarray) -> np.
     return kernels.subtree_values(layout.n_circuits, layout.parent, layout.leaf_rows, prob, rewards)
 
 
-def evaluate(layout: Layout, demands: np.ndarray, cues: np.ndarray, partner: np.ndarray,
-             upkeep: np.ndarray, relevance: np.ndarray) -> tuple[np.ndarray, ...]:
+def evaluate(layout: Layout, demands: np.ndarray, cues: np.ndarray, metric: PathwayMetric,
+             relevance: np.ndarray) -> tuple[np.ndarray, ...]:
     """``routing``, ``leaf_rewards`` (of theta plus quarantine) and ``subtree_values`` in one
     compiled call: ``(prob, path, rewards, values)``, as the step computes them (the records
     use it to score the population in every environment)."""
-    return kernels.evaluate(layout.rows(), demands, cues, partner, upkeep, relevance)
+    return kernels.evaluate(layout.rows(), demands, cues, *metric.arrays(), relevance)
 
 

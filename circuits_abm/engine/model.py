@@ -179,6 +179,8 @@ class CircuitsModel(mesa.Model):
         self.fixed_targets = fixed_targets(spec, self.environments)
         self.update_rule = spec.monitor.rule
         self.monitor = monitor_direction(spec, self.environments)
+        capacity = spec.monitor.capacity
+        self.capacity = float("inf") if capacity is None else capacity  # of a quarantine module
         self.routed_mass = 0.0  # this step's share-weighted update along the monitor (signed)
         self.alarm_step: int | None = None
         self.halted = False
@@ -420,8 +422,9 @@ class CircuitsModel(mesa.Model):
         of all but the last step are added here; ``finish`` adds the last one's."""
         spec, envs = self.spec, self.environments
         done, self.fitness, mean_fitness, routed_mass = steps.advance(
-            self.layout, self.shares, (*self.phase_inputs(phase), envs.partner, envs.upkeep),
-            self.fixed_targets, self.monitor, self.update_rule, spec.selection.strength,
+            self.layout, self.shares, (*self.phase_inputs(phase), *envs.metric.arrays()),
+            self.fixed_targets, self.monitor, self.update_rule, self.capacity,
+            spec.selection.strength,
             spec.learning.gamma, spec.learning.noise, standard_noise,
             spec.selection.extinction_floor)
         self.routed_mass = float(routed_mass[-1])

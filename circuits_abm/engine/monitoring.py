@@ -22,33 +22,43 @@ from circuits_abm.engine.scenario import Scenario
 
 
 def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:
-    """The unit direction the monitor watches: the monitored motivation's behaviour
-    direction ``(a + b)/sqrt(2)`` turned by ``monitor.angle`` degrees toward the direction
-    that ``monitor.tilt`` names.  ``inert``: ``(a - b)/sqrt(2)``, the combination of
-    pathways that changes no behaviour (at 90 degrees the monitor sees nothing that
-    matters).  ``capability``: the unit mean training demand on the capability dimensions
-    (at 90 degrees it watches the shared skill alone).  Zeros when there is no
-    motivation."""
+    """The unit direction the monitor watches: the monitored motivation's behaviour through
+    its watched pathways (``monitor.watched``, all by default; ``g_i`` on each, normalised)
+    turned by ``monitor.angle`` degrees toward the direction that ``monitor.tilt`` names.
+    ``inert``: the combination ``g_2 e_1 - g_1 e_2`` of the first two pathways, which
+    changes no behaviour (at 90 degrees the monitor sees nothing that matters).
+    ``capability``: the unit mean training demand on the capability dimensions (at 90
+    degrees it watches the shared skill alone).  Zeros when there is no motivation."""
     direction = np.zeros(envs.demands.shape[1])
     name = scenario.monitored
     if name is None:
         return direction
-    a, b = envs.pathways(name)
-    # With x the angle: (cos x + sin x) / sqrt 2 = cos(x - pi/4) and (cos x - sin x) / sqrt 2
-    # = -sin(x - pi/4), with x - pi/4 in [-pi/4, pi/4], where kernels.sin_cos gives the same
-    # bits on every CPU.
+    pathways = envs.pathways(name)
+    watched = pathways[: scenario.monitor.watched or len(pathways)]
+    seen = np.zeros_like(direction)
+    seen[watched] = envs.metric.gain[watched]
+    norm = np.sqrt(seen @ seen)
+    # kernels.sin_cos gives the same bits on every CPU for t = x - pi/4 in [-pi/4, pi/4],
+    # with x the angle: cos x = (cos t - sin t) / sqrt 2 and sin x = (cos t + sin t) / sqrt 2.
     sine, cosine = kernels.sin_cos((scenario.monitor.angle - 45.0) * (np.pi / 180.0))
     if scenario.monitor.tilt == "capability":
-        # cos x = (cos t - sin t) / sqrt 2 and sin x = (cos t + sin t) / sqrt 2, t = x - pi/4.
         shared = envs.capability[envs.training].mean(axis=0)
         behaviour = (cosine - sine) / np.sqrt(2.0)  # cos x
         skill = (cosine + sine) / np.sqrt(2.0)  # sin x
-        direction[a] = direction[b] = behaviour / np.sqrt(2.0)
+        direction[watched] = behaviour * seen[watched] / norm
         direction[: envs.width] = skill * shared / np.sqrt(shared @ shared)
         return direction
-    direction[a] = cosine
-    direction[b] = -sine
-    return direction
+    if len(watched) < 2:  # validation allows no inert tilt here: the angle is 0
+        return seen / norm
+    a, b = pathways[:2]
+    inert = np.zeros_like(direction)
+    inert[a], inert[b] = envs.metric.gain[b], -envs.metric.gain[a]
+    behaviour, inert = seen / norm, inert / np.sqrt(inert @ inert)
+    # cos x B + sin x I = cos t P - sin t M, with P = (B + I)/sqrt 2 and M = (B - I)/sqrt 2,
+    # two orthonormal vectors (normalised one by one, they are exactly e_1 and e_2 for two
+    # pathways of gain 1, so that model's monitor keeps its bits).
+    plus, minus = behaviour + inert, behaviour - inert
+    return plus / np.sqrt(plus @ plus) * cosine - minus / np.sqrt(minus @ minus) * sine
 
 
 def pushes_by_environment(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, list[float]]:

@@ -61,7 +61,7 @@ def evaluate_all(model: CircuitsModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Path probabilities, mechanism rewards and subtree values in *every* environment."""
     envs = model.environments
     _, path, rewards, values = learning.evaluate(model.layout, envs.demands, envs.cues,
-                                                 envs.partner, envs.upkeep, envs.relevance)
+                                                 envs.metric, envs.relevance)
     return path, rewards, values
 
 
@@ -223,14 +223,13 @@ def population_motivations(model: CircuitsModel, path: np.ndarray) -> dict[str, 
     routed = path[layout.leaf_rows] * model.shares[layout.leaf_owner][:, None]  # (leaves, envs)
     width = envs.width
     theta = layout.effective_theta[:, :width]
-    capability = (learning.leaf_rewards(theta, envs.capability, envs.partner[:width],
-                                        envs.upkeep[:width], envs.relevance[:, :width])
+    capability = (learning.leaf_rewards(theta, envs.capability, envs.metric.head(width),
+                                        envs.relevance[:, :width])
                   * routed).sum(axis=0)
     out = {"population_capability": capability}
     for name in envs.motivations:
-        a, b = envs.pathways(name)
-        out[f"motivation_{name}"] = linalg.weighted_rows(layout.theta[:, a] + layout.theta[:, b],
+        out[f"motivation_{name}"] = linalg.weighted_rows(envs.behaviour(name, layout.theta),
                                                          routed)
         out[f"quarantined_{name}"] = linalg.weighted_rows(
-            layout.quarantine[:, a] + layout.quarantine[:, b], routed)
+            envs.behaviour(name, layout.quarantine), routed)
     return out

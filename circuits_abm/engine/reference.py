@@ -28,15 +28,17 @@ def route(router: Router, cue: np.ndarray) -> list[float]:
 
 
 def metric(envs, e: int) -> np.ndarray:
-    """The reward metric ``A_e`` of environment ``e`` as a matrix: identity, with each
-    motivation's two pathways coupled (``[[1 + upkeep, 1], [1, 1 + upkeep]]``), and zero rows
+    """The reward metric ``A_e`` of environment ``e`` as a matrix, written out from the
+    model's definition: identity on capability; on each motivation's pathways ``upkeep I +
+    g g^T`` (``[[1 + upkeep, 1], [1, 1 + upkeep]]`` for two pathways of gain 1); zero rows
     and columns where the environment does not name the motivation."""
     size = envs.demands.shape[1]
     matrix = np.eye(size)
+    group, gain, upkeep = envs.metric.group, envs.metric.gain, envs.metric.upkeep
     for k in range(size):
-        if envs.partner[k] >= 0:
-            matrix[k, k] += envs.upkeep[k]
-            matrix[k, envs.partner[k]] = 1.0
+        for j in range(size):
+            if group[k] >= 0 and group[k] == group[j]:
+                matrix[k, j] = gain[k] * gain[j] + (upkeep[k] if k == j else 0.0)
     mask = envs.relevance[e]
     return matrix * mask[:, None] * mask[None, :]
 
@@ -102,6 +104,10 @@ def _learn(node, path, active, mix, weight, model, noise_rows) -> None:
             delta -= along * model.monitor  # blocked, or ...
             if model.update_rule == "route":
                 node.quarantine += along * model.monitor  # ... routed into quarantine
+                size = float(np.linalg.norm(node.quarantine))
+                if size > model.capacity:  # ... up to its capacity; the rest is learned
+                    delta += node.quarantine * (1.0 - model.capacity / size)
+                    node.quarantine *= model.capacity / size
         node.theta += delta
         node.theta -= rule.consolidation * weight * node.theta
         return

@@ -25,6 +25,7 @@ from circuits_abm.engine.variation import DEFAULT_OPERATOR_WEIGHTS, OPERATOR_NAM
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Overlap = Annotated[float, Field(ge=-1.0, le=1.0)]
+MAX_PATHWAYS = 8  # pathways per motivation
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
@@ -187,14 +188,20 @@ class InterventionSpec(Section):
 
 class MotivationSpec(Section):
     """A named motivation (e.g. ``reward_seeking``): a behaviour a mechanism can express
-    through two pathways of demand space, rewarded or penalised per environment.  The
+    through several pathways of demand space, rewarded or penalised per environment.  The
     population's share-weighted, routed behaviour is recorded as its motivation.  ``upkeep``
-    is the small cost of holding a pathway (it keeps the unused combination of the two
-    pathways from drifting)."""
+    is the small cost of holding a pathway (it keeps the unused combinations of the
+    pathways from drifting).  ``gains`` has one entry per pathway: how strongly a unit of
+    parameter on it expresses the behaviour (``mu = sum_i gain_i theta_i``).  The default,
+    two pathways of gain 1, is the two-pathway model; a weak third pathway (gain 0.3, say)
+    is one that learning recruits slowly, and that a monitor may not watch
+    (``monitor.watched``)."""
 
     name: Name
     description: str = ""
     upkeep: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    gains: Annotated[list[Annotated[float, Field(gt=0.0, le=4.0)]],
+                     Field(min_length=2, max_length=MAX_PATHWAYS)] = [1.0, 1.0]
 
 
 UpdateRule = Literal["plain", "block", "route"]
@@ -209,10 +216,15 @@ class MonitorSpec(Section):
     selection see it), is inherited, and is discarded at ``discard`` (a step, ``end``:
     just before the final evaluation, or ``never``).  The monitored direction is the
     motivation ``direction``'s behaviour, tilted by ``angle`` degrees (imperfect
-    interpretability) toward what ``tilt`` names: ``inert``, the combination of its two
+    interpretability) toward what ``tilt`` names: ``inert``, the combination of its first two
     pathways that changes no behaviour (the monitor then misses part of the behaviour and
     catches nothing else), or ``capability``, the shared capability (the unit mean training
     demand: the monitor then also catches skill, so blocking and routing cost capability).
+    ``watched``: how many of the motivation's pathways, counted from the first, the monitor
+    sees (default: all); the behaviour it watches is the one expressed through those, and
+    the other pathways can carry the behaviour past it.  ``capacity`` caps the norm of each
+    quarantine module under ``route``: what a full module cannot take stays in the
+    mechanism's parameters (default: no cap).
     ``alarm`` records the first step at which the population's mean module norm crosses it,
     and stops the run there with ``halt_on_alarm``."""
 
@@ -220,6 +232,8 @@ class MonitorSpec(Section):
     direction: Name | None = None
     angle: Annotated[float, Field(ge=0.0, le=90.0)] = 0.0
     tilt: Literal["inert", "capability"] = "inert"
+    watched: Annotated[int, Field(ge=1, le=MAX_PATHWAYS)] | None = None
+    capacity: Annotated[float, Field(gt=0.0)] | None = None
     alarm: Annotated[float, Field(gt=0.0)] | None = None
     halt_on_alarm: bool = False
     discard: Literal["end", "never"] | Annotated[int, Field(ge=1)] = "end"

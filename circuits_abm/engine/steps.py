@@ -23,24 +23,25 @@ from circuits_abm.engine.population import Layout
 
 
 def advance(layout: Layout, shares: np.ndarray, inputs: tuple[np.ndarray, ...],
-            fixed_targets: np.ndarray, monitor: np.ndarray, rule: str, strength: float,
-            gamma: float, noise_level: float, standard_noise: np.ndarray,
+            fixed_targets: np.ndarray, monitor: np.ndarray, rule: str, capacity: float,
+            strength: float, gamma: float, noise_level: float, standard_noise: np.ndarray,
             floor: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Up to ``len(standard_noise)`` steps of selection and learning, in place on
     ``layout`` and ``shares``.
 
-    ``inputs`` is ``(mix, demands, cues, relevance, partner, upkeep)`` of the phase's
-    active environments; ``standard_noise`` holds one N(0, 1) array of the shape of
-    ``layout.theta`` per step.  Stops after the first step that leaves a share below
-    ``floor``.  Returns ``(steps done, the last step's fitness, each step's share-weighted
-    mean fitness, each step's share-weighted update along the monitor)``.
+    ``inputs`` is ``(mix, demands, cues, relevance, others, gain, upkeep)`` of the phase's
+    active environments; ``capacity`` caps the quarantine modules' norm (``inf``: no cap);
+    ``standard_noise`` holds one N(0, 1) array of the shape of ``layout.theta`` per step.
+    Stops after the first step that leaves a share below ``floor``.  Returns ``(steps
+    done, the last step's fitness, each step's share-weighted mean fitness, each step's
+    share-weighted update along the monitor)``.
     """
     steps = len(standard_noise)
     fitness = np.empty(layout.n_circuits)
     mean_fitness, routed_mass = np.empty(steps), np.empty(steps)
     settings = kernels.StepSettings(fixed_targets, monitor, kernels.UPDATE_RULES[rule],
-                                    float(strength), float(gamma), float(noise_level),
-                                    float(floor))
+                                    float(capacity), float(strength), float(gamma),
+                                    float(noise_level), float(floor))
     done = kernels.advance(layout.rows(), kernels.PhaseInputs(*inputs), settings, shares,
                            standard_noise, fitness, mean_fitness, routed_mass)
     return done, fitness, mean_fitness[:done], routed_mass[:done]

@@ -132,10 +132,27 @@ def _motivation_problems(s: Scenario) -> list[str]:
     if any(rule != "plain" for rule in rules) and not declared:
         problems.append("`monitor.rule`: block and route need a motivation to monitor; "
                         "declare one with [[motivations]]")
+    problems.extend(_monitor_pathway_problems(s))
     discard = s.monitor.discard
     if isinstance(discard, int) and discard >= s.steps:
         problems.append(f"`monitor.discard`: step {discard} is not before the end ({s.steps})")
     return problems
+
+
+def _monitor_pathway_problems(s: Scenario) -> list[str]:
+    """The monitor cannot watch more pathways than the motivation has, and an inert tilt
+    needs two watched pathways to turn within."""
+    watched = s.monitor.watched
+    gains = {m.name: m.gains for m in s.motivations}.get(s.monitored)
+    if watched is None or gains is None:
+        return []
+    if watched > len(gains):
+        return [f"`monitor.watched`: {watched}, but `{s.monitored}` has {len(gains)} pathways "
+                f"(one per entry of its `gains`); allowed: 1 to {len(gains)}"]
+    if watched < 2 and s.monitor.tilt == "inert" and s.monitor.angle > 0:
+        return ["`monitor.watched`: an inert tilt (`monitor.angle` > 0) turns within the "
+                "watched pathways and needs at least 2; watch 2 or more, or set angle = 0"]
+    return []
 
 
 def _walk_problems(s: Scenario) -> list[str]:

@@ -3,15 +3,22 @@
 * ``motivation_plot``: the population's motivation over time in training, held-out and
   evaluation environments, with what sits in quarantine;
 * ``quarantine_plot``: which environments pushed the quarantine (hackable ones marked)
-  and the modules' norm over time.
+  and the modules' norm over time;
+* ``evasion_figure``: the "forbidden technique" figure, leak against training time under
+  each rule at several monitor angles (``circuits_abm.experiments.evasion``);
+* ``capacity_figure``: what a cramped quarantine module lets through
+  (``circuits_abm.experiments.module_capacity``).
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 
 from circuits_abm.experiments.runs import RunResult
-from circuits_abm.viz.style import Figure, environment_colours, figure_and_axes
+from circuits_abm.viz.style import Figure, environment_colours, figure_and_axes, style
 
 GROUP_STYLES = {"training": "-", "held out": "--", "evaluation": ":"}
 
@@ -83,3 +90,67 @@ def quarantine_plot(run: RunResult, ax: Axes | None = None) -> Figure:
 def has_motivations(run: RunResult) -> bool:
     """Whether the run's scenario declared motivations (so it has a monitor to draw)."""
     return "monitoring" in run.summary
+
+
+def evasion_figure(leaks: pd.DataFrame, predicted: dict[float, dict[str, float]]) -> Figure:
+    """One panel per monitor angle: the held-out motivation left in the parameters against
+    training steps (log scale) under plain, block and route, the mean over seeds with its
+    95% band, and dashed at the right the end levels that the geometry predicts
+    (``predicted[angle][rule]`` times plain learning's end level)."""
+    palette = colormaps["tab10"]
+    colours = {"plain": palette(7), "block": palette(3), "route": palette(2)}
+    angles = sorted(leaks.angle.unique())
+    with style():
+        fig = Figure(figsize=(4.2 * len(angles), 3.9), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(angles), sharey=True))
+        for ax, angle in zip(axes, angles, strict=True):
+            mine = leaks[leaks.angle == angle]
+            plain_end = mine[(mine.rule == "plain") & (mine.step == mine.step.max())].leak.mean()
+            for rule, rows in mine.groupby("rule", sort=False):
+                stats = rows.groupby("step").leak.agg(["mean", "std", "count"])
+                half = 1.96 * stats["std"] / np.sqrt(stats["count"])
+                ax.plot(stats.index, stats["mean"], "o-", ms=3, color=colours[rule], label=rule)
+                ax.fill_between(stats.index, stats["mean"] - half, stats["mean"] + half,
+                                color=colours[rule], alpha=0.2, lw=0)
+                if rule != "plain":
+                    ax.axhline(plain_end * predicted[angle][rule], ls="--", lw=1,
+                               color=colours[rule])
+            ax.axhline(0, color="0.5", lw=0.6)
+            ax.set_xscale("log")
+            ax.set_xlabel("training steps")
+            ax.set_title(f"monitor at {angle:g}°")
+        axes[0].set_ylabel("held-out motivation left in the parameters")
+        axes[0].plot([], [], "--", color="black", lw=1, label="predicted end level")
+        axes[0].legend(fontsize=8, loc="center right")
+        fig.suptitle("Evasion over training: a third, weak pathway the monitor does not watch",
+                     fontweight="bold")
+    return fig
+
+
+def capacity_figure(table: pd.DataFrame, plain: float) -> Figure:
+    """The held-out motivation after the discard against the module's capacity (log
+    scale; the uncapped module at the right edge), with 95% intervals, plain learning's
+    level, and the overflow bound ``plain - sqrt(2) c`` dashed."""
+    capped = table[table.capacity.notna()]
+    uncapped = table[table.capacity.isna()]
+    edge = float(capped.capacity.max()) * 2.5
+    with style():
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        ax = fig.subplots()
+        ax.errorbar(list(capped.capacity) + [edge] * len(uncapped),
+                    list(capped.held_out) + list(uncapped.held_out),
+                    yerr=list(capped.half_width) + list(uncapped.half_width),
+                    fmt="o-", color=colormaps["tab10"](2), capsize=3, label="route, measured")
+        grid = np.geomspace(float(capped.capacity.min()), edge, 100)
+        ax.plot(grid, np.maximum(0.0, plain - np.sqrt(2.0) * grid), "--", color="black", lw=1,
+                label="bound: plain − √2 · capacity")
+        ax.axhline(plain, color=colormaps["tab10"](7), lw=1, label="plain learning")
+        ax.set_xscale("log")
+        ticks = list(capped.capacity) + [edge]
+        ax.set_xticks(ticks, [f"{c:g}" for c in capped.capacity] + ["no cap"])
+        ax.minorticks_off()
+        ax.set_xlabel("quarantine module capacity (norm)")
+        ax.set_ylabel("held-out motivation after the discard")
+        ax.legend(fontsize=8)
+        ax.set_title("A cramped module overflows into the parameters")
+    return fig
