@@ -28,8 +28,8 @@ help:
 	@echo "make neural  the taxonomy grid and two canonical scenarios in trained networks beside"
 	@echo "              the agent-based model (about 13 minutes), into docs/neural.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
-	@echo "make motivations  evasion past a monitor over training time and a cramped quarantine"
-	@echo "              module (about 2 minutes), figures into figures/, tables into docs/motivations.md"
+	@echo "make motivations  evasion past a monitor over training time, a cramped quarantine module,"
+	@echo "              the recovery loop and attribution (about 8 minutes), into docs/motivations.md"
 
 $(PY):
 	@set -e; PYTHON="$$(bash .ci/find-python)"; \
@@ -195,14 +195,17 @@ neural: $(STAMP)
 	$(VENV)/bin/circuits-abm neural routing --seeds 20 --workers 2 \
 	  --figure figures/neural_routing.png --doc docs/neural.md
 
-# Monitors that can be evaded or cramped (docs/motivations.md): the leak past a monitor that
-# watches two of three pathways against training time, and a quarantine module of limited
-# capacity, 20 seeds per point (about 2 minutes).
+# Monitors that can be evaded, cramped, acted on and asked (docs/motivations.md): the leak
+# past a monitor that watches two of three pathways against training time, a quarantine
+# module of limited capacity, the recovery loop, and attribution by flows and by the probe,
+# 20 seeds per point (about 8 minutes).
 motivations: $(STAMP)
-	$(VENV)/bin/circuits-abm figures evasion --seeds 20 --workers 2 \
-	  --out figures/evasion.png --doc docs/motivations.md
-	$(VENV)/bin/circuits-abm figures capacity --seeds 20 --workers 2 \
-	  --out figures/module_capacity.png --doc docs/motivations.md
+	$(VENV)/bin/circuits-abm motivations evasion --seeds 20 --workers 2 \
+	  --figure figures/evasion.png --doc docs/motivations.md
+	$(VENV)/bin/circuits-abm motivations capacity --seeds 20 --workers 2 \
+	  --figure figures/module_capacity.png --doc docs/motivations.md
+	$(VENV)/bin/circuits-abm motivations recovery --seeds 20 --workers 2 --doc docs/motivations.md
+	$(VENV)/bin/circuits-abm motivations attribution --seeds 20 --workers 2 --doc docs/motivations.md
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md

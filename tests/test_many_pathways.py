@@ -184,8 +184,8 @@ def test_the_evasion_command_writes_the_tables_and_the_figure(tmp_path, monkeypa
     doc = tmp_path / "page.md"
     doc.write_text("before\n<!-- evasion:start -->\nold\n<!-- evasion:end -->\n")
     figure = tmp_path / "evasion.png"
-    result = CliRunner().invoke(app, ["figures", "evasion", "--seeds", "2", "--workers", "1",
-                                      "--out", str(figure), "--doc", str(doc)])
+    result = CliRunner().invoke(app, ["motivations", "evasion", "--seeds", "2", "--workers", "1",
+                                      "--figure", str(figure), "--doc", str(doc)])
     assert result.exit_code == 0, result.output
     assert figure.stat().st_size > 10_000
     page = doc.read_text()
@@ -197,8 +197,8 @@ def test_the_capacity_command_writes_the_table_and_the_figure(tmp_path, monkeypa
     doc = tmp_path / "page.md"
     doc.write_text("<!-- module-capacity:start -->\n<!-- module-capacity:end -->\n")
     figure = tmp_path / "capacity.png"
-    result = CliRunner().invoke(app, ["figures", "capacity", "--seeds", "2", "--workers", "1",
-                                      "--out", str(figure), "--doc", str(doc)])
+    result = CliRunner().invoke(app, ["motivations", "capacity", "--seeds", "2", "--workers", "1",
+                                      "--figure", str(figure), "--doc", str(doc)])
     assert result.exit_code == 0, result.output
     assert figure.stat().st_size > 10_000
     page = doc.read_text()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from circuits_abm.cli.common import app, exit_on, publish
+from circuits_abm.cli.common import app, exit_on
 
 figures_app = typer.Typer(no_args_is_help=True, help="Draw figures from stored results.")
 app.add_typer(figures_app, name="figures")
@@ -165,49 +165,3 @@ def figures_compare(
         with exit_on(ValueError):
             splice_between_markers(doc, marker, table)
         typer.echo(f"updated the table in {doc}", err=True)
-
-
-@figures_app.command("evasion")
-def figures_evasion(
-    seeds: Annotated[int, typer.Option(min=2, help="Seeds per point.")] = 20,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
-    out: Annotated[Path | None, typer.Option(help="Draw the curves into this file.")] = None,
-    doc: Annotated[
-        Path | None, typer.Option(help="Write the tables into this file between its markers.")
-    ] = None,
-    marker: Annotated[str, typer.Option(help="The markers' name in --doc.")] = "evasion",
-) -> None:
-    """Evasion over training time (the "forbidden technique" figure): a motivation with a
-    weak third pathway that the monitor does not watch, its held-out leak against training
-    steps under plain, block and route at three monitor angles, beside what the geometry
-    predicts; and block's leak under several selection strengths."""
-    from circuits_abm.experiments import evasion  # noqa: PLC0415
-    from circuits_abm.viz.motivation_figures import evasion_figure  # noqa: PLC0415
-
-    leaks, selection = evasion.experiment(seeds, workers)
-    predicted = {angle: evasion.prediction(evasion.scenario("block", angle))
-                 for angle in evasion.ANGLES}
-    publish(evasion.markdown(leaks, selection), lambda: evasion_figure(leaks, predicted),
-            out, doc, marker)
-
-
-@figures_app.command("capacity")
-def figures_capacity(
-    seeds: Annotated[int, typer.Option(min=2, help="Seeds per point.")] = 20,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
-    out: Annotated[Path | None, typer.Option(help="Draw the curve into this file.")] = None,
-    doc: Annotated[
-        Path | None, typer.Option(help="Write the table into this file between its markers.")
-    ] = None,
-    marker: Annotated[str, typer.Option(help="The markers' name in --doc.")] = "module-capacity",
-) -> None:
-    """A cramped quarantine module: the quarantine scenario under route with the module's
-    norm capped, the motivation that overflows into the parameters beside the hand-derived
-    bound, and the capability kept."""
-    from circuits_abm.experiments import module_capacity  # noqa: PLC0415
-    from circuits_abm.viz.motivation_figures import capacity_figure  # noqa: PLC0415
-
-    runs = module_capacity.experiment(seeds, workers)
-    plain = float(runs[runs.rule == "plain"].held_out.mean())
-    publish(module_capacity.markdown(runs),
-            lambda: capacity_figure(module_capacity.table(runs), plain), out, doc, marker)

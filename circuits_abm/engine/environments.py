@@ -286,6 +286,24 @@ def pathway_metric(width: int, scenario: Scenario) -> PathwayMetric:
     return PathwayMetric(group, gain, upkeep, others)
 
 
+def apply_payoffs(envs: Environments, scenario: Scenario,
+                  pays: dict[str, dict[str, float]]) -> Environments:
+    """New payoffs from an intervention's ``pays``: environment ``e`` now rewards motivation
+    ``k`` with ``m``, so it demands ``m g_i`` on the motivation's pathways and names it
+    (the reward counts there, a penalty included)."""
+    demands, relevance, motive = envs.demands.copy(), envs.relevance.copy(), envs.motive.copy()
+    gains = {m.name: np.array(m.gains) for m in scenario.motivations}
+    for env, motivations in pays.items():
+        e = envs.index(env)
+        for name, value in motivations.items():
+            pathways = envs.pathways(name)
+            demands[e, pathways] = value * gains[name]
+            relevance[e, pathways] = 1.0
+            motive[e, envs.motivations.index(name)] = value
+    return replace(envs, demands=np.ascontiguousarray(demands),
+                   relevance=np.ascontiguousarray(relevance), motive=motive)
+
+
 def intervention_pairs(envs: Environments, intervention: InterventionSpec) -> list[tuple[int, int]]:
     """Index pairs an intervention changes: every pair touching a named node, plus named edges."""
     pairs = set()

@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-UPDATE_RULES = {"plain": 0, "block": 1, "route": 2}
+UPDATE_RULES = {"plain": 0, "block": 1, "route": 2, "watch": 3}
 
 
 class Rows(NamedTuple):
@@ -302,7 +302,8 @@ def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target
                      monitor, others, gain, upkeep, relevance, rule, capacity):
     """One noisy, routed gradient step for every mechanism: ``delta = eta * w * sum_e mix_e
     p_e (target_e + noise - A_e (theta + q))``.  Rule 1 (block) drops the part of ``delta``
-    along ``monitor``, rule 2 (route) adds that part to the quarantine module ``q`` (what
+    along ``monitor``, rule 3 (watch) only measures it, rule 2 (route) adds it to the
+    quarantine module ``q`` (what
     takes ``q`` past the norm ``capacity`` stays in ``delta``); then ``theta += delta`` and
     the rule's consolidation decay.  Returns each update's component along ``monitor``
     (zeros for rule 0, plain)."""
@@ -338,6 +339,7 @@ def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target
             for k in range(theta.shape[1]):
                 along += delta[k] * monitor[k]
             routed[m] = along
+        if rule == 1 or rule == 2:
             for k in range(theta.shape[1]):
                 delta[k] -= along * monitor[k]
                 if rule == 2:

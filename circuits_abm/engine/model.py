@@ -31,7 +31,12 @@ import numpy as np
 
 from circuits_abm.engine import linalg, selection, steps
 from circuits_abm.engine.circuits import Circuit, parse_structure
-from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
+from circuits_abm.engine.environments import (
+    Environments,
+    apply_intervention,
+    apply_payoffs,
+    build_environments,
+)
 from circuits_abm.engine.loading import load_scenario, override, revalidated
 from circuits_abm.engine.monitoring import monitor_direction
 from circuits_abm.engine.population import (
@@ -371,10 +376,11 @@ class CircuitsModel(mesa.Model):
         self.running = t + 1 < self.n_steps and not self.halted
 
     def intervene(self, iv) -> None:
-        """Apply one intervention: new geometry, a new update rule, or a discard."""
+        """Apply one intervention: new geometry or payoffs, a new update rule, or a discard."""
         self._memo.clear()
-        if iv.changes_geometry:
-            self.environments = apply_intervention(self.environments, iv)
+        if iv.changes_geometry or iv.pays:
+            self.environments = apply_payoffs(apply_intervention(self.environments, iv),
+                                              self.spec, iv.pays)
             self.fixed_targets = fixed_targets(self.spec, self.environments)
             self.monitor = monitor_direction(self.spec, self.environments)
             self._inputs = None
@@ -396,14 +402,28 @@ class CircuitsModel(mesa.Model):
                               minlength=layout.n_circuits)
         return linalg.dot(self.shares, np.sqrt(squared))
 
+    def monitor_signal(self) -> float:
+        """What the alarm reads: the module norm, or under ``watch`` (nothing is routed) the
+        share-weighted strongest expression of the monitored direction in each circuit, the
+        largest ``theta . u`` among its mechanisms (signed: a motivation trained *down* is
+        not an alarm)."""
+        if self.update_rule != "watch":
+            return self.module_norm()
+        layout = self.layout
+        seen = linalg.matmul(layout.theta, self.monitor[:, None])[:, 0]
+        strongest = np.full(layout.n_circuits, -np.inf)
+        np.maximum.at(strongest, layout.leaf_owner, seen)
+        return linalg.dot(self.shares, strongest)
+
     def check_alarm(self, t: int) -> None:
-        """Record the first step whose module norm crosses ``monitor.alarm`` (and halt there
-        if asked)."""
+        """Record the first step whose alarm signal (``monitor_signal``) crosses
+        ``monitor.alarm``, and halt there if asked or if the recovery loop will restart."""
         alarm = self.spec.monitor.alarm
-        if alarm is None or self.alarm_step is not None or self.module_norm() <= alarm:
+        if (alarm is None or self.alarm_step is not None or t < self.spec.monitor.alarm_from
+                or self.monitor_signal() <= alarm):
             return
         self.alarm_step = t
-        if self.spec.monitor.halt_on_alarm:
+        if self.spec.monitor.halt_on_alarm or self.spec.monitor.restart_lag is not None:
             self.halted = True
 
     def select_and_learn(self, phase: Phase, standard_noise: np.ndarray) -> np.ndarray:

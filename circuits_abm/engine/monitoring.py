@@ -11,7 +11,7 @@ hackable ones.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ import pandas as pd
 from circuits_abm.engine import kernels
 from circuits_abm.engine.environments import Environments
 from circuits_abm.engine.scenario import Scenario
+
+if TYPE_CHECKING:
+    from circuits_abm.engine.model import CircuitsModel
 
 
 def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:
@@ -110,6 +113,56 @@ def attribution(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, Any]:
     hits = len(flagged & hackable)
     return {
         "pushed": {env: round(mass, 6) for env, mass in pushed.items()},
+        "flagged": sorted(flagged),
+        "hackable": sorted(hackable),
+        "precision": hits / len(flagged) if flagged else None,
+        "recall": hits / len(hackable) if hackable else None,
+    }
+
+
+PROBE_FLOOR = 0.01  # the least probe value worth fixing (reward per unit along the monitor)
+
+
+def probe(model: CircuitsModel) -> dict[str, float]:
+    """Per training environment: would it teach the monitored behaviour to a model that did
+    not have it?  Each mechanism's parameters (with any quarantine module) lose their
+    component along the monitored direction ``u`` (the ablation an investigator can do),
+    and the environment's reward gradient there is read along ``u``:
+    ``(d_e - A_e theta_ablated) . u``, weighted by the mechanism's share and routed path in
+    that environment.  Positive: training there pushes toward the behaviour.
+
+    Unlike the flows (``attribution``), the probe does not depend on how far learning has
+    already gone: an environment that pays less for the behaviour than the population
+    already has still pushes a behaviour-free model toward it.  With every pathway watched
+    at angle 0 the ablated model expresses no behaviour at all, so the probe is ``m_e g.u``:
+    the payoff itself, an identity.  With an angle or unwatched pathways the ablated model
+    keeps some behaviour, and an environment paying less than that reads negative."""
+    envs, layout, u = model.environments, model.layout, model.monitor
+    theta = layout.effective_theta
+    ablated = theta - np.outer(theta @ u, u)
+    path, _, _ = model.evaluation()
+    weight = path[layout.leaf_rows] * model.shares[layout.leaf_owner][:, None]
+    dense = envs.metric.matrix()
+    out = {}
+    for e in envs.training:
+        mask = envs.relevance[e]
+        gradient = envs.demands[e] - ablated @ (dense * mask[:, None] * mask[None, :])
+        out[envs.names[e]] = float(weight[:, e] @ (gradient @ u))
+    return out
+
+
+def probe_attribution(model: CircuitsModel) -> dict[str, Any]:
+    """The environments the probe flags (above ``PROBE_FLOOR``) against those that pay for
+    the monitored motivation now (the current payoffs, after any intervention that changed
+    them): precision and recall, None when there is nothing to flag or nothing hackable."""
+    values = probe(model)
+    envs = model.environments
+    column = envs.motivations.index(model.spec.monitored)
+    hackable = {envs.names[e] for e in envs.training if envs.motive[e, column] > 0}
+    flagged = {env for env, value in values.items() if value > PROBE_FLOOR}
+    hits = len(flagged & hackable)
+    return {
+        "values": {env: round(value, 6) for env, value in values.items()},
         "flagged": sorted(flagged),
         "hackable": sorted(hackable),
         "precision": hits / len(flagged) if flagged else None,

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -111,6 +112,8 @@ class Recorder:
         self._fitness_steps += 1
         self._routed += model.routed_mass
         phase_end = t == phase.end - 1
+        if model.halted and not phase_end:  # an alarm stopped the run: keep what it saw
+            phase, phase_end = replace(phase, length=t + 1 - phase.start), True
         if (self.every == "phase" and phase_end) or (
             self.every != "phase" and (t + 1) % self.every == 0
         ):
@@ -201,7 +204,7 @@ class Recorder:
                 "trained": phase.label,
                 "rule": model.update_rule,
                 "routed": self._routed,
-                "module_norm": model.module_norm(),
+                "module_norm": model.monitor_signal(),
             }
         )
         self._routed = 0.0

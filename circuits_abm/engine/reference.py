@@ -99,7 +99,7 @@ def _learn(node, path, active, mix, weight, model, noise_rows) -> None:
                       if node.rule in FIXED_TARGET_RULES else envs.demands[e])
             delta += mix[a] * path[a] * (target + noise - metric(envs, e) @ current)
         delta *= rule.learning_rate * weight
-        if model.update_rule != "plain":
+        if model.update_rule in ("block", "route"):
             along = float(delta @ model.monitor)
             delta -= along * model.monitor  # blocked, or ...
             if model.update_rule == "route":

@@ -153,8 +153,10 @@ class InterventionSpec(Section):
     named pairs.  Example: inoculation prompting raises the sharing between a hacked RL
     objective and the assistant's SFT prior; a ``<skills_training>`` tag raises the
     distinguishability of tagged environments.  ``rule`` switches the motivation update
-    rule (``plain``, ``block``, ``route``) and ``discard = true`` empties every quarantine
-    module (see ``[monitor]``).
+    rule (``plain``, ``block``, ``route``, ``watch``) and ``discard = true`` empties every
+    quarantine module (see ``[monitor]``).  ``pays`` sets, from this step on, how much named
+    environments reward named motivations (``{ rl_hack_code = { reward_seeking = 0.0 } }``
+    fixes a hackable environment: the hack pays nothing there and costs a little).
     """
 
     step: Annotated[int, Field(ge=0)]
@@ -165,6 +167,7 @@ class InterventionSpec(Section):
     distinguishability: Probability | None = None
     rule: UpdateRule | None = None
     discard: bool = False
+    pays: dict[Name, dict[Name, Overlap]] = {}
 
     @model_validator(mode="after")
     def _says_something(self) -> InterventionSpec:
@@ -175,9 +178,10 @@ class InterventionSpec(Section):
         if geometry and not (self.nodes or self.edges):
             raise ValueError("an intervention that sets `sharing` or `distinguishability` "
                              "needs `nodes` or `edges`")
-        if not geometry and self.rule is None and not self.discard:
+        if not geometry and self.rule is None and not self.discard and not self.pays:
             raise ValueError("an intervention needs a geometry change (`nodes` or `edges` "
-                             "with `sharing` or `distinguishability`), a `rule` or `discard`")
+                             "with `sharing` or `distinguishability`), a `rule`, `discard` "
+                             "or `pays`")
         return self
 
     @property
@@ -204,29 +208,40 @@ class MotivationSpec(Section):
                      Field(min_length=2, max_length=MAX_PATHWAYS)] = [1.0, 1.0]
 
 
-UpdateRule = Literal["plain", "block", "route"]
+UpdateRule = Literal["plain", "block", "route", "watch"]
 
 
 class MonitorSpec(Section):
     """Gradient routing of motivation updates (the selective-learning essay).
 
-    ``rule``: ``plain`` learns as usual; ``block`` projects the part of every update that
-    lies in the monitored direction out; ``route`` moves that part into a per-circuit
-    quarantine module, which adds to the mechanism's parameters while training (reward and
-    selection see it), is inherited, and is discarded at ``discard`` (a step, ``end``:
-    just before the final evaluation, or ``never``).  The monitored direction is the
-    motivation ``direction``'s behaviour, tilted by ``angle`` degrees (imperfect
-    interpretability) toward what ``tilt`` names: ``inert``, the combination of its first two
-    pathways that changes no behaviour (the monitor then misses part of the behaviour and
-    catches nothing else), or ``capability``, the shared capability (the unit mean training
-    demand: the monitor then also catches skill, so blocking and routing cost capability).
-    ``watched``: how many of the motivation's pathways, counted from the first, the monitor
-    sees (default: all); the behaviour it watches is the one expressed through those, and
-    the other pathways can carry the behaviour past it.  ``capacity`` caps the norm of each
-    quarantine module under ``route``: what a full module cannot take stays in the
-    mechanism's parameters (default: no cap).
-    ``alarm`` records the first step at which the population's mean module norm crosses it,
-    and stops the run there with ``halt_on_alarm``."""
+    ``rule``: ``plain`` learns as usual; ``watch`` learns as usual while the monitor records
+    what it sees (the monitor-only baseline: the update along its direction per phase, and
+    for the alarm the strongest expression of that direction in each circuit); ``block``
+    projects the part of every update that lies in the monitored direction out; ``route``
+    moves that part into a per-circuit quarantine module, which adds to the mechanism's
+    parameters while training (reward and selection see it), is inherited, and is discarded
+    at ``discard`` (a step, ``end``: just before the final evaluation, or ``never``).
+
+    The monitored direction is the motivation ``direction``'s behaviour, tilted by
+    ``angle`` degrees (imperfect interpretability) toward what ``tilt`` names: ``inert``,
+    the combination of its first two pathways that changes no behaviour (the monitor then
+    misses part of the behaviour and catches nothing else), or ``capability``, the shared
+    capability (the unit mean training demand: the monitor then also catches skill, so
+    blocking and routing cost capability).  ``watched``: how many of the motivation's
+    pathways, counted from the first, the monitor sees (default: all); the behaviour it
+    watches is the one expressed through those, and the other pathways can carry the
+    behaviour past it.  ``capacity`` caps the norm of each quarantine module under
+    ``route``: what a full module cannot take stays in the mechanism's parameters (default:
+    no cap).
+
+    ``alarm`` records the first step at or after ``alarm_from`` (the first steps of a run,
+    while a fresh population settles, are noisy) at which the alarm's signal crosses it:
+    the population's mean module norm, or under ``watch`` the expression above.
+    ``halt_on_alarm`` stops the run there.  ``restart_lag`` closes the recovery loop
+    (``circuits_abm.experiments.runs.run`` runs it): at the alarm, halt; fix the
+    environments the probe flags (``circuits_abm.engine.monitoring.probe``) by setting their
+    payoff for the motivation to 0; and train again from the checkpoint ``restart_lag``
+    steps before the alarm."""
 
     rule: UpdateRule = "plain"
     direction: Name | None = None
@@ -235,7 +250,9 @@ class MonitorSpec(Section):
     watched: Annotated[int, Field(ge=1, le=MAX_PATHWAYS)] | None = None
     capacity: Annotated[float, Field(gt=0.0)] | None = None
     alarm: Annotated[float, Field(gt=0.0)] | None = None
+    alarm_from: Annotated[int, Field(ge=0)] = 0
     halt_on_alarm: bool = False
+    restart_lag: Annotated[int, Field(ge=0)] | None = None
     discard: Literal["end", "never"] | Annotated[int, Field(ge=1)] = "end"
 
 

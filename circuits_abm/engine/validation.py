@@ -92,6 +92,13 @@ def cross_reference_problems(s: Scenario) -> list[str]:
             problems.append(
                 f"`interventions.{i}.step`: {iv.step} is not before the end ({s.steps})"
             )
+        for env, motivations in iv.pays.items():
+            unknown(f"interventions.{i}.pays", env)
+            for name in motivations:
+                if name not in s.motivation_names:
+                    problems.append(
+                        f"`interventions.{i}.pays.{env}.{name}`: unknown motivation; allowed: "
+                        + (", ".join(s.motivation_names) or "none declared"))
     clusters = {e.cluster for e in s.environments if e.cluster}
     for name in s.geometry.clusters:
         if name not in clusters:
@@ -133,6 +140,9 @@ def _motivation_problems(s: Scenario) -> list[str]:
         problems.append("`monitor.rule`: block and route need a motivation to monitor; "
                         "declare one with [[motivations]]")
     problems.extend(_monitor_pathway_problems(s))
+    if s.monitor.restart_lag is not None and s.monitor.alarm is None:
+        problems.append("`monitor.restart_lag`: the recovery loop restarts at an alarm; "
+                        "set `monitor.alarm` too")
     discard = s.monitor.discard
     if isinstance(discard, int) and discard >= s.steps:
         problems.append(f"`monitor.discard`: step {discard} is not before the end ({s.steps})")

@@ -154,7 +154,7 @@ def mutate(root: Node, ctx: Context) -> Node:
     scale = ctx.scenario.variation.mutation_scale
     if isinstance(node, Mechanism):
         change = ctx.rng.normal(0.0, scale, size=node.theta.shape)
-        if ctx.rule != "plain":
+        if ctx.rule in ("block", "route"):
             along = linalg.dot(change, ctx.monitor) * ctx.monitor
             change = change - along
             if ctx.rule == "route":

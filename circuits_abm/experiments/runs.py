@@ -27,9 +27,9 @@ import pandas as pd
 from circuits_abm.analysis.classification import classify, end_window
 from circuits_abm.analysis.theory import predict
 from circuits_abm.engine.circuits import mechanisms, routers
-from circuits_abm.engine.loading import load_scenario, revalidated
+from circuits_abm.engine.loading import load_scenario, override, revalidated
 from circuits_abm.engine.model import CircuitsModel
-from circuits_abm.engine.monitoring import attribution, readings_at_the_end
+from circuits_abm.engine.monitoring import attribution, probe_attribution, readings_at_the_end
 from circuits_abm.engine.records import QUARANTINE_COLUMNS
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.schedule import Phase
@@ -202,6 +202,14 @@ def run(
     conditional_policy[specialist{sft_code}, strategy_churn{rl_code,rl_math,sft_chat}]
     """
     spec = revalidated(scenario) if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if spec.monitor.restart_lag is not None:
+        return recovery_loop(spec, seed, steps, progress)
+    return run_once(spec, seed, steps, progress)
+
+
+def run_once(spec: Scenario, seed: int | None, steps: int | None,
+             progress: Callable[[Phase], None] | bool) -> RunResult:
+    """One run of a validated scenario, as ``run`` describes it."""
     total = spec.steps if steps is None else steps
     logger.info("running %s, seed %s, %d steps", spec.name, seed, total)
     started = time.perf_counter()
@@ -218,6 +226,60 @@ def run(
     result = result_of(model, wall)
     logger.info("%s seed %s: %s in %.2f s", spec.name, model.seed, result.structure, wall)
     return result
+
+
+def recovery_loop(spec: Scenario, seed: int | None, steps: int | None,
+                  progress: Callable[[Phase], None] | bool) -> RunResult:
+    """The recovery loop of ``monitor.restart_lag``: run until the alarm (the model halts
+    there), find the environments that teach the motivation with the probe
+    (``circuits_abm.engine.monitoring.probe``), and run again with one intervention at
+    ``alarm - restart_lag`` (not before step 0) that sets their payoff for the motivation
+    to 0.  Runs are reproducible, so up to that step the second run is the first: the
+    checkpoint.  Without an alarm the first run is the result; with an alarm but nothing
+    flagged, the scenario runs again without the loop.  ``summary["monitoring"]
+    ["recovery"]`` says what happened."""
+    started = time.perf_counter()
+    first = CircuitsModel(spec, steps=steps, collect=False,
+                          **({} if seed is None else {"seed": seed}))
+    first.run()
+    alarm = first.alarm_step
+    if alarm is None:
+        result = result_of(first, time.perf_counter() - started)
+        result.summary["monitoring"]["recovery"] = {"alarm_step": None, "flagged": [],
+                                                    "restart_step": None}
+        return result
+    flagged = probe_attribution(first)["flagged"]
+    restart = max(0, alarm - spec.monitor.restart_lag) if flagged else None
+    again = override(spec, {"monitor.restart_lag": None,
+                            "interventions": fixed_interventions(spec, flagged, restart)})
+    result = run_once(again, first.seed, steps, progress)
+    result.summary["monitoring"]["recovery"] = {"alarm_step": alarm, "flagged": flagged,
+                                                "restart_step": restart}
+    return result
+
+
+def fixed_interventions(spec: Scenario, flagged: list[str],
+                        restart: int | None) -> list[dict[str, Any]]:
+    """The scenario's interventions with the recovery loop's fix: from step ``restart`` on,
+    the ``flagged`` environments pay 0 for the monitored motivation, and a later
+    intervention no longer changes that payoff (a fixed grader stays fixed); an
+    intervention left with nothing to do is dropped."""
+    if not flagged:
+        return [iv.model_dump(mode="json") for iv in spec.interventions]
+    name = spec.monitored
+    kept = []
+    for iv in spec.interventions:
+        data = iv.model_dump(mode="json")
+        if iv.step >= restart:
+            pays = {env: {k: v for k, v in paid.items() if env not in flagged or k != name}
+                    for env, paid in data["pays"].items()}
+            data["pays"] = {env: paid for env, paid in pays.items() if paid}
+            if not (data["pays"] or iv.rule or iv.discard or iv.changes_geometry):
+                continue
+        kept.append(data)
+    fix = {"step": restart, "label": "recovery: fix the flagged environments",
+           "pays": {env: {name: 0.0} for env in flagged}}
+    return [*kept, fix]
 
 
 def result_of(model: CircuitsModel, wall_time: float = 0.0) -> RunResult:
@@ -248,6 +310,7 @@ def monitoring_fields(model: CircuitsModel, phases: pd.DataFrame,
         "alarm_step": model.alarm_step,
         "halted": model.halted,
         "attribution": attribution(quarantine, spec),
+        "probe": probe_attribution(model),
         **readings_at_the_end(spec, phases),
         "capability": float(window[~window.held_out].population_capability.mean()),
     }
@@ -324,6 +387,7 @@ def run_fields(spec: Scenario, seed: int, steps: int, phases: int) -> dict[str, 
                 "edges": [list(e) for e in iv.edges],
                 "rule": iv.rule,
                 "discard": iv.discard,
+                "pays": iv.pays,
             }
             for iv in spec.interventions
         ],
