@@ -29,7 +29,7 @@ help:
 	@echo "              the agent-based model (about 13 minutes), into docs/neural.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
 	@echo "make motivations  evasion past a monitor over training time, a cramped quarantine module,"
-	@echo "              the recovery loop and attribution (about 8 minutes), into docs/motivations.md"
+	@echo "              a noisy monitor, the recovery loop and attribution (about 7 minutes), into docs/motivations.md"
 
 $(PY):
 	@set -e; PYTHON="$$(bash .ci/find-python)"; \
@@ -197,13 +197,14 @@ neural: $(STAMP)
 
 # Monitors that can be evaded, cramped, acted on and asked (docs/motivations.md): the leak
 # past a monitor that watches two of three pathways against training time, a quarantine
-# module of limited capacity, the recovery loop, and attribution by flows and by the probe,
-# 20 seeds per point (about 8 minutes).
+# module of limited capacity, a noisy monitor, the recovery loop, and attribution by flows
+# and by the probe, 20 seeds per point (about 7 minutes).
 motivations: $(STAMP)
 	$(VENV)/bin/circuits-abm motivations evasion --seeds 20 --workers 2 \
 	  --figure figures/evasion.png --doc docs/motivations.md
 	$(VENV)/bin/circuits-abm motivations capacity --seeds 20 --workers 2 \
 	  --figure figures/module_capacity.png --doc docs/motivations.md
+	$(VENV)/bin/circuits-abm motivations noise --seeds 20 --workers 2 --doc docs/motivations.md
 	$(VENV)/bin/circuits-abm motivations recovery --seeds 20 --workers 2 --doc docs/motivations.md
 	$(VENV)/bin/circuits-abm motivations attribution --seeds 20 --workers 2 --doc docs/motivations.md
 

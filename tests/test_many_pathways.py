@@ -27,6 +27,7 @@ from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.monitoring import monitor_direction
 from circuits_abm.engine.scenario import ScenarioError
 from circuits_abm.experiments import evasion, module_capacity
+from circuits_abm.experiments.sweep.design import derive_seed
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import identity  # noqa: E402
@@ -209,3 +210,36 @@ def test_the_overflow_bound_is_plain_less_root_two_capacities():
     assert module_capacity.overflow_bound(0.3, 0.1) == pytest.approx(0.3 - 0.1 * math.sqrt(2))
     assert module_capacity.overflow_bound(0.3, 0.5) == 0.0
     assert module_capacity.overflow_bound(0.3, None) == 0.0
+
+
+def test_a_noisy_reading_is_a_unit_vector_that_keeps_the_direction_on_average():
+    # For u a unit vector in D dimensions and e ~ N(0, noise^2 / D) per dimension,
+    # u . (u + e) = 1 + e_1 and |u + e|^2 = 1 + 2 e_1 + |e|^2, so E (u . reading) is close to
+    # 1 / sqrt(1 + noise^2) when D is large; with noise 0 the reading is u itself.
+    from circuits_abm.engine.monitoring import noisy_direction
+
+    rng = np.random.default_rng(3)
+    u = np.zeros(400)
+    u[7] = 1.0
+    assert noisy_direction(u, 0.0, rng).tolist() == u.tolist()
+    readings = np.array([noisy_direction(u, 1.0, rng) for _ in range(300)])
+    assert np.linalg.norm(readings, axis=1) == pytest.approx(np.ones(300))
+    assert readings[:, 7].mean() == pytest.approx(1 / math.sqrt(2), abs=0.01)
+
+
+def test_a_routing_monitor_that_errs_discards_skill_and_a_moving_block_leaks():
+    """20 derived seeds at noise 0.5, paired with plain learning: routing loses more than
+    0.02 of capability, and blocking leaks more than half of plain learning's behaviour,
+    each in a share of runs whose Wilson interval lies above one half (measured: 20/20 and
+    19/20 or more)."""
+    from circuits_abm.experiments import monitor_noise
+
+    seeds = [derive_seed(2026, {"experiment": "monitor noise"}, r) for r in range(20)]
+    plain = [monitor_noise.noise_run("plain", 0.0, s) for s in seeds]
+    routed = [monitor_noise.noise_run("route", 0.5, s) for s in seeds]
+    blocked = [monitor_noise.noise_run("block", 0.5, s) for s in seeds]
+    losing = sum(p["capability"] - r["capability"] > 0.02
+                 for p, r in zip(plain, routed, strict=True))
+    leaking = sum(b["held_out"] > 0.5 * p["held_out"]
+                  for p, b in zip(plain, blocked, strict=True))
+    assert wilson(losing, 20).low > 0.5 and wilson(leaking, 20).low > 0.5

@@ -24,7 +24,7 @@ from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.monitoring import probe, probe_attribution
 from circuits_abm.engine.scenario import ScenarioError
-from circuits_abm.experiments import attribution, recovery
+from circuits_abm.experiments import attribution, monitor_noise, recovery
 from circuits_abm.experiments.runs import fixed_interventions, run
 from circuits_abm.experiments.sweep.design import derive_seed
 
@@ -181,20 +181,24 @@ def test_the_probe_finds_the_paying_environments_where_the_flows_do_not():
         assert wilson(int(found.loc["flows", "good"]), 20).high < 0.5, variant
 
 
-def test_the_recovery_and_attribution_commands_write_their_tables(tmp_path, monkeypatch):
+def test_the_recovery_attribution_and_noise_commands_write_their_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(recovery, "LAGS", (300,))
     monkeypatch.setattr(recovery, "LOOPS", ("watch",))
     monkeypatch.setattr(recovery, "BASELINES", ("plain",))
     monkeypatch.setattr(attribution, "VARIANTS", {"canonical": {}})
     monkeypatch.setattr(attribution, "MONITORS", {"0°": {}})
     monkeypatch.setattr(attribution, "RULES", ("watch",))
+    monkeypatch.setattr(monitor_noise, "NOISES", (0.5,))
+    monkeypatch.setattr(monitor_noise, "RULES", ("route",))
     doc = tmp_path / "page.md"
     doc.write_text("<!-- recovery:start -->\n<!-- recovery:end -->\n"
-                   "<!-- attribution:start -->\n<!-- attribution:end -->\n")
-    for command in ("recovery", "attribution"):
+                   "<!-- attribution:start -->\n<!-- attribution:end -->\n"
+                   "<!-- monitor-noise:start -->\n<!-- monitor-noise:end -->\n")
+    for command in ("recovery", "attribution", "noise"):
         result = CliRunner().invoke(app, ["motivations", command, "--seeds", "2",
                                           "--workers", "1", "--doc", str(doc)])
         assert result.exit_code == 0, result.output
     page = doc.read_text()
     assert "| plain, no loop |" in page and "| watch + recovery, restart 300 steps" in page
     assert "| canonical | 0° | watch | probe |" in page
+    assert "| route | 0.5 |" in page

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from helpers import ROOT, make_scenario
 
+from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.engine.model import CircuitsModel, stretch_ends
 
 
@@ -37,7 +38,7 @@ def stepped(spec, seed: int, steps: int) -> CircuitsModel:
 
 
 @pytest.mark.parametrize("name", ["standard", "quarantine", "inoculation", "on_policy",
-                                  "switching_fast", "nested_churn_clusters"])
+                                  "switching_fast", "nested_churn_clusters", "recovery_loop"])
 def test_run_gives_the_same_run_as_stepping_one_step_at_a_time(name):
     # Scenarios with births and deaths inside stretches, interventions, the route rule with
     # a discard, gamma > 0, and short phases.
@@ -50,6 +51,18 @@ def test_run_gives_the_same_run_as_stepping_one_step_at_a_time(name):
     assert fast.rng.random() == slow.rng.random()  # the generator ends in the same state
     assert fast.datacollector.get_model_vars_dataframe().equals(
         slow.datacollector.get_model_vars_dataframe())
+
+
+@pytest.mark.parametrize("rule", ["route", "block"])
+def test_a_noisy_monitor_draws_its_readings_the_same_way_in_stretches_and_steps(rule):
+    # A fresh reading at every phase start draws from the model's generator between
+    # stretches; stepping one step at a time must draw the same numbers at the same steps.
+    spec = override(load_scenario("quarantine"), {"monitor.noise": 0.5, "monitor.rule": rule})
+    fast = CircuitsModel(spec, rng=7, steps=900)
+    fast.run()
+    slow = stepped(spec, 7, 900)
+    assert fingerprint(fast) == fingerprint(slow)
+    assert fast.rng.random() == slow.rng.random()
 
 
 def test_a_stretch_cut_short_by_an_extinction_gives_back_its_unused_noise():

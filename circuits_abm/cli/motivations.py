@@ -59,6 +59,20 @@ def motivations_capacity(seeds: SeedsOption = 20, workers: WorkersOption = 2,
             lambda: capacity_figure(module_capacity.table(runs), plain), figure, doc, marker)
 
 
+@motivations_app.command("noise")
+def motivations_noise(seeds: SeedsOption = 20, workers: WorkersOption = 2,
+                      doc: DocOption = None,
+                      marker: Annotated[str, typer.Option(help="The markers' name.")]
+                      = "monitor-noise") -> None:
+    """A monitor that errs both ways: the quarantine scenario under block and route with
+    the monitor's direction read afresh, with noise, every phase; the motivation left in
+    deployment and the capability lost, against plain learning."""
+    from circuits_abm.experiments import monitor_noise  # noqa: PLC0415
+
+    publish(monitor_noise.markdown(monitor_noise.experiment(seeds, workers)), None, None, doc,
+            marker)
+
+
 @motivations_app.command("recovery")
 def motivations_recovery(seeds: SeedsOption = 20, workers: WorkersOption = 2,
                          doc: DocOption = None,

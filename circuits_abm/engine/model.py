@@ -38,7 +38,7 @@ from circuits_abm.engine.environments import (
     build_environments,
 )
 from circuits_abm.engine.loading import load_scenario, override, revalidated
-from circuits_abm.engine.monitoring import monitor_direction
+from circuits_abm.engine.monitoring import monitor_direction, noisy_direction
 from circuits_abm.engine.population import (
     Layout,
     attach,
@@ -183,7 +183,8 @@ class CircuitsModel(mesa.Model):
             self.interventions.setdefault(iv.step, []).append(iv)
         self.fixed_targets = fixed_targets(spec, self.environments)
         self.update_rule = spec.monitor.rule
-        self.monitor = monitor_direction(spec, self.environments)
+        self.true_monitor = monitor_direction(spec, self.environments)
+        self.monitor = self.true_monitor  # what the monitor reads (with noise: each phase)
         capacity = spec.monitor.capacity
         self.capacity = float("inf") if capacity is None else capacity  # of a quarantine module
         self.routed_mass = 0.0  # this step's share-weighted update along the monitor (signed)
@@ -355,12 +356,16 @@ class CircuitsModel(mesa.Model):
         self.finish(t, phase)
 
     def prepare(self, t: int) -> None:
-        """The start of step ``t``: its interventions, and the discard if it is due now."""
+        """The start of step ``t``: its interventions, the discard if it is due now, and at
+        a phase's first step a fresh reading of a noisy monitor."""
         if t in self.interventions:
             for iv in self.interventions[t]:
                 self.intervene(iv)
         if self.spec.monitor.discard == t:
             self.discard_quarantine()
+        noise = self.spec.monitor.noise
+        if noise and self.spec.monitored and t == self.phases[self.phase_of_step[t]].start:
+            self.monitor = noisy_direction(self.true_monitor, noise, self.rng)
 
     def finish(self, t: int, phase: Phase) -> None:
         """The end of step ``t``: variation, extinction, records, and whether to go on."""
@@ -382,7 +387,7 @@ class CircuitsModel(mesa.Model):
             self.environments = apply_payoffs(apply_intervention(self.environments, iv),
                                               self.spec, iv.pays)
             self.fixed_targets = fixed_targets(self.spec, self.environments)
-            self.monitor = monitor_direction(self.spec, self.environments)
+            self.true_monitor = self.monitor = monitor_direction(self.spec, self.environments)
             self._inputs = None
         if iv.rule is not None:
             self.update_rule = iv.rule

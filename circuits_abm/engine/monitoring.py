@@ -64,6 +64,17 @@ def monitor_direction(scenario: Scenario, envs: Environments) -> np.ndarray:
     return plus / np.sqrt(plus @ plus) * cosine - minus / np.sqrt(minus @ minus) * sine
 
 
+def noisy_direction(direction: np.ndarray, noise: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """One reading of the monitored ``direction`` by a monitor with error ``noise``: the
+    direction plus Gaussian noise of expected squared norm ``noise^2`` spread over every
+    demand dimension, back to unit length.  For a unit ``u`` in ``D`` dimensions the reading
+    keeps about ``1 / (1 + noise^2)`` of ``u``'s square and puts about ``noise^2 / (D (1 +
+    noise^2))`` on each other unit direction."""
+    reading = direction + noise * rng.standard_normal(direction.shape) / np.sqrt(direction.size)
+    return reading / np.sqrt(reading @ reading)
+
+
 def pushes_by_environment(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, list[float]]:
     """Each training environment's push on the monitored motivation in every phase that
     trained it (positive: toward the motivation); a mixture phase's push is shared among

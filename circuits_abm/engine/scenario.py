@@ -232,7 +232,10 @@ class MonitorSpec(Section):
     watches is the one expressed through those, and the other pathways can carry the
     behaviour past it.  ``capacity`` caps the norm of each quarantine module under
     ``route``: what a full module cannot take stays in the mechanism's parameters (default:
-    no cap).
+    no cap).  ``noise``: at the start of every phase the monitor reads its direction afresh
+    with an error (``circuits_abm.engine.monitoring.noisy_direction``), of expected norm
+    ``noise``, over every demand dimension, so that it also catches some skill and misses
+    some behaviour.
 
     ``alarm`` records the first step at or after ``alarm_from`` (the first steps of a run,
     while a fresh population settles, are noisy) at which the alarm's signal crosses it:
@@ -249,6 +252,7 @@ class MonitorSpec(Section):
     tilt: Literal["inert", "capability"] = "inert"
     watched: Annotated[int, Field(ge=1, le=MAX_PATHWAYS)] | None = None
     capacity: Annotated[float, Field(gt=0.0)] | None = None
+    noise: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     alarm: Annotated[float, Field(gt=0.0)] | None = None
     alarm_from: Annotated[int, Field(ge=0)] = 0
     halt_on_alarm: bool = False

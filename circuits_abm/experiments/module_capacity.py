@@ -30,17 +30,22 @@ SCENARIO = "quarantine"
 CAPACITIES = (0.02, 0.05, 0.1, 0.2, 0.4, None)  # None: no cap; plain learning is run too
 
 
+def quarantine_readings(changes: dict[str, Any], seed: int) -> dict[str, float]:
+    """One run of the quarantine scenario with ``changes``: the held-out motivation after
+    the discard, and the capability at the end."""
+    result = run_agents(override(load_scenario(SCENARIO), changes), seed=seed, progress=False)
+    monitoring = result.summary["monitoring"]
+    return {"held_out": float(monitoring["motivation"]["held_out"]),
+            "capability": float(monitoring["capability_final"])}
+
+
 def capacity_run(rule: str, capacity: float | None, seed: int) -> dict[str, Any]:
-    """One run of the quarantine scenario under ``rule`` with the module capped at
-    ``capacity``: the held-out motivation after the discard, and the capability at the end."""
+    """One run under ``rule`` with the module capped at ``capacity`` (``quarantine_readings``)."""
     changes: dict[str, Any] = {"monitor.rule": rule}
     if capacity is not None:
         changes["monitor.capacity"] = capacity
-    result = run_agents(override(load_scenario(SCENARIO), changes), seed=seed, progress=False)
-    monitoring = result.summary["monitoring"]
     return {"rule": rule, "capacity": capacity, "seed": seed,
-            "held_out": float(monitoring["motivation"]["held_out"]),
-            "capability": float(monitoring["capability_final"])}
+            **quarantine_readings(changes, seed)}
 
 
 def experiment(seeds: int = 20, workers: int = 1, root_seed: int = 2026,
