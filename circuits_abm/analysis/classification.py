@@ -462,11 +462,19 @@ def classify(phases: pd.DataFrame) -> Classification:
     if "router_share" in phases:  # tables recorded by the model have it
         root.metrics["router_share"] = float(window.groupby("phase").router_share.first().mean())
     if "phase_mean_fitness" in phases:
-        per_phase = window.groupby("phase").phase_mean_fitness.first()
-        root.metrics["mean_fitness"] = float(per_phase.mean())
+        root.metrics["mean_fitness"] = time_weighted_fitness(window)
     if stability < STABLE and root.label != CHURN_LABEL:
         root = Node(UNDETERMINED, "root", list(training), 0.0, root.metrics)
     return Classification(root, (views[0].phase, views[-1].phase), matching[-1][0].structure)
+
+
+def time_weighted_fitness(window: pd.DataFrame) -> float:
+    """The population's mean fitness over the window's steps: each phase's mean weighted
+    by its length (``end - start``), so that under a geometric schedule a short phase counts
+    for its few steps, not as much as a long one."""
+    per_phase = window.groupby("phase")[["phase_mean_fitness", "start", "end"]].first()
+    lengths = per_phase.end - per_phase.start
+    return float((per_phase.phase_mean_fitness * lengths).sum() / lengths.sum())
 
 
 def _training_envs(phases: pd.DataFrame) -> set[str]:

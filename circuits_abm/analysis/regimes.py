@@ -65,6 +65,31 @@ class Label:
         return f"{self.regime}{{{','.join(self.environments)}}}"
 
 
+    def canonical(self) -> str:
+        """The line with every environment list sorted, the parts of a conditional policy
+        sorted, and a conditional policy directly inside another merged into it: equal for
+        lines that describe the same routing (``Node.canonical`` of the classifier writes
+        the same form)."""
+        if self.regime != CONDITIONAL:
+            return f"{self.regime}{{{','.join(sorted(self.environments))}}}"
+        return f"{self.regime}[{', '.join(sorted(self._merged_parts()))}]"
+
+    def _merged_parts(self) -> list[str]:
+        out = []
+        for part in self.parts:
+            out.extend(part._merged_parts() if part.regime == CONDITIONAL else [part.canonical()])
+        return out
+
+    def environment_names(self) -> set[str]:
+        """Every environment named anywhere in the line."""
+        return set(self.environments).union(*(p.environment_names() for p in self.parts))
+
+
+def canonical(structure: str) -> str:
+    """``parse(structure).canonical()``: the form the classifier's ``canonical`` writes."""
+    return parse(structure).canonical()
+
+
 def parse(structure: str) -> Label:
     """The ``Label`` tree of a structure line; ``ValueError`` naming the position of
     anything else."""

@@ -57,8 +57,16 @@ def _first_sentence(path: Path) -> str:
 
 @app.command()
 def validate(scenario: ScenarioArg) -> None:
-    """Check a scenario without running it (exit code 2 if it cannot run)."""
+    """Check a scenario without running it (exit code 2 if it cannot run, or if its
+    ``expected`` structure is not a structure line of its environments)."""
+    from circuits_abm.engine.scenario import ScenarioError  # noqa: PLC0415
+    from circuits_abm.experiments.catalogue import expectation_problems  # noqa: PLC0415
+
     spec = load_or_exit(scenario)
+    with exit_on(ScenarioError):
+        problems = expectation_problems(spec)
+        if problems:
+            raise ScenarioError(str(scenario), problems)
     typer.echo(
         f"{scenario}: ok ({spec.name}: {len(spec.environments)} environments, "
         f"{spec.steps} steps, order={spec.schedule.order})"

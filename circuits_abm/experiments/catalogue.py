@@ -22,9 +22,10 @@ import pandas as pd
 
 from circuits_abm.analysis.classification import classify
 from circuits_abm.analysis.rates import Rate, rate_of
+from circuits_abm.analysis.regimes import REGIMES, canonical, parse
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
 from circuits_abm.engine.loading import load_scenario
-from circuits_abm.engine.scenario import Scenario
+from circuits_abm.engine.scenario import Scenario, ScenarioError
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run
 from circuits_abm.experiments.sweep.design import derive_seed
@@ -59,9 +60,38 @@ def catalogue_seeds(name: str, runs: int, root_seed: int = DEFAULT_ROOT_SEED) ->
 
 
 def canonical_scenarios(folder: str | Path) -> list[tuple[Path, Scenario]]:
-    """Every scenario in ``folder`` that states an expected regime, by file name."""
+    """Every scenario in ``folder`` that states an expected regime, by file name;
+    ``ScenarioError`` naming the file and the field when an expectation is not a structure
+    line of the scenario's environments (``expectation_problems``)."""
     found = [(path, load_scenario(path)) for path in sorted(Path(folder).glob("*.toml"))]
+    for path, spec in found:
+        problems = expectation_problems(spec)
+        if problems:
+            raise ScenarioError(str(path), problems)
     return [(path, spec) for path, spec in found if spec.expected]
+
+
+def expectation_problems(spec: Scenario) -> list[str]:
+    """What is wrong with ``expected`` and ``expected_before_interventions``: a line the
+    structure parser refuses, or an environment the scenario does not have.  A line in
+    another order than the classifier writes is fine: the catalogue compares canonical
+    forms (``circuits_abm.analysis.regimes.canonical``)."""
+    problems = []
+    names = set(spec.environment_names)
+    for field, line in (("expected", spec.expected),
+                        ("expected_before_interventions", spec.expected_before_interventions)):
+        if line is None:
+            continue
+        try:
+            label = parse(line)
+        except ValueError as exc:
+            problems.append(f"`{field}`: {exc}; a regime is one of {', '.join(REGIMES)}")
+            continue
+        unknown = sorted(label.environment_names() - names)
+        if unknown:
+            problems.append(f"`{field}`: unknown environments {unknown}; allowed: "
+                            + ", ".join(spec.environment_names))
+    return problems
 
 
 def run_canonical(spec: Scenario, seed: int, save_dir: Path | None = None) -> Outcome:
@@ -90,17 +120,18 @@ def run_catalogue(
 def outcome_of(spec: Scenario, seed: int, phases: pd.DataFrame) -> Outcome:
     """Classify a canonical scenario's phases table against its expectations."""
     result = classify(phases)
-    before = None
+    before = expected_before = None
     if spec.expected_before_interventions and spec.interventions:
         first = min(iv.step for iv in spec.interventions)
         before = classify(phases[phases.end <= first]).canonical
+        expected_before = canonical(spec.expected_before_interventions)
     return Outcome(
         spec.name,
         seed,
-        spec.expected,
+        canonical(spec.expected),
         result.canonical,
         result.tree.confidence,
-        spec.expected_before_interventions,
+        expected_before,
         before,
     )
 

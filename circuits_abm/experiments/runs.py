@@ -333,11 +333,14 @@ def _predictions(spec_json: str) -> tuple[tuple[str, Any], ...]:
 
 
 def classification_fields(phases: pd.DataFrame) -> dict[str, Any]:
-    """``regime``, ``structure`` and ``classification`` entries for a summary."""
+    """``regime``, ``structure`` (the canonical form, which predictions, sweeps and the
+    catalogue use too), ``structure_raw`` (the tree in the classifier's order) and
+    ``classification`` entries for a summary."""
     result = classify(phases)
     return {
         "regime": result.regime,
-        "structure": result.structure,
+        "structure": result.canonical,
+        "structure_raw": result.structure,
         "classification": result.to_dict(),
     }
 
