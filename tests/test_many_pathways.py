@@ -176,33 +176,35 @@ def test_the_leaks_match_what_the_geometry_predicts(evasion_at_zero):
         assert means[rule] / means.plain == pytest.approx(predicted[rule], abs=evasion.AGREEMENT)
 
 
+def published_page(tmp_path, command: str, marker: str) -> str:
+    """Run ``circuits-abm motivations <command>`` on two seeds with ``--figure`` and
+    ``--doc`` (a page holding only ``marker``'s markers); the figure must be a real image,
+    and the page with the tables is returned."""
+    doc = tmp_path / "page.md"
+    doc.write_text(f"before\n<!-- {marker}:start -->\nold\n<!-- {marker}:end -->\n")
+    figure = tmp_path / f"{command}.png"
+    result = CliRunner().invoke(app, ["motivations", command, "--seeds", "2", "--workers", "1",
+                                      "--figure", str(figure), "--doc", str(doc)])
+    assert result.exit_code == 0, result.output
+    assert figure.stat().st_size > 10_000
+    page = doc.read_text()
+    assert "old" not in page
+    return page
+
+
 def test_the_evasion_command_writes_the_tables_and_the_figure(tmp_path, monkeypatch):
     """Two seeds, one angle, one selection strength and 300 steps: the command's plumbing."""
     monkeypatch.setattr(evasion, "ANGLES", (0.0,))
     monkeypatch.setattr(evasion, "STRENGTHS", (5.0,))
     monkeypatch.setattr(evasion, "STEPS", 300)
     monkeypatch.setattr(evasion, "CHECKPOINTS", (12, 96, 300))
-    doc = tmp_path / "page.md"
-    doc.write_text("before\n<!-- evasion:start -->\nold\n<!-- evasion:end -->\n")
-    figure = tmp_path / "evasion.png"
-    result = CliRunner().invoke(app, ["motivations", "evasion", "--seeds", "2", "--workers", "1",
-                                      "--figure", str(figure), "--doc", str(doc)])
-    assert result.exit_code == 0, result.output
-    assert figure.stat().st_size > 10_000
-    page = doc.read_text()
-    assert "old" not in page and "| 0° | block |" in page and "| 5 |" in page
+    page = published_page(tmp_path, "evasion", "evasion")
+    assert "| 0° | block |" in page and "| 5 |" in page
 
 
 def test_the_capacity_command_writes_the_table_and_the_figure(tmp_path, monkeypatch):
     monkeypatch.setattr(module_capacity, "CAPACITIES", (0.1, None))
-    doc = tmp_path / "page.md"
-    doc.write_text("<!-- module-capacity:start -->\n<!-- module-capacity:end -->\n")
-    figure = tmp_path / "capacity.png"
-    result = CliRunner().invoke(app, ["motivations", "capacity", "--seeds", "2", "--workers", "1",
-                                      "--figure", str(figure), "--doc", str(doc)])
-    assert result.exit_code == 0, result.output
-    assert figure.stat().st_size > 10_000
-    page = doc.read_text()
+    page = published_page(tmp_path, "capacity", "module-capacity")
     assert "| 0.1 |" in page and "| no cap | 0.000 ± 0.000 | 0.000 |" in page
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from numpy.random import default_rng as np_default_rng
 from pydantic import ValidationError
 
+from circuits_abm.defaults import MAX_STEPS
 from circuits_abm.engine.circuits import parse_structure
 from circuits_abm.engine.environments import (
     GeometryError,
@@ -55,9 +57,25 @@ def load_scenario(path: str | Path) -> Scenario:
     >>> ca.load_scenario("standard").geometry.sharing
     0.1
     """
+    if not isinstance(path, str | Path):
+        raise ScenarioError(repr(path), [
+            f"a scenario is a Scenario, a TOML file or a built-in name, not a "
+            f"{type(path).__name__}"])
     path = resolve(path)
     data = read_toml(path)
     return scenario_from_dict(data, source=str(path))
+
+
+def run_length(steps: Any, spec: Scenario) -> int:
+    """The number of steps a run of ``spec`` takes: ``spec.steps``, or ``steps`` when given,
+    which must be a whole number from 1 to ``MAX_STEPS`` (``ScenarioError`` otherwise)."""
+    if steps is None:
+        return spec.steps
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or not (
+            1 <= steps <= MAX_STEPS):
+        raise ScenarioError("steps", [f"`steps`: {steps!r} is not allowed; a whole number "
+                                      f"from 1 to {MAX_STEPS}"])
+    return int(steps)
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
@@ -98,6 +116,10 @@ def override(spec: Scenario, changes: dict[str, Any]) -> Scenario:
     >>> spec.geometry.sharing
     0.9
     """
+    if not isinstance(changes, dict):
+        raise ScenarioError(spec.name, [f"changes are a dict of dotted paths to values, such "
+                                        f"as {{'geometry.sharing': 0.6}}, not a "
+                                        f"{type(changes).__name__}"])
     data = spec.model_dump(mode="json")
     for path, value in changes.items():
         set_dotted(data, path, value)

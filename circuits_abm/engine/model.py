@@ -37,7 +37,7 @@ from circuits_abm.engine.environments import (
     apply_payoffs,
     build_environments,
 )
-from circuits_abm.engine.loading import load_scenario, override, revalidated
+from circuits_abm.engine.loading import load_scenario, override, revalidated, run_length
 from circuits_abm.engine.monitoring import monitor_direction, noisy_direction
 from circuits_abm.engine.population import (
     Layout,
@@ -173,7 +173,7 @@ class CircuitsModel(mesa.Model):
         self._advance_one_step = self.step  # Mesa's: move the clock on, running `step`
         self.step = self._step_unless_ended
         self.spec = spec
-        self.n_steps = spec.steps if steps is None else steps
+        self.n_steps = run_length(steps, spec)
         self.environments = build_environments(spec)
         self.phases: list[Phase] = build_schedule(spec, self.environments, self.n_steps, self.rng)
         self.phase_of_step = np.repeat(np.arange(len(self.phases)), [p.length for p in self.phases])

@@ -121,9 +121,15 @@ def attribution(quarantine: pd.DataFrame, spec: Scenario) -> dict[str, Any]:
     hackable = {e.name for e in spec.environments
                 if not e.held_out and e.motivations.get(name, 0.0) > 0}
     flagged = {env for env, values in pushes.items() if pushed_up(values)}
+    return {"pushed": {env: round(mass, 6) for env, mass in pushed.items()},
+            **scored(flagged, hackable)}
+
+
+def scored(flagged: set[str], hackable: set[str]) -> dict[str, Any]:
+    """``flagged`` and ``hackable`` (sorted) with the precision and recall of the one
+    against the other, None when there is nothing to flag or nothing hackable."""
     hits = len(flagged & hackable)
     return {
-        "pushed": {env: round(mass, 6) for env, mass in pushed.items()},
         "flagged": sorted(flagged),
         "hackable": sorted(hackable),
         "precision": hits / len(flagged) if flagged else None,
@@ -171,14 +177,8 @@ def probe_attribution(model: CircuitsModel) -> dict[str, Any]:
     column = envs.motivations.index(model.spec.monitored)
     hackable = {envs.names[e] for e in envs.training if envs.motive[e, column] > 0}
     flagged = {env for env, value in values.items() if value > PROBE_FLOOR}
-    hits = len(flagged & hackable)
-    return {
-        "values": {env: round(value, 6) for env, value in values.items()},
-        "flagged": sorted(flagged),
-        "hackable": sorted(hackable),
-        "precision": hits / len(flagged) if flagged else None,
-        "recall": hits / len(hackable) if hackable else None,
-    }
+    return {"values": {env: round(value, 6) for env, value in values.items()},
+            **scored(flagged, hackable)}
 
 
 def readings_at_the_end(spec: Scenario, phases: pd.DataFrame) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import pandas as pd
 from circuits_abm.analysis.classification import classify, end_window
 from circuits_abm.analysis.theory import predict
 from circuits_abm.engine.circuits import mechanisms, routers
-from circuits_abm.engine.loading import load_scenario, override, revalidated
+from circuits_abm.engine.loading import load_scenario, override, revalidated, run_length
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.monitoring import attribution, probe_attribution, readings_at_the_end
 from circuits_abm.engine.records import QUARANTINE_COLUMNS
@@ -106,6 +107,8 @@ class RunResult:
         write_parquet(out / PHASES, self.phases)
         if "monitoring" in self.summary:  # only scenarios with motivations have a monitor
             write_parquet(out / QUARANTINE, self.quarantine)
+        else:
+            (out / QUARANTINE).unlink(missing_ok=True)  # a stale one would be read as ours
         write_json(out / SUMMARY, self.summary)
         return out
 
@@ -210,7 +213,7 @@ def run(
 def run_once(spec: Scenario, seed: int | None, steps: int | None,
              progress: Callable[[Phase], None] | bool) -> RunResult:
     """One run of a validated scenario, as ``run`` describes it."""
-    total = spec.steps if steps is None else steps
+    total = run_length(steps, spec)
     logger.info("running %s, seed %s, %d steps", spec.name, seed, total)
     started = time.perf_counter()
     model = CircuitsModel(spec, steps=steps, collect=False,
@@ -494,6 +497,19 @@ def _without_seed(scenario: Any) -> Any:
     return {k: v for k, v in scenario.items() if k != "seed"}
 
 
+def clear_run_files(out: Path) -> None:
+    """Remove what a run and ``figures run`` write into ``out`` (the tables, the summary,
+    the ``figures`` folder), so that an overwritten run cannot inherit a stale file; a
+    symbolic link of those names is removed, not followed, and other files stay."""
+    for name in (SUMMARY, TIMESERIES, PHASES, QUARANTINE):
+        (out / name).unlink(missing_ok=True)
+    figures = out / "figures"
+    if figures.is_symlink():
+        figures.unlink()
+    elif figures.is_dir():
+        shutil.rmtree(figures)
+
+
 def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
                      overwrite: bool = False, learner: dict[str, Any] | None = None) -> Path:
     """Check, before a run starts, that ``out`` can take its files: it is writable, and it
@@ -502,6 +518,8 @@ def claim_run_folder(out: str | Path, spec: Scenario, seed: int, steps: int,
     set.  ``OutputError`` otherwise."""
     out = ensure_writable(Path(out))
     present = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    if present and overwrite:
+        clear_run_files(out)
     if not present or overwrite:
         return out
     if (out / SUMMARY).is_file():

@@ -2,8 +2,10 @@
 
 Every file is written to a temporary name in the same folder and renamed into place
 (``os.replace`` is atomic on POSIX and Windows), so a reader never sees a half-written file
-and a crash never leaves one.  Files get the permissions the user's umask gives a new file
-(``mkstemp`` alone would make them private).  Parquet is written through pyarrow with fixed
+and a crash never leaves one.  Files are created with mode ``0o666``, which the kernel
+reduces by the user's umask like any new file (nothing here reads or changes the
+process-wide umask), and never through a symbolic link: a link planted where a package file
+goes is refused, not followed out of the folder.  Parquet is written through pyarrow with fixed
 options so that the same data gives the same bytes.  An output folder can be checked for
 writability before any work starts, and locked (an advisory ``flock``) against a second
 process writing into it at the same time.
@@ -12,9 +14,12 @@ process writing into it at the same time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import math
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,30 +36,51 @@ class OutputError(ValueError):
     """An output folder that cannot be used, with a message naming it and what to do."""
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-FILE_MODE = 0o666 & ~_umask()
+def open_for_writing(path: Path, flags: int) -> int:
+    """``os.open`` of ``path`` for writing with ``flags``, mode ``0o666`` (less the umask),
+    never through a symbolic link: ``OutputError`` naming the link instead."""
+    try:
+        return os.open(path, os.O_WRONLY | flags | NO_FOLLOW, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OutputError(f"{path} is a symbolic link; circuits-abm does not write through "
+                              "links. Remove it, or choose another --out") from None
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``:
-    a reader sees the old file or the new one, never half of one."""
+    """Write ``data`` to a new temporary file beside ``path``, fsync it and rename it over
+    ``path``: a reader sees the old file or the new one, never half of one.  The rename
+    replaces a symbolic link at ``path`` rather than writing where it points."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+        try:
+            fd = open_for_writing(tmp, os.O_CREAT | os.O_EXCL)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def append_durably(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` (created if missing, never through a link) and fsync."""
+    with os.fdopen(open_for_writing(path, os.O_CREAT | os.O_APPEND), "a",
+                   encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def ensure_writable(folder: Path) -> Path:
@@ -77,7 +103,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
     """Hold an advisory lock on ``folder`` while writing into it; a second writer gets a
     clear ``OutputError`` instead of interleaving its files with ours."""
     path = Path(folder) / LOCK
-    handle = path.open("a")
+    handle = os.fdopen(open_for_writing(path, os.O_CREAT | os.O_APPEND), "a")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,6 +144,34 @@ def write_json(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented, key-sorted JSON, atomically; NaN or infinity is an error."""
     text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def strict_json_line(record: dict[str, Any]) -> str:
+    """``record`` as one line of standard JSON: an infinite or NaN number, which JSON cannot
+    hold, is written as ``{"float": "inf"}`` (``"-inf"``, ``"nan"``) and read back by
+    ``read_json_line``."""
+    return json.dumps(_encode_non_finite(record), sort_keys=True, allow_nan=False)
+
+
+def read_json_line(line: str) -> Any:
+    """A line written by ``strict_json_line``, with its encoded numbers back as floats."""
+    return json.loads(line, object_hook=_decode_non_finite)
+
+
+def _encode_non_finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    if isinstance(value, dict):
+        return {k: _encode_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode_non_finite(v) for v in value]
+    return value
+
+
+def _decode_non_finite(item: dict[str, Any]) -> Any:
+    if len(item) == 1 and item.get("float") in ("inf", "-inf", "nan"):
+        return float(item["float"])
+    return item
 
 
 def read_json(path: Path) -> Any:

@@ -20,10 +20,13 @@ import pandas as pd
 from circuits_abm.experiments.runs import environment_provenance
 from circuits_abm.experiments.storage import (
     OutputError,
+    append_durably,
     atomic_write_bytes,
     ensure_writable,
     parquet_metadata,
     read_json,
+    read_json_line,
+    strict_json_line,
     write_parquet,
 )
 from circuits_abm.experiments.sweep.aggregate import aggregate
@@ -73,25 +76,28 @@ class SweepStore:
                               "choose another --out")
 
     def finished(self) -> dict[str, dict[str, Any]]:
-        """Records in the journal by run id (a torn last line from a kill is skipped)."""
+        """Records in the journal by run id (a torn last line from a kill is skipped);
+        ``OutputError`` naming the line when one is JSON but not a run record (the journal
+        was edited by hand or by another program)."""
         records: dict[str, dict[str, Any]] = {}
         if not self.journal.exists():
             return records
-        for line in self.journal.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(self.journal.read_text(encoding="utf-8").splitlines(), 1):
             try:
-                record = json.loads(line)
+                record = read_json_line(line)
             except json.JSONDecodeError:
                 continue
+            if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+                raise OutputError(f"{self.journal}, line {number}: not a run record (a JSON "
+                                  "object with a run_id); restore the line or remove it to "
+                                  "run that point again")
             records[record["run_id"]] = record  # a retried run's last record counts
         return records
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one finished run, durably, before anything else happens."""
         self._repair_torn_tail()
-        with self.journal.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_durably(self.journal, strict_json_line(record) + "\n")
 
     def _repair_torn_tail(self) -> None:
         """A kill mid-write can leave a last line without newline: cut it before appending."""
