@@ -44,6 +44,13 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> Rate:
     return Rate(k, n, float(interval.low), float(interval.high))
 
 
+def half_width(values) -> float:
+    """The half-width of the normal 95% interval of the mean of ``values`` (a sequence of
+    per-run measurements): 1.96 standard errors."""
+    values = np.asarray(values, dtype=float)
+    return float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
+
+
 def rate_of(flags: list[bool]) -> Rate:
     """The ``wilson`` rate of a list of per-run outcomes."""
     return wilson(sum(bool(f) for f in flags), len(flags))

@@ -286,18 +286,18 @@ def pathway_metric(width: int, scenario: Scenario) -> PathwayMetric:
     return PathwayMetric(group, gain, upkeep, others)
 
 
-def apply_payoffs(envs: Environments, scenario: Scenario,
-                  pays: dict[str, dict[str, float]]) -> Environments:
+def apply_payoffs(envs: Environments, pays: dict[str, dict[str, float]]) -> Environments:
     """New payoffs from an intervention's ``pays``: environment ``e`` now rewards motivation
     ``k`` with ``m``, so it demands ``m g_i`` on the motivation's pathways and names it
     (the reward counts there, a penalty included)."""
+    if not pays:
+        return envs
     demands, relevance, motive = envs.demands.copy(), envs.relevance.copy(), envs.motive.copy()
-    gains = {m.name: np.array(m.gains) for m in scenario.motivations}
     for env, motivations in pays.items():
         e = envs.index(env)
         for name, value in motivations.items():
             pathways = envs.pathways(name)
-            demands[e, pathways] = value * gains[name]
+            demands[e, pathways] = value * envs.metric.gain[pathways]
             relevance[e, pathways] = 1.0
             motive[e, envs.motivations.index(name)] = value
     return replace(envs, demands=np.ascontiguousarray(demands),

@@ -303,10 +303,9 @@ def learn_mechanisms(leaf_rows, leaf_owner, learning_rate, consolidation, target
     """One noisy, routed gradient step for every mechanism: ``delta = eta * w * sum_e mix_e
     p_e (target_e + noise - A_e (theta + q))``.  Rule 1 (block) drops the part of ``delta``
     along ``monitor``, rule 3 (watch) only measures it, rule 2 (route) adds it to the
-    quarantine module ``q`` (what
-    takes ``q`` past the norm ``capacity`` stays in ``delta``); then ``theta += delta`` and
-    the rule's consolidation decay.  Returns each update's component along ``monitor``
-    (zeros for rule 0, plain)."""
+    quarantine module ``q`` (what takes ``q`` past the norm ``capacity`` stays in
+    ``delta``); then ``theta += delta`` and the rule's consolidation decay.  Returns each
+    update's component along ``monitor`` (zeros for rule 0, plain)."""
     routed = np.zeros(theta.shape[0])
     delta = np.empty(theta.shape[1])
     current = np.empty((1, theta.shape[1]))

@@ -385,7 +385,7 @@ class CircuitsModel(mesa.Model):
         self._memo.clear()
         if iv.changes_geometry or iv.pays:
             self.environments = apply_payoffs(apply_intervention(self.environments, iv),
-                                              self.spec, iv.pays)
+                                              iv.pays)
             self.fixed_targets = fixed_targets(self.spec, self.environments)
             self.true_monitor = self.monitor = monitor_direction(self.spec, self.environments)
             self._inputs = None

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.analysis.rates import wilson
+from circuits_abm.analysis.rates import half_width, wilson
 from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.experiments.executors import map_in_processes
@@ -178,8 +178,7 @@ def ratios(leaks: pd.DataFrame) -> pd.DataFrame:
         predicted = prediction(scenario("block", angle))
         for rule in ("block", "route"):
             ratio = runs[rule].mean() / runs.plain.mean()
-            per_seed = runs[rule] / runs.plain.mean()
-            half = 1.96 * per_seed.std(ddof=1) / np.sqrt(len(per_seed))
+            half = half_width(runs[rule] / runs.plain.mean())
             rows.append({"angle": angle, "rule": rule, "plain": runs.plain.mean(),
                          "leak": runs[rule].mean(), "ratio": ratio, "half_width": half,
                          "predicted": predicted[rule],
@@ -210,6 +209,5 @@ def markdown(leaks: pd.DataFrame, selection: pd.DataFrame) -> str:
     lines += ["", "Block at 0°, the end leak under each selection strength (mean ± 95% "
               "interval over seeds):", "", "| selection strength | leak |", "|---|---|"]
     for strength, values in last:
-        half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
-        lines.append(f"| {strength:g} | {values.mean():.3f} ± {half:.3f} |")
+        lines.append(f"| {strength:g} | {values.mean():.3f} ± {half_width(values):.3f} |")
     return "\n".join(lines)

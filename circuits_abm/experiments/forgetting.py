@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from jax.scipy.special import erf
 
-from circuits_abm.analysis.rates import wilson
+from circuits_abm.analysis.rates import half_width, wilson
 from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.experiments.executors import map_in_processes
@@ -278,8 +278,7 @@ def markdown(tables: Tables) -> str:
     linear, features, sequences = tables
 
     def cell(values: pd.Series) -> str:
-        half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
-        return f"{values.mean():.3f} ± {half:.3f}"
+        return f"{values.mean():.3f} ± {half_width(values):.3f}"
 
     seeds = int(linear.groupby("angle").size().min())
     lines = [f"Overparameterised regression ({seeds} seeds per angle): forgetting of task A.",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from circuits_abm.analysis.rates import half_width
 from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run as run_agents
@@ -78,7 +79,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
                 else routed[routed.capacity == capacity]).set_index("seed")
         paired = plain.loc[mine.index].map(lambda p, c=capacity: overflow_bound(p, c))
         rows.append({"capacity": capacity, "held_out": mine.held_out.mean(),
-                     "half_width": 1.96 * mine.held_out.std(ddof=1) / np.sqrt(len(mine)),
+                     "half_width": half_width(mine.held_out),
                      "bound": overflow_bound(plain.mean(), capacity),
                      "above_bound": int((mine.held_out >= paired - 1e-9).sum()),
                      "runs": len(mine), "capability": mine.capability.mean()})

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from circuits_abm.analysis.rates import half_width
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.module_capacity import quarantine_readings
 from circuits_abm.experiments.sweep.design import derive_seed
@@ -57,7 +57,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"rule": rule, "noise": noise, "leak": arm.held_out.mean(),
                      "ratio": arm.held_out.mean() / plain.held_out.mean(),
                      "predicted": noise**2 / (1 + noise**2) if rule == "route" else 1.0,
-                     "lost": lost.mean(), "lost_half": 1.96 * lost.std(ddof=1) / np.sqrt(len(lost)),
+                     "lost": lost.mean(), "lost_half": half_width(lost),
                      "losing": int((lost > 0.02).sum()), "runs": len(arm)})
     return pd.DataFrame(rows)
 

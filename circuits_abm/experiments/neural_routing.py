@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.analysis.rates import wilson
+from circuits_abm.analysis.rates import half_width, wilson
 from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run as run_agents
@@ -175,8 +175,7 @@ def angle_claims(angles: pd.DataFrame) -> dict[str, Any]:
 
 def _cell(values: pd.Series) -> str:
     """Mean ± the half-width of its 95% interval."""
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
-    return f"{values.mean():.3f} ± {half:.3f}"
+    return f"{values.mean():.3f} ± {half_width(values):.3f}"
 
 
 def markdown(angles: pd.DataFrame, absorption: pd.DataFrame) -> str:

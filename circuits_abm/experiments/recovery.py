@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from circuits_abm.analysis.rates import wilson
+from circuits_abm.analysis.rates import half_width, wilson
 from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run as run_agents
@@ -74,7 +73,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, Any] = {"rule": rule, "lag": lag, "runs": n}
         for column in ("held_out", "capability"):
             row[column] = arm[column].mean()
-            row[f"{column}_half"] = 1.96 * arm[column].std(ddof=1) / np.sqrt(n)
+            row[f"{column}_half"] = half_width(arm[column])
         if not pd.isna(lag):
             row["alarm_step"] = arm.alarm_step.median()
             row["exact"] = int((arm.flagged == EXACT).sum())

@@ -210,9 +210,10 @@ def run(
     return run_once(spec, seed, steps, progress)
 
 
-def run_once(spec: Scenario, seed: int | None, steps: int | None,
-             progress: Callable[[Phase], None] | bool) -> RunResult:
-    """One run of a validated scenario, as ``run`` describes it."""
+def simulate(spec: Scenario, seed: int | None, steps: int | None,
+             progress: Callable[[Phase], None] | bool) -> tuple[CircuitsModel, float]:
+    """The model of one run of a validated scenario, run to its end (or its halt), and the
+    wall time it took; ``progress`` as ``run`` describes it."""
     total = run_length(steps, spec)
     logger.info("running %s, seed %s, %d steps", spec.name, seed, total)
     started = time.perf_counter()
@@ -225,7 +226,13 @@ def run_once(spec: Scenario, seed: int | None, steps: int | None,
             model.run(lambda phase: bar.update(phase.length))
     else:
         model.run(progress or None)
-    wall = time.perf_counter() - started
+    return model, time.perf_counter() - started
+
+
+def run_once(spec: Scenario, seed: int | None, steps: int | None,
+             progress: Callable[[Phase], None] | bool) -> RunResult:
+    """One run of a validated scenario, as ``run`` describes it."""
+    model, wall = simulate(spec, seed, steps, progress)
     result = result_of(model, wall)
     logger.info("%s seed %s: %s in %.2f s", spec.name, model.seed, result.structure, wall)
     return result
@@ -241,13 +248,10 @@ def recovery_loop(spec: Scenario, seed: int | None, steps: int | None,
     checkpoint.  Without an alarm the first run is the result; with an alarm but nothing
     flagged, the scenario runs again without the loop.  ``summary["monitoring"]
     ["recovery"]`` says what happened."""
-    started = time.perf_counter()
-    first = CircuitsModel(spec, steps=steps, collect=False,
-                          **({} if seed is None else {"seed": seed}))
-    first.run()
+    first, wall = simulate(spec, seed, steps, False)
     alarm = first.alarm_step
     if alarm is None:
-        result = result_of(first, time.perf_counter() - started)
+        result = result_of(first, wall)
         result.summary["monitoring"]["recovery"] = {"alarm_step": None, "flagged": [],
                                                     "restart_step": None}
         return result

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 
+from circuits_abm.analysis.rates import half_width
 from circuits_abm.experiments.runs import RunResult
 from circuits_abm.viz.style import Figure, environment_colours, figure_and_axes, style
 
@@ -107,8 +108,8 @@ def evasion_figure(leaks: pd.DataFrame, predicted: dict[float, dict[str, float]]
             mine = leaks[leaks.angle == angle]
             plain_end = mine[(mine.rule == "plain") & (mine.step == mine.step.max())].leak.mean()
             for rule, rows in mine.groupby("rule", sort=False):
-                stats = rows.groupby("step").leak.agg(["mean", "std", "count"])
-                half = 1.96 * stats["std"] / np.sqrt(stats["count"])
+                stats = rows.groupby("step").leak.agg(["mean", half_width])
+                half = stats["half_width"]
                 ax.plot(stats.index, stats["mean"], "o-", ms=3, color=colours[rule], label=rule)
                 ax.fill_between(stats.index, stats["mean"] - half, stats["mean"] + half,
                                 color=colours[rule], alpha=0.2, lw=0)

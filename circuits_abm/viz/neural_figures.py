@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 
+from circuits_abm.analysis.rates import half_width
 from circuits_abm.viz.style import Figure, style
 
 
@@ -43,7 +44,7 @@ def stage_rates_figure(rates: pd.DataFrame, title: str = "") -> Figure:
 
 def _mean_and_interval(values: pd.Series) -> tuple[float, float]:
     """Mean and the half-width of its 95% interval (1.96 standard errors)."""
-    return float(values.mean()), float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
+    return float(values.mean()), half_width(values)
 
 
 def forgetting_figure(tables) -> Figure:
