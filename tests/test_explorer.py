@@ -115,7 +115,17 @@ def server(tmp_path):
 
 
 def _plot_sources(page) -> list[str]:
-    return [img.get_attribute("src") for img in page.locator("img").all()]
+    """The images' sources, read in one script so a redraw cannot happen half-way."""
+    return page.evaluate("() => Array.from(document.images, (img) => img.src)")
+
+
+def _wait_for_images(page, count: int) -> list[str]:
+    """Wait until the page shows exactly ``count`` images and return their sources, read in
+    the same script: Solara may replace the images at any time while it redraws."""
+    found = page.wait_for_function(
+        f"() => document.images.length === {count}"
+        " && Array.from(document.images, (img) => img.src)", timeout=60_000)
+    return found.json_value()
 
 
 def _pause(page) -> None:
@@ -146,14 +156,11 @@ def test_the_explorer_steps_plays_switches_scenario_saves_and_copies_in_a_real_b
         page = context.new_page()
         page.goto(server, timeout=60_000)
         page.wait_for_selector("text=no phase has finished yet", timeout=60_000)
-        page.wait_for_selector("img", timeout=60_000)  # the reporters, before any phase ends
-        assert len(_plot_sources(page)) == 1
+        _wait_for_images(page, 1)  # the reporters, before any phase ends
 
         page.get_by_role("button", name="Step").click()  # 25 steps per frame
         page.wait_for_selector("text=Regime so far", timeout=60_000)
-        page.wait_for_function("() => document.querySelectorAll('img').length === 4",
-                               timeout=60_000)  # Muller, retention, tree, reporters
-        first_plots = _plot_sources(page)
+        first_plots = _wait_for_images(page, 4)  # Muller, retention, tree, reporters
 
         page.get_by_role("button", name="▶").click()
         page.wait_for_function(
