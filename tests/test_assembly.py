@@ -15,13 +15,12 @@ import circuits_abm as ca
 from circuits_abm.analysis.assembly import (
     PathPrediction,
     Transition,
-    circuit_step,
-    key_step,
     operator_probability,
     path_prediction,
 )
 from circuits_abm.analysis.candidates import Problem
 from circuits_abm.analysis.rates import wilson
+from circuits_abm.analysis.reduced_step import Circuits, StepModel, key_step
 from circuits_abm.analysis.theory import geometry_at, split_path_blocks
 from circuits_abm.experiments.path_model import (
     PATH_TABLE,
@@ -35,6 +34,16 @@ from circuits_abm.experiments.sweep.runner import sweep
 def _problem(**overrides) -> Problem:
     spec = ca.override(ca.load_scenario("standard"), overrides)
     return Problem(spec, geometry_at(spec, "end"))
+
+
+def _step(problem, rule, theta, keys, weights):
+    """One step of the reduced model at full learning weight: new parameters, fitness."""
+    model = StepModel.of(problem.spec, problem.envs)
+    circuits = Circuits(theta, np.zeros_like(theta), keys)
+    fitness, routed, values = model.evaluate(circuits, weights)
+    learned = model.learn(model.rule(problem.spec, problem.envs, rule.name), circuits, weights,
+                          routed, values, np.ones(len(theta)), np.zeros_like(theta))
+    return learned.theta, fitness
 
 
 def test_operator_probabilities_are_the_weights_among_the_operators_that_apply():
@@ -54,8 +63,7 @@ def test_a_lone_mechanism_steps_as_the_model_says(rule_name):
     theta = np.array([[[0.3, -0.2, 0.5, 0.1]]])[:, :, : d.shape[1]]
     weights = np.zeros((1, len(d)))
     weights[0, 2] = 1.0
-    new, _, fitness = circuit_step(problem, rule, theta, None, weights,
-                                   np.random.default_rng(0))
+    new, fitness = _step(problem, rule, theta, None, weights)
     t, demand = theta[0, 0], d[2]
     expected_fitness = t @ demand - 0.5 * t @ t - problem.spec.costs.per_mechanism
     eta, c = rule.learning_rate, rule.consolidation
@@ -73,7 +81,7 @@ def test_a_router_routes_by_softmax_pays_its_costs_and_teaches_each_child_its_sh
     keys = rng.normal(size=(1, 2, q.shape[1]))
     keys /= np.linalg.norm(keys, axis=-1, keepdims=True)
     weights = np.array([[0.0, 0.5, 0.5, 0.0]])
-    new, _, fitness = circuit_step(problem, rule, theta, keys, weights, rng)
+    new, fitness = _step(problem, rule, theta, keys, weights)
     beta = spec.circuits.router.initial_sharpness
     expected, children = 0.0, []
     for j in range(2):
@@ -296,3 +304,13 @@ def test_a_chain_that_rarely_leaves_one_mechanism_predicts_it_and_a_cut_chain_is
     cut = frozen_chain(0.01, 0.0, truncated=True)
     assert not cut.decided and cut.to_dict()["ends_with_router"] is None
     assert "undecided" in cut.describe()
+
+
+def test_a_newborn_learning_at_its_share_to_the_gamma_reaches_the_router_less_often():
+    # With gamma > 0 a newborn router at share 0.05 learns at 0.05**gamma of the rate the
+    # resident does, so it trails further behind while it is small: the path model must
+    # give fewer routers than at gamma = 0 (which it ignored before).
+    spec = ca.load_scenario("standard")
+    full = path_prediction(spec, replicates=100)
+    slowed = path_prediction(ca.override(spec, {"learning.gamma": 0.5}), replicates=100)
+    assert slowed.router_probability < full.router_probability - 0.2

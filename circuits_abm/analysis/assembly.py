@@ -25,13 +25,15 @@ it is taken to lead to the chain's next structure, which is exact when those
 environments are interchangeable).
 The last is measured on a **reduced model of two circuits**: the resident, trained from
 zero for ``WARM_PHASES`` phases of a sampled schedule, and one newborn, born at a uniformly
-random step of a later stretch with the share ``offspring_share``.  Both learn with the
-model's rules, learning noise and key learning; selection is the model's replicator
-between the two with its extinction floor on both.  The newborn takes over if the
-resident falls below the floor first, or if it holds the majority after
-``HORIZON_PHASES`` phases.  On expected values alone a newborn in a fitness valley never
-survives; it is the noise of learning, and the swings of fitness within a schedule cycle,
-that let it through, and the reduced model keeps both.
+random step of a later stretch with the share ``offspring_share``.  Both take the model's own step
+(``circuits_abm.analysis.reduced_step``, checked against the per-circuit reference): its
+reward metric, rules, learning noise, key learning and monitor, each circuit learning at
+its share to the power gamma, so a small newborn learns slowly when gamma > 0; selection
+is the model's replicator between the two with its extinction floor on both.  The
+newborn takes over if the resident falls below the floor first, or if it holds the
+majority after ``HORIZON_PHASES`` phases.  On expected values alone a newborn in a
+fitness valley never survives; it is the noise of learning, and the swings of fitness
+within a schedule cycle, that let it through, and the reduced model keeps both.
 
 Approximations, each a choice made before comparing with sweeps: routers are flat (a
 split of a child is represented by the flat router over the finer partition, with that
@@ -54,6 +56,7 @@ from scipy.linalg import expm
 from circuits_abm.analysis.candidates import Problem, contrast_keys, routers_reachable
 from circuits_abm.analysis.moments import Rule
 from circuits_abm.analysis.rates import Rate, wilson
+from circuits_abm.analysis.reduced_step import Circuits, StepModel, replicate
 from circuits_abm.analysis.theory import MAX_ASSEMBLY_PARTS, geometry_at, predict, split_path_blocks
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.variation import OPERATORS
@@ -292,7 +295,7 @@ def _transitions_from(problem: Problem, rule: Rule, chain: list[Blocks], j: int,
     if router:
         for name, target, make in (
             ("collapse", 0, _collapser(problem)),
-            ("remove_child", j - 1, _remover(problem, rng)),
+            ("remove_child", j - 1, _remover(rng)),
         ):
             births = rate * operator_probability(spec, name, True)
             took = contest(problem, rule, blocks, make, lambda env: np.ones(len(env), bool),
@@ -307,48 +310,50 @@ def _training_weight(problem: Problem) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- offspring
-# Each maker takes the resident's mechanisms ``theta (replicates, parts, dims)``, its keys
-# (or None) and the environment trained at birth, and returns the newborn's theta and keys.
+# Each maker takes the resident circuits (``Circuits``, a batch of replicates) and the
+# environment trained at birth, and returns the newborns.
 
-Offspring = Callable[[np.ndarray, np.ndarray | None, np.ndarray],
-                     tuple[np.ndarray, np.ndarray | None]]
+Offspring = Callable[[Circuits, np.ndarray], Circuits]
 
 
 def _splitter(problem: Problem, blocks: Blocks, new: Blocks, fresh: bool = False
               ) -> Offspring:
     """A split of the last part of ``blocks`` into the last two parts of ``new``: both copy
-    that part's mechanism, or, with ``fresh`` (``add_child``), the part split off starts
-    from zero parameters.  Keys are the contrast keys of ``new``."""
+    that part's mechanism (and its quarantine module), or, with ``fresh`` (``add_child``),
+    the part split off starts from zero.  Keys are the contrast keys of ``new``."""
     source = [blocks.index(b) if b in blocks else len(blocks) - 1 for b in new]
     keys = contrast_keys(problem.envs.cues, new, problem.training)
 
-    def make(theta, _keys, _env):
-        out = theta[:, source]
+    def make(resident, _env):
+        theta, quarantine = resident.theta[:, source], resident.quarantine[:, source]
         if fresh:
-            out[:, -2] = 0.0
-        return out, np.broadcast_to(keys, (len(theta), *keys.shape)).copy()
+            theta[:, -2] = 0.0
+            quarantine[:, -2] = 0.0
+        return Circuits(theta, quarantine,
+                        np.broadcast_to(keys, (len(theta), *keys.shape)).copy())
     return make
 
 
 def _collapser(problem: Problem) -> Offspring:
     """A collapse: one mechanism, the copy of the child the context at birth routes to."""
-    def make(theta, keys, env):
-        logits = keys @ problem.envs.cues[env][:, :, None]  # (replicates, parts, 1)
+    def make(resident, env):
+        logits = resident.keys @ problem.envs.cues[env][:, :, None]  # (replicates, parts, 1)
         chosen = logits[:, :, 0].argmax(axis=1)
-        return theta[np.arange(len(theta)), chosen][:, None, :], None
+        rows = np.arange(len(chosen))
+        return Circuits(resident.theta[rows, chosen][:, None, :],
+                        resident.quarantine[rows, chosen][:, None, :], None)
     return make
 
 
-def _remover(problem: Problem, rng: np.random.Generator) -> Offspring:
+def _remover(rng: np.random.Generator) -> Offspring:
     """A child removal: a uniformly chosen child goes; one left becomes a lone mechanism."""
-    def make(theta, keys, _env):
-        n, parts = theta.shape[:2]
+    def make(resident, _env):
+        n, parts = resident.theta.shape[:2]
         drop = rng.integers(parts, size=n)
         keep = np.array([[i for i in range(parts) if i != d] for d in drop])
         rows = np.arange(n)[:, None]
-        if parts == 2:
-            return theta[rows, keep], None
-        return theta[rows, keep], keys[rows, keep]
+        keys = None if parts == 2 else resident.keys[rows, keep]
+        return Circuits(resident.theta[rows, keep], resident.quarantine[rows, keep], keys)
     return make
 
 
@@ -356,56 +361,69 @@ def _remover(problem: Problem, rng: np.random.Generator) -> Offspring:
 
 
 def contest(problem: Problem, rule: Rule, blocks: Blocks, offspring: Offspring,
-             born_in: Callable[[np.ndarray], np.ndarray], replicates: int,
-             rng: np.random.Generator) -> Rate:
+            born_in: Callable[[np.ndarray], np.ndarray], replicates: int,
+            rng: np.random.Generator) -> Rate:
     """Warm a resident over ``blocks``, give it one ``offspring`` at a uniformly random
     step of the window whose trained environment passes ``born_in``, and run the two under
-    the replicator; the rate at which the newborn takes over."""
+    the model's step (``reduced_step``): the replicator between them, each learning at its
+    share to the power gamma.  The rate at which the newborn takes over."""
     spec, chain = problem.spec, problem.chain
+    model = StepModel.of(spec, problem.envs)
+    leaf = model.rule(spec, problem.envs, rule.name)
     warm, window = WARM_PHASES * chain.tau, WINDOW_PHASES * chain.tau
     steps = warm + window + HORIZON_PHASES * chain.tau
     slots = sampled_slots(problem, rng, steps, replicates)
     trained = chain.mix[slots].argmax(axis=2)
     birth = _birth_steps(trained[:, warm:warm + window], born_in, rng) + warm
-    cues, demands = problem.envs.cues, problem.envs.capability
-    resident_keys = None
-    if len(blocks) > 1:
-        keys = contrast_keys(cues, blocks, problem.training)
-        resident_keys = np.broadcast_to(keys, (replicates, *keys.shape)).copy()
-    resident = np.zeros((replicates, len(blocks), demands.shape[1]))
-    newborn, newborn_keys = resident, resident_keys
-    share = np.zeros(replicates)
+    resident = _untrained(problem, blocks, replicates, model.demands.shape[1])
+    newborn = resident
+    share = np.zeros(replicates)  # the newborn's
     open_ = np.zeros(replicates, dtype=bool)
     took_over = np.zeros(replicates, dtype=bool)
+    floor = spec.selection.extinction_floor
     for t in range(steps):
         now = birth == t
         if now.any():
-            theta, keys = offspring(resident[now], None if resident_keys is None
-                                    else resident_keys[now], trained[now, t])
+            born = offspring(resident.take(now), trained[now, t])
             if t == birth.min():  # the first births fix the newborn's shape
-                newborn = np.zeros((replicates, *theta.shape[1:]))
-                newborn_keys = None if keys is None else np.zeros((replicates,
-                                                                   *keys.shape[1:]))
-            newborn[now] = theta
-            if keys is not None:
-                newborn_keys[now] = keys
+                newborn = Circuits(*(None if a is None else np.zeros((replicates, *a.shape[1:]))
+                                     for a in born))
+            for mine, theirs in zip(newborn, born, strict=True):
+                if theirs is not None:
+                    mine[now] = theirs
             share[now] = spec.variation.offspring_share
             open_ |= now
         weights = chain.mix[slots[:, t]]
-        resident, resident_keys, f_resident = circuit_step(
-            problem, rule, resident, resident_keys, weights, rng)
+        f_resident, routed, values = model.evaluate(resident, weights)
         if t < birth.min():
+            resident = model.learn(leaf, resident, weights, routed, values,
+                                   np.ones(replicates), rng.normal(size=resident.theta.shape))
             continue
-        newborn, newborn_keys, f_newborn = circuit_step(
-            problem, rule, newborn, newborn_keys, weights, rng)
-        gain = np.exp(np.clip(spec.selection.strength * (f_newborn - f_resident), -50, 50))
-        share = np.where(open_, share * gain / (share * gain + 1.0 - share), share)
-        floor = spec.selection.extinction_floor
+        f_newborn, born_routed, born_values = model.evaluate(newborn, weights)
+        pair = replicate(np.stack([share, 1.0 - share], axis=1),
+                         np.stack([f_newborn, f_resident], axis=1), spec.selection.strength)
+        share = np.where(open_, pair[:, 0], share)
+        resident_weight = np.where(open_, (1.0 - share) ** model.gamma, 1.0)
+        resident = model.learn(leaf, resident, weights, routed, values, resident_weight,
+                               rng.normal(size=resident.theta.shape))
+        newborn = model.learn(leaf, newborn, weights, born_routed, born_values,
+                              share ** model.gamma, rng.normal(size=newborn.theta.shape))
         took_over |= open_ & (1.0 - share < floor)
         open_ &= (share >= floor) & (1.0 - share >= floor)
         if not open_.any() and t >= birth.max():
             break
     return wilson(int((took_over | (open_ & (share > 0.5))).sum()), replicates)
+
+
+def _untrained(problem: Problem, blocks: Blocks, replicates: int, dims: int) -> Circuits:
+    """The resident at the start: zero parameters and, for a router, the contrast keys of
+    its parts."""
+    keys = None
+    if len(blocks) > 1:
+        contrast = contrast_keys(problem.envs.cues, blocks, problem.training)
+        keys = np.broadcast_to(contrast, (replicates, *contrast.shape)).copy()
+    zeros = np.zeros((replicates, len(blocks), dims))
+    return Circuits(zeros, zeros.copy(), keys)
 
 
 def _birth_steps(trained: np.ndarray, born_in, rng: np.random.Generator) -> np.ndarray:
@@ -421,66 +439,27 @@ def _birth_steps(trained: np.ndarray, born_in, rng: np.random.Generator) -> np.n
 def sampled_slots(problem: Problem, rng: np.random.Generator, steps: int,
                   replicates: int) -> np.ndarray:
     """``(replicates, steps)`` slots: independent stretches of the schedule chain, each
-    starting at a random point of its stationary law and part-way into a phase."""
+    starting at a random point of its stationary law and part-way into a phase.  Drawn
+    for all replicates at once, one phase index at a time."""
     chain = problem.chain
     k = len(chain.labels)
-    out = np.empty((replicates, steps), dtype=np.int64)
-    for r in range(replicates):
-        slot = rng.choice(k, p=chain.slot_stationary)
-        t = -int(rng.integers(chain.tau))
-        while t < steps:
-            length = int(rng.geometric(1.0 / chain.tau)) if chain.geometric else chain.tau
-            out[r, max(t, 0):max(t + length, 0)] = slot
-            t += length
-            slot = rng.choice(k, p=chain.slot_transition[slot])
-    return out
-
-
-def circuit_step(problem: Problem, rule: Rule, theta: np.ndarray, keys: np.ndarray | None,
-                  weights: np.ndarray, rng: np.random.Generator):
-    """One model step for a batch of one-level circuits: fitness (routed reward minus the
-    structural costs) before learning, then the mechanisms' noisy update and, for
-    routers, the keys' policy-gradient step.  ``theta`` is ``(circuits, mechanisms,
-    dimensions)``, ``weights`` what each circuit's step trains ``(circuits,
-    environments)``."""
-    spec = problem.spec
-    demands, cues = problem.envs.capability, problem.envs.cues
-    sharpness = spec.circuits.router.initial_sharpness
-    values = theta @ demands.T - 0.5 * (theta**2).sum(axis=-1, keepdims=True)
-    if keys is None:
-        routed = np.ones((len(theta), 1, len(demands)))
-        cost = spec.costs.per_mechanism
-    else:
-        routed = routing_probabilities(keys, cues, sharpness)
-        cost = theta.shape[1] * spec.costs.per_mechanism + spec.costs.per_sharpness * sharpness
-    routed_weight = weights[:, None, :] * routed
-    fitness = (routed_weight * values).sum(axis=(1, 2)) - cost
-    exposure = routed_weight.sum(axis=-1)
-    demand = routed_weight @ demands
-    target = demand if rule.target is None else exposure[..., None] * (rule.target @ demands)
-    xi = rng.normal(0.0, problem.noise, theta.shape)
-    eta, consolidation = rule.learning_rate, rule.consolidation
-    theta = (1.0 - consolidation) * (theta + eta * (target + exposure[..., None] * (xi - theta)))
-    if keys is not None:
-        step = spec.circuits.router.key_learning_rate * sharpness
-        keys = key_step(keys, routed, values, weights, cues, step)
-    return theta, keys, fitness
-
-
-def key_step(keys: np.ndarray, routed: np.ndarray, values: np.ndarray, weights: np.ndarray,
-             cues: np.ndarray, step: float) -> np.ndarray:
-    """The model's policy-gradient step on one-level routers' keys, then back to unit
-    length: ``dk_j = step * sum_e w_e p_j(e) (V_j(e) - V(e)) q_e``, with ``V(e)`` the
-    router's routed value and ``step`` the key learning rate times the sharpness."""
-    router_value = (routed * values).sum(axis=1, keepdims=True)
-    keys = keys + (step * weights[:, None, :] * routed * (values - router_value)) @ cues
-    return keys / np.maximum(np.linalg.norm(keys, axis=-1, keepdims=True), 1e-12)
-
-
-def routing_probabilities(keys: np.ndarray, cues: np.ndarray, sharpness: float) -> np.ndarray:
-    """``(circuits, children, environments)``: a softmax over children of sharpness x
-    key . cue, as the model routes."""
-    logits = sharpness * keys @ cues.T
-    logits -= logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits)
-    return weights / weights.sum(axis=1, keepdims=True)
+    start = -rng.integers(chain.tau, size=replicates)
+    phases = steps // chain.tau + 2
+    while True:  # enough phases to cover every replicate's stretch
+        lengths = (rng.geometric(1.0 / chain.tau, size=(replicates, phases))
+                   if chain.geometric else np.full((replicates, phases), chain.tau))
+        ends = start[:, None] + np.cumsum(lengths, axis=1)
+        if (ends[:, -1] >= steps).all():
+            break
+        phases *= 2
+    cumulative = np.cumsum(chain.slot_transition, axis=1)
+    slots = np.empty((replicates, phases), dtype=np.int64)
+    slots[:, 0] = rng.choice(k, size=replicates, p=chain.slot_stationary)
+    for i in range(1, phases):
+        draws = rng.random(replicates)[:, None]
+        slots[:, i] = np.minimum((draws > cumulative[slots[:, i - 1]]).sum(axis=1), k - 1)
+    changes = np.zeros((replicates, steps + 1), dtype=np.int64)  # phase index = changes so far
+    rows = np.broadcast_to(np.arange(replicates)[:, None], ends[:, :-1].shape)
+    np.add.at(changes, (rows, np.clip(ends[:, :-1], 0, steps)), 1)
+    index = np.cumsum(changes[:, :steps], axis=1)
+    return np.take_along_axis(slots, index, axis=1)

@@ -275,8 +275,8 @@ def predict(
     if spec.learning.gamma > 0:
         notes.append(
             f"gamma = {spec.learning.gamma}: the prediction is for the steady state of a "
-            "dominant circuit; a newborn router learns at share**gamma, which the theory "
-            "does not model"
+            "dominant circuit; a newborn router learns at share**gamma, which only the "
+            "path model (predict --path) includes"
         )
     if keys == "learned":
         notes.append("keys: where noiseless key learning settles, an upper bound on routing")

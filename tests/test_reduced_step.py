@@ -1,0 +1,94 @@
+"""The reduced model of the step (analysis.reduced_step) is the model's step: on the same
+population of one-level circuits, the same phase and the same noise, it gives the per-circuit
+reference's fitness, shares, parameters, quarantine and keys to 1e-12."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import make_scenario
+
+from circuits_abm.analysis.reduced_step import Circuits, StepModel, replicate
+from circuits_abm.engine.model import CircuitsModel
+from circuits_abm.engine.reference import reference_select_and_learn
+
+MOTIVATED = {
+    "motivations": [{"name": "hack", "gains": [1.0, 0.6, 0.3]}],
+    "environments": [{"name": "e0", "motivations": {"hack": 0.6}}, {"name": "e1"},
+                     {"name": "e2", "motivations": {"hack": -0.3}}, {"name": "e3"}],
+}
+
+
+def _model(shape: str, rule: str, gamma: float, seed: int) -> CircuitsModel:
+    """Five circuits of one shape (``shape``: a structure string) with varied, partly
+    trained parameters and keys; no variation, so the shapes stay.  Plain learning runs
+    without motivations (every metric the identity), the monitor's rules with them."""
+    extra = {} if rule == "plain" else {**MOTIVATED, "monitor": {
+        "rule": rule, "angle": 25.0, "capacity": 0.05}}
+    scenario = make_scenario(
+        **extra,
+        geometry={"sharing": 0.2, "distinguishability": 0.7},
+        learning={"gamma": gamma}, selection={"strength": 2.0, "extinction_floor": 0.0},
+        variation={"rate": 0.0},
+        schedule={"sequence": ["e0", "mix", "e2"], "mixtures": {"mix": {"e1": 1, "e3": 2}},
+                  "phase_length": 5},
+        population={"initial": [shape] * 5})
+    model = CircuitsModel(scenario, seed=seed)
+    rng = np.random.default_rng(seed)
+    model.layout.theta[:] = rng.normal(0.0, 0.5, model.layout.theta.shape)
+    for _ in range(12):
+        model.step()
+    return model
+
+
+def _batch(model: CircuitsModel, parts: int, router: bool) -> Circuits:
+    """The population's arrays as one batch: circuit i holds mechanisms i*parts ... ."""
+    layout, n = model.layout, len(model.circuits)
+    theta = layout.theta.reshape(n, parts, -1).copy()
+    quarantine = layout.quarantine.reshape(n, parts, -1).copy()
+    keys = None
+    if router:
+        keys = np.array([[child.key for child in c.root.children] for c in model.circuits])
+    return Circuits(theta, quarantine, keys)
+
+
+@pytest.mark.parametrize(("shape", "parts", "rule", "gamma", "seed"), [
+    ("n", 1, "plain", 0.0, 1), ("w", 1, "block", 0.5, 2), ("g", 1, "route", 1.0, 3),
+    ("R[n,n]", 2, "plain", 0.3, 4), ("R[n,n,n]", 3, "route", 0.5, 5),
+    ("R[g,g]", 2, "watch", 0.0, 6), ("R[w,w]", 2, "block", 1.0, 7),
+])
+def test_the_reduced_step_is_the_reference_step(shape, parts, rule, gamma, seed):
+    model = _model(shape, rule, gamma, seed)
+    router = parts > 1 or shape.startswith("R")
+    steps = StepModel.of(model.spec, model.environments)
+    leaf = steps.rule(model.spec, model.environments,
+                      model.circuits[0].root.children[0].rule if router
+                      else model.circuits[0].root.rule)
+    for phase in model.phases[:3]:  # a single environment, a mixture, another single one
+        noise = model.rng.normal(size=model.layout.theta.shape)
+        before, shares = _batch(model, parts, router), model.shares.copy()
+        fitness = reference_select_and_learn(model, phase, noise)
+        after = _batch(model, parts, router)
+
+        weights = np.broadcast_to(phase.weights, (len(shares), len(phase.weights)))
+        found, routed, values = steps.evaluate(before, weights)
+        new_shares = replicate(shares, found, steps.strength)
+        learned = steps.learn(leaf, before, weights, routed, values,
+                              new_shares ** steps.gamma,
+                              noise.reshape(len(shares), parts, -1))
+        np.testing.assert_allclose(found, fitness, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(new_shares, model.shares, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(learned.theta, after.theta, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(learned.quarantine, after.quarantine, rtol=0, atol=1e-12)
+        if router:
+            np.testing.assert_allclose(learned.keys, after.keys, rtol=0, atol=1e-12)
+    assert steps.euclidean == (rule == "plain")  # both ways of computing the metric ran
+    if rule == "route":
+        assert np.abs(model.layout.quarantine).max() > 0  # the monitor's branch ran
+
+
+def test_the_replicator_is_the_closed_form_of_one_step():
+    # x' = x e^{s f} / sum x e^{s f}: shares (1/4, 3/4), fitness (1, 0), strength ln 3
+    # give (3/4 / (3/4 + 3/4), ...) = (1/2, 1/2).
+    out = replicate(np.array([0.25, 0.75]), np.array([1.0, 0.0]), np.log(3.0))
+    np.testing.assert_allclose(out, [0.5, 0.5], rtol=0, atol=1e-15)
