@@ -9,7 +9,7 @@ LATEST := .venv-latest
 LATEST_STAMP := $(LATEST)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock test-latest demo figures analysis mutation test lint docs notebooks bench neural motivations catalogue reward-seeking reward-seeking-figures clean
+.PHONY: help venv lock test-latest demo figures analysis mutation test lint docs notebooks bench neural motivations catalogue holdout reward-seeking reward-seeking-figures clean
 
 help:
 	@echo "make demo   set up .venv, run every scenario, write runs/ and figures/"
@@ -25,6 +25,8 @@ help:
 	@echo "              an hour; MUTANTS=0 for all of them; not part of make test), into docs/development.md"
 	@echo "make bench  print the step-speed benchmark"
 	@echo "make catalogue  run the canonical scenarios and rewrite the table in docs/catalogue.md"
+	@echo "make holdout  the theory on the 12 holdout scenarios, 20 seeds each (about 2 minutes),"
+	@echo "              into docs/theory.md"
 	@echo "make neural  the taxonomy grid and two canonical scenarios in trained networks beside"
 	@echo "              the agent-based model (about 13 minutes), into docs/neural.md"
 	@echo "make reward-seeking  run the four reward-seeking experiments (about 4 minutes)"
@@ -210,6 +212,9 @@ motivations: $(STAMP)
 
 catalogue: $(STAMP)
 	$(VENV)/bin/circuits-abm catalogue --readme docs/catalogue.md
+
+holdout: $(STAMP)
+	$(VENV)/bin/circuits-abm holdout --readme docs/theory.md
 
 clean:
 	rm -rf $(VENV) $(LATEST) runs mutants site .pytest_cache .ruff_cache .hypothesis

@@ -16,9 +16,11 @@ from circuits_abm.analysis.assembly import (
     PathPrediction,
     Transition,
     operator_probability,
+    path_leaves_out,
     path_prediction,
 )
 from circuits_abm.analysis.candidates import Problem
+from circuits_abm.analysis.moments import Rule
 from circuits_abm.analysis.rates import wilson
 from circuits_abm.analysis.reduced_step import Circuits, StepModel, key_step
 from circuits_abm.analysis.theory import geometry_at, split_path_blocks
@@ -41,8 +43,8 @@ def _step(problem, rule, theta, keys, weights):
     model = StepModel.of(problem.spec, problem.envs)
     circuits = Circuits(theta, np.zeros_like(theta), keys)
     fitness, routed, values = model.evaluate(circuits, weights)
-    learned = model.learn(model.rule(problem.spec, problem.envs, rule.name), circuits, weights,
-                          routed, values, np.ones(len(theta)), np.zeros_like(theta))
+    learned = model.learn(rule, circuits, weights, routed, values, np.ones(len(theta)),
+                          np.zeros_like(theta))
     return learned.theta, fitness
 
 
@@ -163,8 +165,8 @@ def _forced_path(spec) -> PathPrediction:
     problem = Problem(spec, geometry_at(spec, "end"))
     chain = split_path_blocks(problem, tuple((e,) for e in problem.training))
     rule = problem.rules[0]
-    rng = np.random.default_rng(0)
-    transitions = assembly._transitions_from(problem, rule, chain, 0, 40, rng)
+    arena = assembly.Arena(problem, rule, 40, np.random.default_rng(0))
+    transitions = assembly._transitions_from(arena, chain, 0)
     return PathPrediction(("one", "two"), tuple(transitions), spec.steps)
 
 
@@ -214,16 +216,54 @@ def test_path_agreement_counts_by_hand():
         "predicted_regime": ["conditional_policy"] * 3 + ["strategy_churn"],
         "away_from_boundary": [True, True, True, False],
     })
+    aggregate = pd.concat([aggregate, pd.DataFrame({
+        "point": [4], "runs": [5], "majority_regime": ["conditional_policy"],
+        "predicted_regime": ["conditional_policy"], "away_from_boundary": [True]})],
+        ignore_index=True)
     paths = pd.DataFrame({
-        "point": [0, 1, 2, 3],
-        "router_probability": [0.95, 0.1, 0.6, np.nan],
-        "path_regime": ["conditional_policy", "strategy_churn", "conditional_policy", ""],
+        "point": [0, 1, 2, 3, 4],
+        "router_probability": [0.95, 0.1, 0.6, np.nan, 0.99],
+        "path_regime": ["conditional_policy", "strategy_churn", "conditional_policy", "",
+                        "conditional_policy"],
+        "path_uncovered": ["", "", "", "", "initial router"],
     })
-    # with the path: agrees at 0, 1; not at 2 (router, 0.6) nor 3 (no path: end point says
-    # churn).  Away: 0 (0.95 -> 5-seed majority 99.9%), 1 (0.1 -> 99.1%); not 2 (0.6 ->
-    # 68%), not 3 (the end point is near its boundary).
+    # with the path: agrees at 0, 1, 4; not at 2 (router, 0.6) nor 3 (no path: end point
+    # says churn).  Away: 0 (0.95 -> 5-seed majority 99.9%), 1 (0.1 -> 99.1%); not 2 (0.6
+    # -> 68%), not 3 (the end point is near its boundary), not 4 (the chain leaves out the
+    # initial router).
     assert path_agreement(aggregate, paths) == {
-        "points": 4, "regime": 0.5, "away_points": 2, "away_regime": 1.0}
+        "points": 5, "regime": 0.6, "away_points": 2, "away_regime": 1.0}
+
+
+def _two_state(forward: float, back: float, steps: int) -> PathPrediction:
+    half = wilson(1, 2)  # takeover 0.5: each rate is births / 2
+    return PathPrediction(("one", "router"), (
+        Transition(0, 1, "split", 2 * forward, half),
+        Transition(1, 0, "collapse", 2 * back, half)), steps)
+
+
+def test_the_start_decides_when_a_router_is_kept_but_rarely_reached():
+    # No way back: from the router P = 1; from one mechanism P = 1 - exp(-q T).
+    rare = _two_state(forward=1e-4, back=0.0, steps=1000)  # 1 - e^-0.1 = 0.095
+    assert rare.router_probability == pytest.approx(1 - math.exp(-0.1))
+    assert rare.start_decides
+    common = _two_state(forward=1e-2, back=0.0, steps=1000)  # 1 - e^-10
+    assert not common.start_decides
+    # Both ways fast: the chain forgets its start (q/(q+r) = 0.2 from either end).
+    mixing = _two_state(forward=0.01, back=0.04, steps=1000)
+    assert 1 - mixing.occupation_from(1)[0] == pytest.approx(0.2)
+    assert not mixing.start_decides
+
+
+def test_the_path_names_what_it_leaves_out():
+    spec = ca.load_scenario("standard")
+    rare = _two_state(forward=1e-4, back=0.0, steps=1000)
+    naive = Rule("naive", 0.3, 0.0)
+    weighted = Rule("weighted", 0.1, 0.0, np.full(4, 0.25))
+    assert path_leaves_out(spec, naive, rare) == ("initial router",)
+    assert path_leaves_out(spec, weighted, rare) == ("fixed-target rule", "initial router")
+    no_router = ca.override(spec, {"population.initial": ["n", "g"]})
+    assert path_leaves_out(no_router, naive, rare) == ()
 
 
 def test_the_path_table_is_computed_once_and_kept_beside_the_sweep(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import make_scenario
 
+from circuits_abm.analysis.candidates import learning_rule
 from circuits_abm.analysis.reduced_step import Circuits, StepModel, replicate
 from circuits_abm.engine.model import CircuitsModel
 from circuits_abm.engine.reference import reference_select_and_learn
@@ -61,9 +62,9 @@ def test_the_reduced_step_is_the_reference_step(shape, parts, rule, gamma, seed)
     model = _model(shape, rule, gamma, seed)
     router = parts > 1 or shape.startswith("R")
     steps = StepModel.of(model.spec, model.environments)
-    leaf = steps.rule(model.spec, model.environments,
-                      model.circuits[0].root.children[0].rule if router
-                      else model.circuits[0].root.rule)
+    leaf = learning_rule(model.spec, model.environments,
+                         model.circuits[0].root.children[0].rule if router
+                         else model.circuits[0].root.rule)
     for phase in model.phases[:3]:  # a single environment, a mixture, another single one
         noise = model.rng.normal(size=model.layout.theta.shape)
         before, shares = _batch(model, parts, router), model.shares.copy()

@@ -113,7 +113,7 @@ class Problem:
         self.gram = envs.demand_overlap
         self.noise = spec.learning.noise
         self.training = tuple(int(i) for i in envs.training)
-        self.rules = [_rule(spec, envs, name) for name in reachable_rules(spec)]
+        self.rules = [learning_rule(spec, envs, name) for name in reachable_rules(spec)]
         router = spec.circuits.router
         if sharpness == "birth":
             self.sharpness = np.array([router.initial_sharpness])
@@ -240,7 +240,9 @@ def _label(size: int, bias: float) -> str:
     return UNDETERMINED
 
 
-def _rule(spec: Scenario, envs: Environments, name: str) -> Rule:
+def learning_rule(spec: Scenario, envs: Environments, name: str) -> Rule:
+    """The learning rule ``name`` of ``spec``: its constants, and for a fixed-target rule
+    its target as weights over the environments of ``envs``."""
     constants = getattr(spec.circuits, name)
     target = None
     if REGISTRY[name].fixed_target:

@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from circuits_abm.analysis.moments import Rule
 from circuits_abm.engine.environments import Environments
 from circuits_abm.engine.monitoring import monitor_direction
-from circuits_abm.engine.rules import REGISTRY, fixed_target_weights
 from circuits_abm.engine.scenario import Scenario
 
 
@@ -45,17 +45,6 @@ class Circuits(NamedTuple):
         """The circuits at ``rows`` (any numpy index of the batch axis)."""
         return Circuits(self.theta[rows], self.quarantine[rows],
                         None if self.keys is None else self.keys[rows])
-
-
-@dataclass(frozen=True)
-class LeafRule:
-    """A learning rule as the step uses it: rate, consolidation, and the fixed target it
-    learns toward (None: the demand of what it is trained on)."""
-
-    name: str
-    learning_rate: float
-    consolidation: float
-    target: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -98,14 +87,6 @@ class StepModel:
             monitor=monitor_direction(spec, envs),
             capacity=float("inf") if capacity is None else float(capacity),
         )
-
-    def rule(self, spec: Scenario, envs: Environments, name: str) -> LeafRule:
-        """The learning rule ``name`` of ``spec``, with its fixed target if it has one."""
-        constants = getattr(spec.circuits, name)
-        target = None
-        if REGISTRY[name].fixed_target:
-            target = fixed_target_weights(constants.weights, envs) @ self.demands
-        return LeafRule(name, constants.learning_rate, constants.consolidation, target)
 
     def values(self, theta: np.ndarray) -> np.ndarray:
         """``(batch, mechanisms, environments)``: each mechanism's expected reward in each
@@ -153,18 +134,21 @@ class StepModel:
         fitness = (weights[:, None, :] * routed * values).sum(axis=(1, 2))
         return fitness - self.cost(circuits), routed, values
 
-    def learn(self, rule: LeafRule, circuits: Circuits, weights: np.ndarray,
+    def learn(self, rule: Rule, circuits: Circuits, weights: np.ndarray,
               routed: np.ndarray, values: np.ndarray, learning_weight: np.ndarray,
               standard_noise: np.ndarray) -> Circuits:
-        """One learning step of every mechanism (and, for routers, of the keys).
+        """One learning step of every mechanism (and, for routers, of the keys) under
+        ``rule`` (the theory's ``moments.Rule``, as ``Problem.rules`` holds it).
 
         ``learning_weight`` is ``share ** gamma`` per circuit; ``standard_noise`` one
         standard normal vector per mechanism, scaled here by the noise level."""
         theta, quarantine = circuits.theta, circuits.quarantine
         path = weights[:, None, :] * routed  # (batch, mechanisms, environments)
         exposure = path.sum(axis=-1)
-        fixed = rule.target is not None
-        target = exposure[..., None] * rule.target if fixed else path @ self.demands
+        if rule.target is None:  # the demand of what each mechanism is trained on
+            target = path @ self.demands
+        else:  # a fixed target, given as weights over the environments' demands
+            target = exposure[..., None] * (rule.target @ self.demands)
         if self.euclidean:
             pull = exposure[..., None] * (theta + quarantine)
         else:

@@ -61,6 +61,7 @@ class Prediction:
     critical_environments: int | None = None
     assembly_valley: float | None = None  # see split_path; None when no router is predicted
     notes: tuple[str, ...] = field(default_factory=tuple)
+    uncovered: tuple[str, ...] = ()  # active parameters the end-point theory leaves out
 
     @property
     def structure(self) -> str:
@@ -105,6 +106,7 @@ class Prediction:
             "best": self.best.to_dict(),
             "rivals": [c.to_dict() for c in self.rivals],
             "notes": list(self.notes),
+            "uncovered": list(self.uncovered),
         }
 
     def describe(self, title: str = "", rivals: int = 4) -> str:
@@ -268,7 +270,7 @@ def predict(
         if c.canonical() not in seen:
             seen.add(c.canonical())
             rivals.append(c)
-    notes = []
+    notes, uncovered = [], uncovered_parameters(spec)
     if spec.motivations:
         notes.append("motivations and the monitor are not modelled: the prediction is for the "
                      "capability demands alone")
@@ -285,7 +287,20 @@ def predict(
     if best.is_router and len(best.parts) <= MAX_ASSEMBLY_PARTS:
         blocks = tuple(tuple(envs.index(n) for n in p.environments) for p in best.parts)
         valley = fitness_valley(split_path(spec, blocks, at, sharpness))
-    return Prediction(best, tuple(rivals), n_star, valley, tuple(notes))
+    return Prediction(best, tuple(rivals), n_star, valley, tuple(notes), uncovered)
+
+
+def uncovered_parameters(spec: Scenario) -> tuple[str, ...]:
+    """The active parameters of ``spec`` that the end-point theory leaves out: ``gamma``
+    (learning at share**gamma, which only the path model includes) and ``motivations``
+    (the prediction is for the capability demands alone).  A point where one is active is
+    never counted as away from the predicted boundary."""
+    found = []
+    if spec.learning.gamma > 0:
+        found.append("gamma")
+    if spec.motivations:
+        found.append("motivations")
+    return tuple(found)
 
 
 def geometry_at(spec: Scenario, at: str) -> Environments:

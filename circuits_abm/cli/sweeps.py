@@ -1,4 +1,5 @@
-"""Many runs: ``sweep``, ``agreement``, ``catalogue``, and ``analyse`` of a finished sweep."""
+"""Many runs: ``sweep``, ``agreement``, ``catalogue``, ``holdout``, and ``analyse`` of a
+finished sweep."""
 
 from __future__ import annotations
 
@@ -197,6 +198,52 @@ def catalogue(
     typer.echo(f"{len(specs) - len(failed)} of {len(specs)} claims hold", err=True)
     if failed:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def holdout(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Folder of scenarios (default: the built-in holdout set).")
+    ] = None,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, help="Seeds per scenario, derived from the root seed.")
+    ] = 20,
+    root_seed: Annotated[int, typer.Option(min=0, help="Root of the derived seeds.")] = 2027,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: cores).")
+    ] = None,
+    readme: Annotated[
+        Path | None, typer.Option(help="Write the table into this file between its markers.")
+    ] = None,
+) -> None:
+    """Check the theory on scenarios it was not built on: both predictions (end point, and
+    with the path) for every scenario of the folder, then its runs on many seeds; print how
+    often each prediction names the simulated majority, root regime and nested structure."""
+    from circuits_abm.engine.scenario import ScenarioError
+    from circuits_abm.experiments.holdout import (
+        holdout_scenarios,
+        holdout_table,
+        markdown,
+        run_holdout,
+    )
+    from circuits_abm.experiments.storage import splice_between_markers
+
+    if folder is None:
+        from circuits_abm import builtin
+
+        folder = Path(str(builtin.folder("scenario"))) / "holdout"
+    with exit_on(ScenarioError):
+        specs = holdout_scenarios(folder)
+    if not specs:
+        typer.echo(f"error: no scenario file in {folder}", err=True)
+        raise typer.Exit(code=2)
+    predicted, observed = run_holdout(specs, runs, root_seed, workers or os.cpu_count() or 1)
+    table = markdown(holdout_table(predicted, observed))
+    typer.echo(table)
+    if readme is not None:
+        with exit_on(ValueError):
+            splice_between_markers(readme, "holdout", table)
+        typer.echo(f"updated the holdout table in {readme}", err=True)
 
 
 analyse_app = typer.Typer(no_args_is_help=True,

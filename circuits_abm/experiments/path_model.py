@@ -26,6 +26,7 @@ from circuits_abm.analysis.candidates import Problem
 from circuits_abm.analysis.regimes import CONDITIONAL
 from circuits_abm.analysis.theory import geometry_at
 from circuits_abm.engine.loading import scenario_from_dict
+from circuits_abm.engine.scenario import Scenario
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.storage import parquet_metadata, write_parquet
 from circuits_abm.experiments.sweep.journal import load_results
@@ -37,23 +38,30 @@ PATH_CONFIDENCE = 0.9
 
 
 def point_path(scenario: dict[str, Any], replicates: int = REPLICATES) -> dict[str, Any]:
-    """For one point's scenario: the probability of a router at the end of a run, and the
+    """``path_columns`` of one point's scenario, given as a plain dict."""
+    return path_columns(scenario_from_dict(scenario), replicates)
+
+
+def path_columns(spec: Scenario, replicates: int = REPLICATES) -> dict[str, Any]:
+    """For one scenario: the probability of a router at the end of a run, and the
     regime and structure predicted with the path (with a router, the chain's most probable
     state that has one).  The probability is NaN (and the
     end-point prediction stands) when no router is predicted, or when the chain had to be
-    truncated and its upper bound does not rule a router out."""
-    spec = scenario_from_dict(scenario)
+    truncated and its upper bound does not rule a router out.  ``path_uncovered`` names
+    what the chain leaves out (``assembly.UNCOVERED``), comma-separated."""
     envs = geometry_at(spec, "end")
     problem = Problem(spec, envs)
     single = problem.candidate((problem.training,))
     path = path_prediction(spec, replicates=replicates)
     if path is None or not path.decided:
-        return {"router_probability": np.nan, "path_regime": "", "path_structure": ""}
+        return {"router_probability": np.nan, "path_regime": "", "path_structure": "",
+                "path_uncovered": ""}
     router = path.ends_with_router
     return {
         "router_probability": path.router_probability,
         "path_regime": CONDITIONAL if router else single.regime,
         "path_structure": path.predicted_state if router else single.canonical(),
+        "path_uncovered": ",".join(path.uncovered),
     }
 
 
@@ -132,12 +140,14 @@ def path_agreement(aggregate: pd.DataFrame, paths: pd.DataFrame) -> dict[str, fl
     all points and over the points away from the boundary: away for the end-point theory
     (``aggregate.away_from_boundary``) and, where a router probability was computed, its
     favoured side winning a majority of the point's seeds at least ``PATH_CONFIDENCE`` of
-    the time.  Points without a path keep the end-point prediction."""
+    the time, with nothing the chain leaves out (``path_uncovered`` empty).  Points
+    without a path keep the end-point prediction."""
     table = with_path(aggregate, paths)
     agree = table.path_predicted_regime == table.majority_regime
     confident = [
-        np.isnan(p) or majority_confidence(p, int(runs)) >= PATH_CONFIDENCE
-        for p, runs in zip(table.router_probability, table.runs, strict=True)
+        np.isnan(p) or (majority_confidence(p, int(runs)) >= PATH_CONFIDENCE and not uncovered)
+        for p, runs, uncovered in zip(table.router_probability, table.runs,
+                                      table.path_uncovered.fillna(""), strict=True)
     ]
     away = table.away_from_boundary.astype(bool) & np.array(confident)
     return {

@@ -54,7 +54,8 @@ def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
 def _theory_columns(ok: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
     """The point's prediction, whether it agrees with the majority, and whether the point
-    lies away from the predicted boundary: the predicted fitness margin exceeds the
+    lies away from the predicted boundary: the theory covers every active parameter
+    (``predicted_uncovered`` is empty), the predicted fitness margin exceeds the
     seed-to-seed spread of the measured mean fitness, and any predicted recency bias is
     further from the classifier's thresholds than the measured recency bias spreads."""
     if not len(ok):
@@ -64,8 +65,11 @@ def _theory_columns(ok: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
     fitness_spread = row["mean_fitness_std"]
     recency_spread = row["recency_bias_std"] if np.isfinite(row["recency_bias_std"]) else 0.0
     recency_margin = first.predicted_recency_margin
+    uncovered = first.get("predicted_uncovered")  # (absent from older journals)
+    covered = not (isinstance(uncovered, str) and uncovered)
     away = bool(
-        first.predicted_margin > fitness_spread
+        covered
+        and first.predicted_margin > fitness_spread
         and (not np.isfinite(recency_margin) or recency_margin > recency_spread)
     )
     return {

@@ -39,8 +39,10 @@ MOTIVATION_METRICS = ("motivation_training", "motivation_held_out", "motivation_
 
 
 # The theory's prediction for each run's scenario (analysis.theory), beside what emerged.
+# ``predicted_uncovered``: the active parameters the theory leaves out, comma-separated.
 PREDICTIONS = ("predicted_regime", "predicted_structure", "predicted_margin",
-               "predicted_recency_margin", "predicted_valley", "predicted_fitness_of_observed")
+               "predicted_recency_margin", "predicted_valley", "predicted_fitness_of_observed",
+               "predicted_uncovered")
 
 
 TIMING_COLUMNS = ("wall_time_seconds",)
@@ -97,6 +99,7 @@ def run_task(task: Task) -> dict[str, Any]:
             predicted_recency_margin=_infinite_if_none(prediction["recency_margin"]),
             predicted_valley=prediction["assembly_valley"],
             predicted_fitness_of_observed=fitness_of(prediction, summary["classification"]),
+            predicted_uncovered=",".join(prediction.get("uncovered", [])),
             **motivation_metrics(summary),
         )
     except Exception as exc:  # a failed run is data, not a crash of the sweep
