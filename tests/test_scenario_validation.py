@@ -33,6 +33,55 @@ def test_out_of_range_value_says_the_bound():
     assert "less than or equal to 1" in message
 
 
+@pytest.mark.parametrize(("overrides", "field", "got"), [
+    ({"schedule": {"phase_length": True}}, "schedule.phase_length", "True"),
+    ({"steps": True}, "steps", "True"),
+    ({"geometry": {"sharing": "0.3"}}, "geometry.sharing", "'0.3'"),
+    ({"learning": {"gamma": False}}, "learning.gamma", "False"),
+    ({"selection": {"strength": "5"}}, "selection.strength", "'5'"),
+])
+def test_a_bool_or_a_numeric_string_is_not_a_number(overrides, field, got):
+    message = problems_of(scenario_dict(**overrides))
+    assert f"`{field}`" in message and f"(got {got})" in message
+
+
+def test_an_integer_is_still_a_valid_float_and_edges_may_be_lists():
+    spec = scenario_from_dict(scenario_dict(geometry={"sharing": 0}, interventions=[
+        {"step": 5, "edges": [["e0", "e1"]], "sharing": 0.2}]))
+    assert spec.geometry.sharing == 0.0 and spec.interventions[0].edges == [("e0", "e1")]
+
+
+def test_two_edges_may_not_give_one_pair_two_sharings():
+    message = problems_of(scenario_dict(edges=[
+        {"source": "e0", "target": "e1", "sharing": 0.9},
+        {"source": "e1", "target": "e0", "sharing": -0.9}]))
+    assert "`edges.1.sharing`" in message and "edges.0" in message
+    # The same pair twice with different walk weights (and no conflicting geometry) is fine.
+    scenario_from_dict(scenario_dict(edges=[
+        {"source": "e0", "target": "e1", "weight": 2.0, "sharing": 0.3},
+        {"source": "e1", "target": "e0", "weight": 1.0}]))
+
+
+def test_an_empty_sequence_is_an_error():
+    message = problems_of(scenario_dict(schedule={"sequence": []}))
+    assert "`schedule.sequence`: empty" in message
+
+
+def test_opposite_interventions_at_one_step_are_an_error():
+    message = problems_of(scenario_dict(interventions=[
+        {"step": 50, "edges": [["e0", "e1"]], "sharing": 0.8},
+        {"step": 50, "nodes": ["e1"], "sharing": 0.1}]))
+    assert "`interventions.1.sharing`: step 50 sets the pair e0-e1 to 0.1 and to 0.8" in message
+    message = problems_of(scenario_dict(motivations=[{"name": "m"}], interventions=[
+        {"step": 50, "rule": "block"}, {"step": 50, "rule": "route"}]))
+    assert "step 50 switches the rule to block and route" in message
+    # The same change twice, or changes at different steps, are fine.
+    scenario_from_dict(scenario_dict(interventions=[
+        {"step": 50, "edges": [["e0", "e1"]], "sharing": 0.8},
+        {"step": 50, "nodes": ["e1"], "sharing": 0.8},
+        {"step": 60, "nodes": ["e1"], "sharing": 0.1}]))
+
+
 def test_bad_choice_lists_allowed_values():
     message = problems_of(scenario_dict(schedule={"order": "zigzag"}))
     assert "schedule.order" in message

@@ -15,7 +15,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from circuits_abm.defaults import MAX_STEPS
 from circuits_abm.engine.rules import REGISTRY
@@ -59,9 +67,10 @@ class ScenarioError(ValueError):
 
 class Section(BaseModel):
     """Base for every table of a scenario: unknown fields are errors, not silently ignored,
-    and no number may be infinite or NaN."""
+    no number may be infinite or NaN, and types are strict: ``true`` is not a number and
+    ``"0.3"`` is not one either (an integer is still a valid float)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 # Upper bounds, each with its reason (a value past them is a typo or a resource blow-up):
@@ -162,7 +171,7 @@ class InterventionSpec(Section):
     step: Annotated[int, Field(ge=0)]
     label: str = ""
     nodes: list[Name] = []
-    edges: list[tuple[Name, Name]] = []
+    edges: list[Annotated[tuple[Name, Name], Strict(False)]] = []  # TOML has no tuples
     sharing: Overlap | None = None
     distinguishability: Probability | None = None
     rule: UpdateRule | None = None

@@ -56,6 +56,7 @@ def cross_reference_problems(s: Scenario) -> list[str]:
         unknown(f"edges.{i}.target", edge.target)
         if edge.source == edge.target:
             problems.append(f"`edges.{i}`: an edge must join two different environments")
+    problems.extend(_conflicting_edges(s))
     for name, mixture in s.schedule.mixtures.items():
         if name in known:
             problems.append(
@@ -76,7 +77,10 @@ def cross_reference_problems(s: Scenario) -> list[str]:
         if s.schedule.start in known and s.schedule.start not in training:
             problems.append(f"`schedule.start`: {s.schedule.start!r} is held out")
         problems.extend(_cycle_start_problems(s, training))
-    if s.schedule.order == "sequence" and not s.schedule.sequence:
+    if s.schedule.sequence is not None and not s.schedule.sequence:
+        problems.append("`schedule.sequence`: empty; name at least one environment or mixture, "
+                        "or leave it out to train every environment in file order")
+    elif s.schedule.order == "sequence" and not s.schedule.sequence:
         problems.append("`schedule.sequence`: order = 'sequence' needs a non-empty sequence")
     if s.schedule.order == "walk":
         problems.extend(_walk_problems(s))
@@ -99,6 +103,7 @@ def cross_reference_problems(s: Scenario) -> list[str]:
                     problems.append(
                         f"`interventions.{i}.pays.{env}.{name}`: unknown motivation; allowed: "
                         + (", ".join(s.motivation_names) or "none declared"))
+    problems.extend(_conflicting_interventions(s))
     clusters = {e.cluster for e in s.environments if e.cluster}
     for name in s.geometry.clusters:
         if name not in clusters:
@@ -114,6 +119,66 @@ def cross_reference_problems(s: Scenario) -> list[str]:
             problems.append(f"`circuits.{rule}.weights`: all zero; give some environment weight")
     problems.extend(_motivation_problems(s))
     return problems
+
+
+def _conflicting_edges(s: Scenario) -> list[str]:
+    """Two edges on the same pair (in either direction) that set its sharing or its
+    distinguishability to different values: a pair has one geometry."""
+    problems: list[str] = []
+    seen: dict[frozenset[str], int] = {}
+    for i, edge in enumerate(s.edges):
+        pair = frozenset((edge.source, edge.target))
+        if pair in seen:
+            first = s.edges[seen[pair]]
+            for field in ("sharing", "distinguishability"):
+                a, b = getattr(first, field), getattr(edge, field)
+                if a is not None and b is not None and a != b:
+                    problems.append(
+                        f"`edges.{i}.{field}`: {b} for the pair {edge.source}-{edge.target}, "
+                        f"which `edges.{seen[pair]}` already sets to {a}; give it once")
+        else:
+            seen[pair] = i
+    return problems
+
+
+def _conflicting_interventions(s: Scenario) -> list[str]:
+    """Interventions at the same step that disagree: different rules, or different values
+    of the same pair's sharing or distinguishability (applied in file order, the last
+    would silently win)."""
+    problems: list[str] = []
+    by_step: dict[int, list[int]] = {}
+    for i, iv in enumerate(s.interventions):
+        by_step.setdefault(iv.step, []).append(i)
+    for step, indices in by_step.items():
+        rules = {s.interventions[i].rule for i in indices} - {None}
+        if len(rules) > 1:
+            problems.append(f"`interventions`: step {step} switches the rule to "
+                            f"{' and '.join(sorted(rules))}; give one rule per step")
+        for field in ("sharing", "distinguishability"):
+            values: dict[frozenset[str], float] = {}
+            for i in indices:
+                iv = s.interventions[i]
+                value = getattr(iv, field)
+                if value is None:
+                    continue
+                for pair in _pairs_touched(s, iv):
+                    if pair in values and values[pair] != value:
+                        a, b = sorted(pair)
+                        problems.append(
+                            f"`interventions.{i}.{field}`: step {step} sets the pair {a}-{b} "
+                            f"to {value} and to {values[pair]}; give one value per step")
+                        break
+                    values[pair] = value
+    return problems
+
+
+def _pairs_touched(s: Scenario, iv) -> set[frozenset[str]]:
+    """The environment pairs an intervention changes: its ``edges``, and every pair that
+    involves one of its ``nodes``."""
+    pairs = {frozenset(edge) for edge in iv.edges}
+    for node in iv.nodes:
+        pairs |= {frozenset((node, other)) for other in s.environment_names if other != node}
+    return pairs
 
 
 def _motivation_problems(s: Scenario) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, Strict, ValidationError, model_validator
 
 from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.scenario import (
@@ -46,11 +46,12 @@ class AxisSpec(Section):
     """One swept field: exactly one of ``values``, ``linspace``, ``logspace`` or ``range``."""
 
     values: Annotated[list[float | int | str | bool], Field(min_length=1)] | None = None
-    linspace: tuple[float, float, PositiveInt] | None = None
+    linspace: Annotated[tuple[float, float, PositiveInt], Strict(False)] | None = None
     logspace: (
-        tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], PositiveInt] | None
+        Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)],
+                        PositiveInt], Strict(False)] | None
     ) = None
-    range: tuple[float, float] | None = None
+    range: Annotated[tuple[float, float], Strict(False)] | None = None  # TOML has no tuples
     scale: Literal["linear", "log"] = "linear"
     integer: bool = False
 
