@@ -211,3 +211,12 @@ def test_the_explorer_steps_plays_switches_scenario_saves_and_copies_in_a_real_b
     keep = os.environ.get("CIRCUITS_ABM_SCREENSHOT")
     if keep:
         shutil.copyfile(tmp_path / "explorer.png", Path(keep))
+
+
+def test_the_scenario_menu_accepts_only_built_in_names(tmp_path):
+    settings = explorer.scenario_settings("standard")
+    forged = tmp_path / "elsewhere.toml"
+    forged.write_text('name = "elsewhere"\n[[environments]]\nname = "a"\n')
+    assert explorer.settings_for_menu(str(forged), settings) is settings
+    assert explorer.settings_for_menu("../scenarios/standard.toml", settings) is settings
+    assert explorer.settings_for_menu("on_policy", settings)["spec"] == "on_policy"

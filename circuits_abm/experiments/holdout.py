@@ -32,6 +32,7 @@ from circuits_abm.experiments.catalogue import catalogue_seeds
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.path_model import path_columns
 from circuits_abm.experiments.runs import run
+from circuits_abm.experiments.sweep.aggregate import majority
 
 HOLDOUT_RUNS = 20
 HOLDOUT_ROOT_SEED = 2027
@@ -130,10 +131,9 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def _majority(values: pd.Series) -> tuple[str, int]:
-    """The most frequent value and its count; ties broken alphabetically."""
-    counts = values.value_counts()
-    best = sorted(counts[counts == counts.max()].index)[0]
-    return best, int(counts[best])
+    """The most frequent value (ties broken alphabetically, as in the sweeps) and its count."""
+    best = majority(values)
+    return best, int((values == best).sum())
 
 
 def _mark(agrees: bool) -> str:

@@ -73,6 +73,15 @@ def scenario_settings(scenario: str) -> dict[str, Any]:
     return settings
 
 
+def settings_for_menu(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings after the scenario menu chose ``name``.  A widget's value comes from the
+    browser, and a forged one could name any file, so only a built-in scenario name is
+    accepted; anything else keeps ``settings``."""
+    if name not in builtin.names("scenario"):
+        return settings
+    return scenario_settings(name)
+
+
 def changes_from_file(settings: dict[str, Any]) -> dict[str, Any]:
     """The slider values that differ from the scenario file's own."""
     spec = load_scenario(settings["spec"])
@@ -222,7 +231,7 @@ def SettingsPanel(settings: dict[str, Any], on_settings):
 
     with solara.Card("Scenario"):
         solara.Select("scenario", value=settings["spec"], values=builtin.names("scenario"),
-                      on_value=lambda name: on_settings(scenario_settings(name)))
+                      on_value=lambda name: on_settings(settings_for_menu(name, settings)))
         solara.SliderInt(f"seed: {settings['seed']}", value=settings["seed"], min=0,
                          max=MAX_SEED, on_value=partial(change, "seed"))
         for path, (label, kind, low, high, step) in SLIDERS.items():

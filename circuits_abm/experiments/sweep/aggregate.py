@@ -38,9 +38,9 @@ def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
             rate = wilson(int(counts.get(regime, 0)), len(ok)) if len(ok) else None
             row[f"low_{regime}"] = rate.low if rate else np.nan
             row[f"high_{regime}"] = rate.high if rate else np.nan
-        row["majority_regime"] = _majority(ok.regime) if len(ok) else "failed"
+        row["majority_regime"] = majority(ok.regime) if len(ok) else "failed"
         row["agreement"] = counts.max() / len(ok) if len(ok) else np.nan
-        row["majority_structure"] = _majority(ok.structure) if len(ok) else ""
+        row["majority_structure"] = majority(ok.structure) if len(ok) else ""
         row["structure_agreement"] = (
             ok.structure.value_counts().max() / len(ok) if len(ok) else np.nan
         )
@@ -82,7 +82,7 @@ def _theory_columns(ok: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _majority(values: pd.Series) -> str:
+def majority(values: pd.Series) -> str:
     """Most frequent value; ties broken alphabetically so the choice is reproducible."""
     counts = values.value_counts()
     return sorted(counts[counts == counts.max()].index)[0]
