@@ -189,7 +189,8 @@ def test_the_explorer_steps_plays_switches_scenario_saves_and_copies_in_a_real_b
         page.keyboard.press("ArrowRight")
         shifted = f"{spec.geometry.sharing + 0.05:g}"
         page.wait_for_selector(f"text=sharing {shifted} ·", timeout=60_000)
-        assert page.get_by_text(f"sharing: {shifted}").count() == 1  # the slider's number
+        # the slider's number (its label may redraw after the header: wait for it)
+        expect(page.get_by_text(f"sharing: {shifted}")).to_have_count(1, timeout=60_000)
         page.get_by_role("button", name="Step").click()
         page.wait_for_selector("text=Time: 25", timeout=60_000)
         page.get_by_role("button", name="Reset").click()
