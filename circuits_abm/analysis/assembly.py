@@ -55,7 +55,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import expm
 
-from circuits_abm.analysis.candidates import Problem, contrast_keys, routers_reachable
+from circuits_abm.analysis.candidates import (
+    Problem,
+    contrast_keys,
+    routers_reachable,
+    starts_with_router,
+)
 from circuits_abm.analysis.moments import Rule
 from circuits_abm.analysis.rates import Rate, wilson
 from circuits_abm.analysis.reduced_step import Circuits, StepModel, replicate
@@ -101,7 +106,6 @@ class PathPrediction:
     steps: int
     truncated: bool = False  # the chain stops short of the router; its last state absorbs
     uncovered: tuple[str, ...] = ()  # what the scenario has that the chain leaves out
-
 
     @property
     def generator(self) -> np.ndarray:
@@ -295,8 +299,7 @@ def path_leaves_out(spec: Scenario, rule: Rule, path: PathPrediction) -> tuple[s
     found = []
     if rule.target is not None:
         found.append("fixed-target rule")
-    starts_with_router = any("R[" in text for text in spec.population.initial or ["R["])
-    if starts_with_router and path.decided and path.start_decides:
+    if starts_with_router(spec) and path.decided and path.start_decides:
         found.append("initial router")
     return tuple(found)
 

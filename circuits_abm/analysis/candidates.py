@@ -266,6 +266,10 @@ def reachable_rules(spec: Scenario) -> list[str]:
 
 def routers_reachable(spec: Scenario) -> bool:
     """Whether a router can ever be in the population (at the start, or by ``split``)."""
-    start = spec.population.initial or ["R[n]"]
     splits = spec.variation.rate > 0 and spec.variation.operators.get("split", 0) > 0
-    return splits or any("R[" in text for text in start)
+    return splits or starts_with_router(spec)
+
+
+def starts_with_router(spec: Scenario) -> bool:
+    """Whether the initial population holds a router (the default start does)."""
+    return any("R[" in text for text in spec.population.initial or ["R[n]"])

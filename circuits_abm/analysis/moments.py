@@ -196,11 +196,12 @@ def step_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram: 
     pt = chain.transition.T
     n_states = len(pi)
     mu = np.linalg.solve(np.eye(n_states) - pt * a[None, :], b * pt @ (pi[:, None] * target))
-    mu_target, target_norm = _inner(mu, gram, target), _inner(target, gram, target)
+    mu_target, mu_reward = _inner(mu, gram, target, reward_vec)
+    (target_norm,) = _inner(target, gram, target)
     dims = gram.shape[0]
     source = 2 * a * b * mu_target + pi * b**2 * (target_norm + dims * exposure**2 * noise**2)
     q = np.linalg.solve(np.eye(n_states) - pt * (a**2)[None, :], pt @ source)
-    reward = float(_inner(mu, gram, reward_vec).sum() - 0.5 * exposure @ q)
+    reward = float(mu_reward.sum() - 0.5 * exposure @ q)
     after = a[:, None] * mu + b * pi[:, None] * target  # E[theta after the step; state s]
     weight = chain.end * pi
     slots = len(chain.labels)
@@ -238,8 +239,8 @@ def phase_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram:
     eye = np.eye(slots)
     m0 = _solve(eye - reverse * end_power[None, :], reverse @ (end_g[:, None] * target))
     m_end = end_power[:, None] * m0 + end_g[:, None] * target
-    m0_target, m0_reward = _inner(m0, gram, target), _inner(m0, gram, reward_vec)
-    target_norm, target_reward = _inner(target, gram, target), _inner(target, gram, reward_vec)
+    m0_target, m0_reward = _inner(m0, gram, target, reward_vec)
+    target_norm, target_reward = _inner(target, gram, target, reward_vec)
     drive = b**2 * (target_norm + gram.shape[0] * exposure**2 * noise**2)
     power, g, h = np.ones(slots), np.zeros(slots), np.zeros(slots)
     square_power, sum_square_power, sum_h = np.ones(slots), np.zeros(slots), np.zeros(slots)
@@ -255,10 +256,12 @@ def phase_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram:
     return LeafStatistics(reward, m_end)
 
 
-def _inner(left: np.ndarray, gram: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Row by row, ``<left_k, right_k>`` in the demand Gram metric: one matrix product
-    (a three-operand einsum loops over every index triple, cubic in the environments)."""
-    return ((left @ gram) * right).sum(axis=1)
+def _inner(left: np.ndarray, gram: np.ndarray, *rights: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For each of ``rights``, row by row ``<left_k, right_k>`` in the demand Gram metric,
+    from one matrix product ``left @ gram`` (a three-operand einsum loops over every index
+    triple, cubic in the environments)."""
+    product = left @ gram
+    return tuple((product * right).sum(axis=1) for right in rights)
 
 
 def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
