@@ -241,6 +241,42 @@ def test_a_phases_table_of_another_shape_cannot_be_classified(saved_run):
     refused(["classify", saved_run], "not a phases table")
 
 
+def _tampered(table):
+    """Each way a hand or a script can spoil a run's table, and what the refusal says."""
+    import numpy as np
+
+    tripled = table.loc[table.index.repeat(3)].reset_index(drop=True)
+    nan_rewards = table.assign(population_reward=np.nan) if "population_reward" in table \
+        else table.assign(mean_fitness=np.inf)
+    texts = table.assign(share=table["share"].astype(str)) if "share" in table \
+        else table.assign(dominant_share=table["dominant_share"].astype(str))
+    renamed = table.rename(columns={"share": "weight", "dominant_share": "weight"})
+    return [(tripled, "repeated rows"), (nan_rewards, "infinite or NaN"),
+            (texts, "it must hold numbers"), (renamed, "missing column")]
+
+
+@pytest.mark.parametrize("name", ["timeseries.parquet", "phases.parquet"])
+@pytest.mark.parametrize("command", [["classify"], ["figures", "run"]])
+def test_a_tampered_table_is_refused_not_classified_or_drawn(saved_run, name, command):
+    from circuits_abm.experiments.storage import read_parquet, write_parquet
+
+    original = read_parquet(saved_run / name)
+    for table, said in _tampered(original):
+        write_parquet(saved_run / name, table)
+        refused([*command, saved_run], name, said)
+    write_parquet(saved_run / name, original)
+    assert runner.invoke(app, ["classify", str(saved_run)]).exit_code == 0
+
+
+@pytest.mark.parametrize(("field", "text"), [("seed", "Infinity"), ("seed", "-1"),
+                                              ("steps", "1.5"), ("seed", "true")])
+def test_a_summary_with_an_impossible_seed_or_length_is_refused(saved_run, field, text):
+    summary = json.loads((saved_run / "summary.json").read_text())
+    summary[field] = "PLACEHOLDER"
+    (saved_run / "summary.json").write_text(json.dumps(summary).replace('"PLACEHOLDER"', text))
+    refused(["classify", saved_run], "summary.json", f"`{field}`")
+
+
 def test_the_catalogue_fails_loudly_when_a_claim_does_not_hold_or_nothing_is_found(tmp_path):
     refused(["catalogue", tmp_path], "no scenario with an `expected` regime")
     (tmp_path / "standard.toml").write_text((ROOT / "scenarios" / "standard.toml").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import scenario_dict
 
+from circuits_abm.engine.circuits import parse_tree
 from circuits_abm.engine.loading import load_scenario, scenario_from_dict
 from circuits_abm.engine.scenario import ScenarioError
 
@@ -152,10 +153,28 @@ def test_bad_structure_string():
     ("R[", "missing ']'"),
     ("]", "expected n, w, g or R[ but found ']'"),
     ("n,n", "unexpected ',n' after a complete circuit"),
+    ("R[" * 3000 + "n" + ",n]" * 3000, "routers nest more than 32 deep"),
 ])
 def test_each_malformed_structure_says_what_is_wrong(text, fragment):
     message = problems_of(scenario_dict(population={"initial": [text]}))
     assert "population.initial.0" in message and fragment in message
+    assert len(message) < 1000  # a long structure is quoted by its start
+
+
+def test_the_deepest_structure_allowed_parses():
+    deepest = "R[" * 32 + "n" + ",g]" * 32
+    tree = parse_tree(deepest)
+    for _ in range(32):
+        assert tree[1] == "g"
+        tree = tree[0]
+    assert tree == "n"
+
+
+def test_a_toml_file_nested_past_the_reader_s_stack_is_refused(tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ScenarioError, match="nest too deeply to read"):
+        load_scenario(path)
 
 
 def test_a_cycle_cannot_start_outside_its_own_phases():

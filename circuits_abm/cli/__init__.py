@@ -14,6 +14,6 @@ from circuits_abm.cli import (  # noqa: F401 (registers)
     runs,
     sweeps,
 )
-from circuits_abm.cli.common import app
+from circuits_abm.cli.common import app, main
 
-__all__ = ["app"]
+__all__ = ["app", "main"]

@@ -1,5 +1,5 @@
 """``python -m circuits_abm.cli``: the same command line as ``circuits-abm``."""
 
-from circuits_abm.cli import app
+from circuits_abm.cli import main
 
-app(prog_name="circuits-abm")
+main()

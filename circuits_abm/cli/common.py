@@ -9,19 +9,70 @@ never a traceback.
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from circuits_abm.defaults import MAX_STEPS
 
+
+class _Commands(TyperGroup):
+    """The application's commands, with one error every command can meet turned into one
+    line: worker processes that died (out of memory, killed) under any command that runs
+    work in parallel."""
+
+    def invoke(self, ctx):
+        from circuits_abm.experiments.executors import WorkersLost  # noqa: PLC0415
+
+        try:
+            return super().invoke(ctx)
+        except WorkersLost as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=1) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     help="Agent-based simulation of circuits competing under switching training objectives.",
 )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or ``kill``'s stop), raised where the program is, so it stops
+    as it does on Ctrl-C: the same message, the journal kept, worker processes ended."""
+
+
+_terminated = False  # SIGTERM was received
+
+
+def _raise_terminated(signum, frame) -> None:
+    global _terminated  # noqa: PLW0603 (a signal handler can only leave a mark)
+    _terminated = True
+    raise Terminated
+
+
+@app.callback()
+def _stop_on_sigterm() -> None:
+    """Handle SIGTERM like Ctrl-C in every command (Python's default ends the process at
+    once, leaving a sweep's worker processes running on their own)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def main() -> None:
+    """The ``circuits-abm`` program.  Typer exits 130 after any interrupt; after SIGTERM
+    the code is 143 (128 + the signal), as a shell or a batch scheduler expects."""
+    try:
+        app(prog_name="circuits-abm")
+    except SystemExit:
+        if _terminated:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
 
 
 ScenarioArg = Annotated[
@@ -68,6 +119,16 @@ def load_or_exit(path: Path, changes: list[str] | None = None):
         if changes:
             spec = override(spec, dict(parse_assignment(text) for text in changes))
         return spec
+
+
+def steps_or_exit(spec, steps: int | None) -> int:
+    """The run's length (``--steps`` or the scenario's), or exit 2 if its records would not
+    fit in memory, before anything runs."""
+    from circuits_abm.engine.loading import run_length
+    from circuits_abm.engine.scenario import ScenarioError
+
+    with exit_on(ScenarioError):
+        return run_length(steps, spec)
 
 
 def echo_regime(fields: dict) -> None:

@@ -18,6 +18,7 @@ from circuits_abm.cli.common import (
     exit_on,
     load_or_exit,
     publish,
+    steps_or_exit,
 )
 
 neural_app = typer.Typer(no_args_is_help=True,
@@ -71,7 +72,7 @@ def neural_run(
         typer.echo(f"error: invalid network settings: {problems}", err=True)
         raise typer.Exit(code=2) from None
     seed = spec.seed if seed is None else seed
-    total = steps or spec.steps
+    total = steps_or_exit(spec, steps)
     out = out or Path("runs") / f"{spec.name}-{arch}-seed{seed}"
     learner = {"kind": "neural", **settings.model_dump()}
     with exit_on(OutputError):

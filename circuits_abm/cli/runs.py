@@ -20,6 +20,7 @@ from circuits_abm.cli.common import (
     echo_regime,
     exit_on,
     load_or_exit,
+    steps_or_exit,
 )
 from circuits_abm.defaults import EXPLORE_SCENARIO_VARIABLE
 from circuits_abm.progress import progress_bar
@@ -92,21 +93,28 @@ def run(
 
     spec = load_or_exit(scenario, changes)
     seed = spec.seed if seed is None else seed
-    total = steps or spec.steps
+    total = steps_or_exit(spec, steps)
     out = out or Path("runs") / f"{spec.name}-seed{seed}"
     with exit_on(OutputError):
         claim_run_folder(out, spec, seed, total, overwrite)
-    bar = progress_bar(not quiet, total=total, unit="step", desc=spec.name)
-    with exit_on(OutputError), folder_lock(out):
-        try:
+    bar = None
+    try:
+        with exit_on(OutputError), folder_lock(out):
+            bar = progress_bar(not quiet, total=total, unit="step", desc=spec.name)
             result = run_scenario(spec, seed=seed, steps=steps,
                                   progress=lambda p: bar.update(p.length))
-        except KeyboardInterrupt:
             bar.close()
-            typer.echo(f"interrupted: nothing was written to {out}", err=True)
-            raise typer.Exit(code=130) from None
-        bar.close()
-        result.save(out)
+            try:
+                result.save(out)
+            except OSError as exc:  # a full disk: save has removed what it wrote
+                typer.echo(f"error: could not write the run into {out}: {exc}; nothing was "
+                           "kept", err=True)
+                raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        typer.echo(f"interrupted: nothing was written to {out}", err=True)
+        raise  # the command line exits 130, or 143 after SIGTERM
     summary = result.summary
     final = summary["final_population"][0]
     typer.echo(

@@ -90,7 +90,15 @@ def sweep(
             f"run is kept in {out}/runs.jsonl. Run the same command again to resume.",
             err=True,
         )
-        raise typer.Exit(code=130) from None
+        raise  # the command line exits 130, or 143 after SIGTERM
+    except OSError as exc:  # a full disk: the journal keeps every run written before
+        bar.close()
+        typer.echo(
+            f"error: could not write to {out}: {exc}. The {counts['finished']} runs journaled "
+            "before are kept; free some space and run the same command again to resume.",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
     bar.close()
     ok = table[table.status == "ok"]
     typer.echo(

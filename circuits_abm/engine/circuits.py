@@ -110,17 +110,58 @@ _GRAMMAR = f"use {', '.join(LETTER_RULES)} and R[child,child,...]"
 
 Tree = str | list  # a parsed structure: a mechanism's letter, or a router's list of children
 
+# Routers inside routers: far deeper than selection builds from a few circuits, and far
+# short of Python's recursion limit, which the engine's walks over a tree would reach.
+MAX_DEPTH = 32
+
 
 def parse_tree(text: str) -> Tree:
     """Parse a structure string into nested lists: ``"R[g,R[n,n]]"`` -> ``["g", ["n", "n"]]``.
 
-    The one parser of the structure grammar; ``ValueError`` says what is wrong."""
-    tree, rest = _parse(_tokenise(text), text)
-    if rest:
-        raise ValueError(
-            f"structure {text!r}: unexpected {''.join(rest)!r} after a complete circuit"
-        )
+    The one parser of the structure grammar, in one pass with a stack (no recursion, so no
+    input can exhaust Python's stack); ``ValueError`` says what is wrong."""
+    tokens = _tokenise(text)
+    shown = _shown(text)
+    open_routers: list[list] = []  # the children read so far of each router not yet closed
+    tree: Tree | None = None
+    want_child = True  # a letter or R[ comes next (else a ',' or a ']')
+    for pos, token in enumerate(tokens):
+        if tree is not None:
+            rest = "".join(tokens[pos:])
+            raise ValueError(f"structure {shown}: unexpected {rest[:40]!r} after a complete "
+                             "circuit")
+        if want_child and token == "R[":
+            if len(open_routers) == MAX_DEPTH:
+                raise ValueError(f"structure {shown}: routers nest more than {MAX_DEPTH} deep")
+            open_routers.append([])
+            continue
+        if want_child:
+            if token not in LETTER_RULES:
+                raise ValueError(f"structure {shown}: expected {', '.join(LETTER_RULES)} or R[ "
+                                 f"but found {token!r}")
+            node: Tree = token
+        elif token == ",":
+            want_child = True
+            continue
+        elif token == "]":
+            node = open_routers.pop()
+            if len(node) < 2:
+                raise ValueError(f"structure {shown}: a router needs at least two children")
+        else:
+            raise ValueError(f"structure {shown}: expected ',' or ']' but found {token!r}")
+        if open_routers:
+            open_routers[-1].append(node)
+            want_child = False
+        else:
+            tree = node
+    if tree is None:
+        raise ValueError(f"structure {shown}: missing ']'")
     return tree
+
+
+def _shown(text: str) -> str:
+    """The structure as an error message quotes it: whole when short, else its start."""
+    return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text)} characters)"
 
 
 def parse_structure(
@@ -145,39 +186,13 @@ def _tokenise(text: str) -> list[str]:
         match = _TOKEN.match(text, pos)
         if not match:
             raise ValueError(
-                f"structure {text!r}: cannot read {text[pos:]!r}; {_GRAMMAR}"
+                f"structure {_shown(text)}: cannot read {text[pos:pos + 40]!r}; {_GRAMMAR}"
             )
         tokens.append(match.group(1))
         pos = match.end()
     if not tokens:
         raise ValueError(f"structure is empty; {_GRAMMAR}")
     return tokens
-
-
-def _parse(tokens: list[str], text: str) -> tuple[Tree, list[str]]:
-    head, rest = tokens[0], tokens[1:]
-    if head in LETTER_RULES:
-        return head, rest
-    if head != "R[":
-        raise ValueError(
-            f"structure {text!r}: expected {', '.join(LETTER_RULES)} or R[ but found {head!r}"
-        )
-    children = []
-    while True:
-        if not rest:
-            raise ValueError(f"structure {text!r}: missing ']'")
-        child, rest = _parse(rest, text)
-        children.append(child)
-        if not rest:
-            raise ValueError(f"structure {text!r}: missing ']'")
-        sep, rest = rest[0], rest[1:]
-        if sep == "]":
-            break
-        if sep != ",":
-            raise ValueError(f"structure {text!r}: expected ',' or ']' but found {sep!r}")
-    if len(children) < 2:
-        raise ValueError(f"structure {text!r}: a router needs at least two children")
-    return children, rest
 
 
 def random_unit(dim: int, rng: np.random.Generator) -> np.ndarray:

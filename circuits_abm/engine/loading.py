@@ -31,6 +31,7 @@ from circuits_abm.engine.scenario import (
     resolve,
     set_dotted,
 )
+from circuits_abm.engine.validation import record_problems
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -75,6 +76,9 @@ def run_length(steps: Any, spec: Scenario) -> int:
             1 <= steps <= MAX_STEPS):
         raise ScenarioError("steps", [f"`steps`: {steps!r} is not allowed; a whole number "
                                       f"from 1 to {MAX_STEPS}"])
+    problems = record_problems(spec, int(steps))
+    if problems:
+        raise ScenarioError(f"{spec.name}, {steps} steps", problems)
     return int(steps)
 
 

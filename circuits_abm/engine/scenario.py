@@ -469,6 +469,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise ScenarioError(str(path), ["arrays or tables nest too deeply to read (no "
+                                        "scenario field nests more than a few levels)"]
+                            ) from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(str(path), [f"not UTF-8 text (byte {exc.start}): save it as UTF-8"]
                             ) from None

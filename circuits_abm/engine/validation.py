@@ -10,10 +10,12 @@ the geometry's own checks (overlaps no vectors can have) run when a scenario is 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from circuits_abm.defaults import MAX_RECORDS
 from circuits_abm.engine.rules import FIXED_TARGET_RULES
 
 if TYPE_CHECKING:
@@ -118,7 +120,29 @@ def cross_reference_problems(s: Scenario) -> list[str]:
         if weights and not any(weights.values()):
             problems.append(f"`circuits.{rule}.weights`: all zero; give some environment weight")
     problems.extend(_motivation_problems(s))
+    problems.extend(record_problems(s, s.steps))
     return problems
+
+
+def record_count(s: Scenario, steps: int) -> int:
+    """How many records a run of ``steps`` steps keeps in memory: a snapshot of the
+    lineages per record (at every phase end, or every ``records.every`` steps) and one row
+    per phase and environment (expected numbers when phase lengths are geometric)."""
+    phases = math.ceil(steps / s.schedule.phase_length)
+    every = s.records.every
+    snapshots = phases if every == "phase" else steps // every
+    return snapshots + phases * len(s.environments)
+
+
+def record_problems(s: Scenario, steps: int) -> list[str]:
+    """A run whose records would not fit in memory (``MAX_RECORDS``), with what to change."""
+    count = record_count(s, steps)
+    if count <= MAX_RECORDS:
+        return []
+    return [f"`records`: {steps} steps in phases of {s.schedule.phase_length} with "
+            f"{len(s.environments)} environments and records.every = {s.records.every!r} "
+            f"keep about {count:,} records in memory; at most {MAX_RECORDS:,}: run fewer "
+            "steps, longer phases or a larger records.every"]
 
 
 def _conflicting_edges(s: Scenario) -> list[str]:

@@ -71,10 +71,13 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         # task after task, so start-up is paid once per sweep, not once per run.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["circuits_abm.experiments.worker"])
-        with cf.ProcessPoolExecutor(
-            max_workers=workers or os.cpu_count(), mp_context=context
-        ) as pool:
+        pool = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
+        try:
             yield pool
+        except BaseException:
+            end_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     elif kind == "dask":
         try:
             from distributed import Client, LocalCluster  # noqa: PLC0415 (optional extra)
@@ -104,14 +107,27 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
 
 
+def end_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop a pool that is being left by an exception (an interrupt, SIGTERM, an error):
+    queued tasks are cancelled and running ones killed, where ``shutdown`` would wait
+    for every running task to finish, and a worker whose parent has gone would run its
+    chunk to the end on its own."""
+    workers = list((pool._processes or {}).values())  # noqa: SLF001 (public from Python 3.14)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join()
+
+
 def map_in_processes(fn: Callable[..., Any], arglists: list[tuple], workers: int, desc: str,
                      unit: str, progress: bool = True) -> list[Any]:
     """``[fn(*args) for args in arglists]`` in ``workers`` processes (in this one if 1), in
     order, with a progress bar: for experiments that need no journal to resume."""
     refuse_in_a_starting_worker()
     with make_executor("serial" if workers == 1 else "processes", workers, None) as pool:
-        futures = [pool.submit(fn, *args) for args in arglists]
-        try:
+        try:  # a worker can die while tasks are still being submitted
+            futures = [pool.submit(fn, *args) for args in arglists]
             return [f.result() for f in progress_bar(progress, iterable=futures, desc=desc,
                                                      unit=unit)]
         except BrokenProcessPool as exc:

@@ -34,6 +34,7 @@ from circuits_abm.engine.monitoring import attribution, probe_attribution, readi
 from circuits_abm.engine.records import QUARANTINE_COLUMNS
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.schedule import Phase
+from circuits_abm.experiments.run_checks import RunFolderError, check_run
 from circuits_abm.experiments.storage import (
     OutputError,
     ensure_writable,
@@ -101,15 +102,25 @@ class RunResult:
         return self.summary["structure"]
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write the files atomically (the summary last: its presence marks completion)."""
+        """Write the files, each atomically, the summary last (its presence marks
+        completion).  If any write fails (a full disk, an interrupt), the files this call
+        wrote are removed again, so the folder never holds part of a run."""
         out = Path(out_dir)
-        write_parquet(out / TIMESERIES, self.timeseries)
-        write_parquet(out / PHASES, self.phases)
+        tables = {TIMESERIES: self.timeseries, PHASES: self.phases}
         if "monitoring" in self.summary:  # only scenarios with motivations have a monitor
-            write_parquet(out / QUARANTINE, self.quarantine)
+            tables[QUARANTINE] = self.quarantine
         else:
             (out / QUARANTINE).unlink(missing_ok=True)  # a stale one would be read as ours
-        write_json(out / SUMMARY, self.summary)
+        written: list[Path] = []
+        try:
+            for name, table in tables.items():
+                write_parquet(out / name, table)
+                written.append(out / name)
+            write_json(out / SUMMARY, self.summary)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
         return out
 
 
@@ -429,10 +440,6 @@ def final_population(model: CircuitsModel) -> list[dict[str, Any]]:
     return rows
 
 
-class RunFolderError(ValueError):
-    """A run folder whose files cannot be read (damaged or not written by this package)."""
-
-
 def load_run(run_dir: str | Path) -> RunResult:
     """Reload a run that ``circuits-abm run`` or ``RunResult.save`` wrote.
 
@@ -470,8 +477,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         _with_map_columns(_read(run_dir / PHASES, read_parquet)),
         _read(run_dir / SUMMARY, read_json),
     )
-    if not isinstance(result.summary, dict) or "scenario" not in result.summary:
-        raise RunFolderError(f"cannot read {run_dir / SUMMARY}: not a run summary")
+    check_run(run_dir, result.timeseries, result.phases, result.summary)
     if (run_dir / QUARANTINE).is_file():  # runs saved before motivations existed have none
         result.quarantine = _read(run_dir / QUARANTINE, read_parquet)
     return result

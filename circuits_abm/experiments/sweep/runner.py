@@ -195,7 +195,12 @@ def _rolling(pool: cf.Executor, chunks: list[list[Task]], window: int):
 
     def top_up() -> None:
         while len(in_flight) < window and (chunk := next(queue, None)) is not None:
-            in_flight[pool.submit(run_chunk, chunk)] = chunk
+            try:
+                in_flight[pool.submit(run_chunk, chunk)] = chunk
+            except BrokenProcessPool as exc:  # a worker died between two submissions
+                raise WorkersLost(lost_workers_message(
+                    exc, "the runs in flight were not journaled and run again when you resume"
+                )) from exc
 
     top_up()
     while in_flight:

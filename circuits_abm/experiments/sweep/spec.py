@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, Strict, ValidationError, model_validator
 
+from circuits_abm.defaults import MAX_STEPS, MAX_SWEEP_RUNS
 from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.scenario import (
     Name,
-    PositiveInt,
     Scenario,
     ScenarioError,
     Section,
@@ -30,6 +31,7 @@ from circuits_abm.engine.scenario import (
     resolve,
     set_dotted,
 )
+from circuits_abm.engine.validation import record_problems
 from circuits_abm.experiments.runs import package_version, scenario_hash
 from circuits_abm.experiments.sweep.design import (
     COUNT_AXIS,
@@ -41,15 +43,18 @@ from circuits_abm.experiments.sweep.design import (
 from circuits_abm.experiments.sweep.records import Task
 from circuits_abm.networks.settings import NeuralSettings
 
+Count = Annotated[int, Field(ge=1, le=MAX_SWEEP_RUNS)]  # of seeds, samples, axis values
+
 
 class AxisSpec(Section):
     """One swept field: exactly one of ``values``, ``linspace``, ``logspace`` or ``range``."""
 
-    values: Annotated[list[float | int | str | bool], Field(min_length=1)] | None = None
-    linspace: Annotated[tuple[float, float, PositiveInt], Strict(False)] | None = None
+    values: Annotated[list[float | int | str | bool],
+                      Field(min_length=1, max_length=MAX_SWEEP_RUNS)] | None = None
+    linspace: Annotated[tuple[float, float, Count], Strict(False)] | None = None
     logspace: (
         Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)],
-                        PositiveInt], Strict(False)] | None
+                        Count], Strict(False)] | None
     ) = None
     range: Annotated[tuple[float, float], Strict(False)] | None = None  # TOML has no tuples
     scale: Literal["linear", "log"] = "linear"
@@ -67,6 +72,12 @@ class AxisSpec(Section):
         if self.range is not None and self.scale == "log" and min(self.range) <= 0:
             raise ValueError("a log-scaled range must be positive")
         return self
+
+    def count(self) -> int:
+        """How many values the axis has on a grid."""
+        if self.values is not None:
+            return len(self.values)
+        return (self.linspace or self.logspace)[2]
 
     def grid_values(self) -> list[Any]:
         """The axis's values on a grid design (from ``values``, ``linspace`` or ``logspace``)."""
@@ -92,11 +103,11 @@ class SweepSpec(Section):
     name: Name
     description: str = ""
     base: str
-    seeds: PositiveInt = 3
+    seeds: Count = 3
     root_seed: Annotated[int, Field(ge=0)] = 0
-    steps: PositiveInt | None = None
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
     design: Literal["grid", "latin_hypercube", "sobol", "saltelli", "morris"] = "grid"
-    samples: PositiveInt | None = None
+    samples: Count | None = None
     overrides: dict[str, Any] = {}
     axes: Annotated[dict[str, AxisSpec], Field(min_length=1)]
     model: Literal["agents", "neural"] = "agents"
@@ -136,6 +147,23 @@ class SweepSpec(Section):
                     f"a {self.design} design needs a power of two samples (got {self.samples})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _runs_are_bounded(self) -> SweepSpec:
+        runs = self.point_count() * self.seeds
+        if runs > MAX_SWEEP_RUNS:
+            raise ValueError(
+                f"{self.point_count():,} points x {self.seeds} seeds = {runs:,} runs; at most "
+                f"{MAX_SWEEP_RUNS:,} in one sweep: use fewer values, samples or seeds, or "
+                "split it into several sweeps")
+        return self
+
+    def point_count(self) -> int:
+        """How many points the design has (before any is built)."""
+        if self.design == "grid":
+            return math.prod(axis.count() for axis in self.axes.values())
+        per_sample = {"saltelli": len(self.axes) + 2, "morris": len(self.axes) + 1}
+        return self.samples * per_sample.get(self.design, 1)
 
 
 class Sweep:
@@ -188,6 +216,9 @@ class Sweep:
             except ValidationError as exc:
                 problems.extend(f"point {point}: {p}" for p in describe_errors(exc))
                 continue
+            if self.spec.steps is not None:
+                problems.extend(f"point {point}: {p}"
+                                for p in record_problems(resolved, self.spec.steps))
             scenario = resolved.model_dump(mode="json")
             # Sensitivity designs may repeat a point (Morris trajectories share grid
             # levels); each repeat is a design row of its own, so it gets its own seeds.

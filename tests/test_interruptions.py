@@ -1,0 +1,128 @@
+"""What stops a command from outside ends it cleanly.  SIGTERM (what ``kill``, a batch
+scheduler or a container stop sends) stops it as Ctrl-C does: a message, exit code 143, the
+journal kept, and no process left behind.  A full disk (here a file-size limit, which fails
+writes as a full disk does) gives one line naming the folder, and no part of a run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+STARTUP_SECONDS = 120  # a slow CI machine starting the fork server and its workers
+LONG_RUN_STEPS = 400_000  # far longer than the test: each run is still going at the signal
+
+
+FILE_SIZE_LIMIT = 8_000  # bytes: a few journal lines, less than a run's timeseries
+
+
+def start(args: list[str], cwd: Path, preexec_fn=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "circuits_abm.cli", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=preexec_fn)
+
+
+def small_files_only() -> None:
+    """In the child: writing past FILE_SIZE_LIMIT fails with EFBIG, as on a full disk."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+def wait_for_a_worker(main: psutil.Process) -> tuple[psutil.Process, list[psutil.Process]]:
+    """A pool worker under ``main`` (forked by the fork server, so it runs the fork server's
+    command line but its parent is not ``main``), and every process under ``main`` then."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        descendants = main.children(recursive=True)
+        for process in descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if (process.ppid() != main.pid
+                        and "multiprocessing.forkserver" in " ".join(process.cmdline())):
+                    return process, descendants
+    raise AssertionError(f"no worker process started within {STARTUP_SECONDS} s")
+
+
+def test_sigterm_stops_a_sweep_and_leaves_no_process_behind(tmp_path):
+    spec = tmp_path / "long.toml"
+    spec.write_text(f'name = "long"\nbase = "standard"\nseeds = 4\nsteps = {LONG_RUN_STEPS}\n'
+                    '[axes."geometry.sharing"]\nvalues = [0.1]\n')
+    process = start(["sweep", str(spec), "--out", "out", "--workers", "2"], tmp_path)
+    _, descendants = wait_for_a_worker(psutil.Process(process.pid))
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 143
+    assert "every finished run is kept" in stderr.decode()
+    _, alive = psutil.wait_procs(descendants, timeout=30)
+    assert alive == [], f"left behind: {[p.cmdline()[:3] for p in alive]}"
+    journal = tmp_path / "out" / "runs.jsonl"
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    assert all(isinstance(json.loads(line), dict) for line in lines)
+
+
+def test_sigterm_stops_a_run_and_writes_nothing(tmp_path):
+    process = start(["run", "standard", "--steps", str(LONG_RUN_STEPS), "--out", "out"],
+                    tmp_path)
+    process.stderr.read(1)  # the progress bar has started: the handler is in place
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 143
+    assert "interrupted: nothing was written" in stderr.decode()
+    assert not list((tmp_path / "out").glob("*.parquet"))
+
+
+def test_a_full_disk_during_a_run_leaves_no_part_of_it(tmp_path):
+    process = start(["run", "standard", "--steps", "3000", "--out", "out", "-q"], tmp_path,
+                    preexec_fn=small_files_only)
+    _, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 1
+    assert stderr.decode().strip().splitlines()[-1].startswith(
+        "error: could not write the run into out: [Errno 27]")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".circuits_abm.lock"]
+
+
+def test_a_full_disk_during_a_sweep_keeps_the_journal_and_resumes(tmp_path):
+    spec = tmp_path / "small.toml"
+    spec.write_text('name = "small"\nbase = "standard"\nseeds = 4\nsteps = 300\n'
+                    '[axes."geometry.sharing"]\nvalues = [0.1, 0.5, 0.9]\n')
+    args = ["sweep", str(spec), "--out", "out", "--executor", "serial"]
+    process = start(args, tmp_path, preexec_fn=small_files_only)
+    _, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 1
+    assert "run the same command again to resume" in stderr.decode()
+    kept = (tmp_path / "out" / "runs.jsonl").read_text().count("\n")  # whole lines
+    assert 0 < kept < 12
+
+    resumed = start(args, tmp_path)
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr.decode()
+    assert f"resuming: {kept} of 12 runs already finished" in stdout.decode()
+
+
+def test_a_worker_killed_under_any_parallel_command_is_one_line(tmp_path):
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    (folder / "long.toml").write_text(
+        (Path(__file__).parent.parent / "scenarios" / "standard.toml").read_text()
+        .replace("steps = 6000", f"steps = {LONG_RUN_STEPS}"))
+    process = start(["catalogue", str(folder), "--runs", "4", "--workers", "2"], tmp_path)
+    worker, _ = wait_for_a_worker(psutil.Process(process.pid))
+
+    worker.kill()
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 1
+    assert stderr.decode().strip().splitlines()[-1].startswith(
+        "error: a worker process stopped before returning its runs")
+    assert "Traceback" not in stderr.decode()
