@@ -50,11 +50,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import expm
 
+from circuits_abm.analysis import reduced_kernels
 from circuits_abm.analysis.candidates import (
     Problem,
     contrast_keys,
@@ -63,7 +63,7 @@ from circuits_abm.analysis.candidates import (
 )
 from circuits_abm.analysis.moments import Rule
 from circuits_abm.analysis.rates import Rate, wilson
-from circuits_abm.analysis.reduced_step import Circuits, StepModel, replicate
+from circuits_abm.analysis.reduced_step import Circuits, StepModel
 from circuits_abm.analysis.theory import MAX_ASSEMBLY_PARTS, geometry_at, predict, split_path_blocks
 from circuits_abm.engine.scenario import Scenario
 from circuits_abm.engine.variation import OPERATORS
@@ -416,13 +416,16 @@ class Resident:
 
 class Arena:
     """The reduced model of two circuits for one scenario: it warms residents and runs
-    contests between a resident and one newborn on the model's step (``reduced_step``),
-    in ``replicates`` independent replicates drawn from ``rng``."""
+    contests between a resident and one newborn on the model's step (``reduced_step``,
+    compiled in ``reduced_kernels``), in ``replicates`` independent replicates drawn from
+    ``rng``."""
 
     def __init__(self, problem: Problem, rule: Rule, replicates: int,
                  rng: np.random.Generator):
         self.problem, self.rule, self.replicates, self.rng = problem, rule, replicates, rng
         self.model = StepModel.of(problem.spec, problem.envs)
+        self.step = self.model.compiled(rule)
+        self.mix = np.ascontiguousarray(problem.chain.mix, dtype=float)
         tau = problem.chain.tau
         self.warm, self.window = WARM_PHASES * tau, WINDOW_PHASES * tau
         self.steps = self.warm + self.window + HORIZON_PHASES * tau
@@ -432,11 +435,10 @@ class Arena:
         freshly sampled schedule per replicate."""
         slots = sampled_slots(self.problem, self.rng, self.steps, self.replicates)
         circuits = _untrained(self.problem, blocks, self.replicates, self.model.demands.shape[1])
-        everyone = np.ones(self.replicates)
-        for t in range(self.warm):
-            weights = self.problem.chain.mix[slots[:, t]]
-            _, routed, values = self.model.evaluate(circuits, weights)
-            circuits = self._learn(circuits, weights, routed, values, everyone)
+        arrays = self._arrays(circuits)
+        reduced_kernels.advance_alone(*arrays, slots, self.mix, 0,
+                                      np.full(self.replicates, self.warm), self._noise(),
+                                      self.step)
         return Resident(circuits, slots)
 
     def contest(self, resident: Resident, offspring: Offspring,
@@ -444,83 +446,34 @@ class Arena:
         """Give ``resident`` one ``offspring`` at a uniformly random step of the window
         whose trained environment passes ``born_in``, and run the two: the replicator
         between them, each learning at its share to the power gamma.  The rate at which
-        the newborn takes over.  A replicate is dropped from the batch once one of the
-        two falls below the extinction floor."""
-        spec, model, chain = self.problem.spec, self.model, self.problem.chain
-        trained = chain.mix.argmax(axis=1)[resident.slots]
-        birth = _birth_steps(trained[:, self.warm:self.warm + self.window], born_in,
-                             self.rng) + self.warm
-        bout = _Bout(np.arange(self.replicates), resident.circuits, None,
-                     np.zeros(self.replicates), np.zeros(self.replicates, dtype=bool))
-        took_over = np.zeros(self.replicates, dtype=bool)
-        floor, gamma = spec.selection.extinction_floor, model.gamma
-        for t in range(self.warm, self.steps):
-            now = birth[bout.rows] == t
-            if now.any():
-                born = offspring(bout.resident.take(now), trained[bout.rows[now], t])
-                bout = bout.born(now, born, spec.variation.offspring_share)
-            weights = chain.mix[resident.slots[bout.rows, t]]
-            f_resident, routed, values = model.evaluate(bout.resident, weights)
-            if bout.newborn is None:
-                everyone = np.ones(len(bout.rows))
-                bout = bout._replace(resident=self._learn(bout.resident, weights, routed,
-                                                          values, everyone))
-                continue
-            f_newborn, born_routed, born_values = model.evaluate(bout.newborn, weights)
-            pair = replicate(np.stack([bout.share, 1.0 - bout.share], axis=1),
-                             np.stack([f_newborn, f_resident], axis=1), spec.selection.strength)
-            share = np.where(bout.open, pair[:, 0], bout.share)
-            bout = _Bout(bout.rows,
-                         self._learn(bout.resident, weights, routed, values,
-                                     np.where(bout.open, (1.0 - share) ** gamma, 1.0)),
-                         self._learn(bout.newborn, weights, born_routed, born_values,
-                                     share ** gamma),
-                         share, bout.open)
-            took_over[bout.rows[bout.open & (1.0 - share < floor)]] = True
-            settled = bout.open & ((share < floor) | (1.0 - share < floor))
-            if settled.all():  # (a row not yet born is never settled)
-                return wilson(int(took_over.sum()), self.replicates)
-            if settled.any():
-                bout = bout.take(~settled)
-        took_over[bout.rows[bout.open & (bout.share > 0.5)]] = True
+        the newborn takes over (its rival falls below the extinction floor, or it holds
+        more than half at the horizon)."""
+        spec = self.problem.spec
+        trained = self.problem.chain.mix.argmax(axis=1)[resident.slots]
+        births = _birth_steps(trained[:, self.warm:self.warm + self.window], born_in,
+                              self.rng) + self.warm
+        grown = Circuits(*(None if a is None else a.copy() for a in resident.circuits))
+        arrays = self._arrays(grown)
+        reduced_kernels.advance_alone(*arrays, resident.slots, self.mix, self.warm, births,
+                                      self._noise(), self.step)
+        newborn = offspring(grown, trained[np.arange(self.replicates), births])
+        took_over = reduced_kernels.contest(
+            arrays, self._arrays(newborn), births, self.steps, resident.slots, self.mix,
+            spec.variation.offspring_share, spec.selection.extinction_floor, self.model.gamma,
+            spec.selection.strength, self._noise(), self.step)
         return wilson(int(took_over.sum()), self.replicates)
 
-    def _learn(self, circuits: Circuits, weights: np.ndarray, routed: np.ndarray,
-               values: np.ndarray, learning_weight: np.ndarray) -> Circuits:
-        """The model's learning step with fresh learning noise."""
-        return self.model.learn(self.rule, circuits, weights, routed, values, learning_weight,
-                                self.rng.normal(size=circuits.theta.shape))
+    def _arrays(self, circuits: Circuits) -> tuple:
+        """``circuits`` as the kernels take them (their arrays, trained in place): keys of
+        zeros for lone mechanisms, with a flag."""
+        keys = circuits.keys
+        if keys is None:
+            keys = np.zeros((*circuits.theta.shape[:2], self.model.cues.shape[1]))
+        return circuits.theta, circuits.quarantine, keys, circuits.keys is not None
 
-
-class _Bout(NamedTuple):
-    """The replicates of one contest still undecided: their indices among all replicates
-    (``rows``), the two circuits (``newborn`` None before the first birth), the newborn's
-    share and whether it has been born and is still in play (``open``)."""
-
-    rows: np.ndarray
-    resident: Circuits
-    newborn: Circuits | None
-    share: np.ndarray
-    open: np.ndarray
-
-    def born(self, now: np.ndarray, born: Circuits, share: float) -> _Bout:
-        """The newborns ``born`` enter at the rows ``now`` with ``share``; the first births
-        fix the newborn's shape."""
-        newborn = self.newborn
-        if newborn is None:
-            newborn = Circuits(*(None if a is None else np.zeros((len(self.rows), *a.shape[1:]))
-                                 for a in born))
-        for mine, theirs in zip(newborn, born, strict=True):
-            if theirs is not None:
-                mine[now] = theirs
-        return self._replace(newborn=newborn, share=np.where(now, share, self.share),
-                             open=self.open | now)
-
-    def take(self, keep: np.ndarray) -> _Bout:
-        """Only the rows ``keep``."""
-        return _Bout(self.rows[keep], self.resident.take(keep),
-                     None if self.newborn is None else self.newborn.take(keep),
-                     self.share[keep], self.open[keep])
+    def _noise(self) -> np.ndarray:
+        """A seed for the kernels' learning noise, drawn from the path's generator."""
+        return np.array([self.rng.integers(1, 2**63)], dtype=np.uint64)
 
 
 def _untrained(problem: Problem, blocks: Blocks, replicates: int, dims: int) -> Circuits:

@@ -28,6 +28,7 @@ import numpy as np
 
 from circuits_abm.analysis.moments import Rule
 from circuits_abm.engine.environments import Environments
+from circuits_abm.engine.kernels import UPDATE_RULES
 from circuits_abm.engine.monitoring import monitor_direction
 from circuits_abm.engine.scenario import Scenario
 
@@ -163,6 +164,19 @@ class StepModel:
             step = (self.key_rate * self.sharpness * learning_weight)[:, None, None]
             keys = key_step(keys, routed, values, weights, self.cues, step)
         return Circuits(theta, quarantine, keys)
+
+    def compiled(self, rule: Rule) -> tuple:
+        """The constants of the step under ``rule``, as ``reduced_kernels`` takes them."""
+        has_target = rule.target is not None
+        target = rule.target @ self.demands if has_target else np.zeros(self.demands.shape[1])
+        return (np.ascontiguousarray(self.demands, dtype=float),
+                np.ascontiguousarray(self.metrics, dtype=float), self.euclidean,
+                np.ascontiguousarray(self.cues, dtype=float), float(self.sharpness),
+                float(self.per_mechanism), float(self.per_sharpness * self.sharpness),
+                has_target, np.ascontiguousarray(target, dtype=float),
+                float(rule.learning_rate), float(rule.consolidation), float(self.noise),
+                UPDATE_RULES[self.update_rule], np.ascontiguousarray(self.monitor, dtype=float),
+                float(self.capacity), float(self.key_rate * self.sharpness))
 
     def monitored(self, delta: np.ndarray, quarantine: np.ndarray):
         """The monitor's update rule on a batch of updates: ``block`` removes their part
