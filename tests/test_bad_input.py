@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import ROOT, scenario_dict
 from typer.testing import CliRunner
@@ -284,3 +286,47 @@ def test_the_catalogue_fails_loudly_when_a_claim_does_not_hold_or_nothing_is_fou
     one = runner.invoke(app, ["catalogue", str(tmp_path), "--runs", "1", "--workers", "1"])
     # one run cannot support a rate: its Wilson interval reaches down to 0.21 < 0.7
     assert one.exit_code == 1 and "FAIL standard: " in one.output
+
+
+@pytest.fixture(scope="module")
+def saved_sweep(tmp_path_factory):
+    import circuits_abm as ca  # noqa: PLC0415
+
+    out = tmp_path_factory.mktemp("sweep") / "out"
+    design = {"name": "tiny", "base": "standard", "seeds": 2, "steps": 300,
+              "axes": {"geometry.sharing": {"values": [0.1, 0.9]},
+                       "geometry.distinguishability": {"values": [0.2, 0.8]}}}
+    ca.sweep(design, out, executor="serial", progress=False)
+    return out
+
+
+def _spoiled_sweep_tables(results, aggregate):
+    """Each way to spoil a sweep's tables, the file it is in, and what the refusal says."""
+    import numpy as np  # noqa: PLC0415
+
+    return [
+        ("results", pd.concat([results, results]), "repeated rows"),
+        ("results", results.assign(status="maybe"), "status 'maybe'"),
+        ("results", results.assign(regime="world_peace"), "regime 'world_peace'"),
+        ("results", results.drop(columns="geometry.sharing"), "missing column geometry.sharing"),
+        ("results", results.assign(seed=results["seed"].astype(str)), "must hold numbers"),
+        ("aggregate", aggregate.assign(share_strategy_churn=1.5), "outside [0, 1]"),
+        ("aggregate", aggregate.assign(share_specialist=np.inf), "infinite or NaN"),
+    ]
+
+
+def test_a_tampered_sweep_is_refused_not_drawn(saved_sweep):
+    import shutil  # noqa: PLC0415
+
+    from circuits_abm.experiments.storage import write_parquet  # noqa: PLC0415
+
+    results, aggregate, _ = journal.load_results(saved_sweep)
+    for name, table, said in _spoiled_sweep_tables(results, aggregate):
+        copy = saved_sweep.parent / f"spoiled-{name}-{said.split()[0]}"
+        shutil.copytree(saved_sweep, copy, dirs_exist_ok=True)
+        write_parquet(copy / f"{name}.parquet", table.reset_index(drop=True))
+        with pytest.raises(ValueError, match=re.escape(said)):
+            journal.load_results(copy)
+        refused(["figures", "phase-diagram", copy, "--out", copy / "map.png"],
+                f"{name}.parquet", said)
+        assert not (copy / "map.png").exists()

@@ -8,11 +8,11 @@ from helpers import ROOT
 from typer.testing import CliRunner
 
 from circuits_abm.analysis.classification import classify
-from circuits_abm.analysis.regimes import canonical
 from circuits_abm.cli import app
 from circuits_abm.engine.loading import load_scenario, override
 from circuits_abm.experiments.catalogue import expectation_problems, outcome_of
 from circuits_abm.experiments.runs import run
+from circuits_abm.regimes import canonical
 
 
 def test_the_canonical_form_sorts_and_merges_by_hand():

@@ -75,3 +75,22 @@ def test_the_record_count_is_what_a_run_keeps():
     every = ca.override(spec, {"records.every": 7})
     assert record_count(every, 500) == 500 // 7 + phases * 4
     assert ca.run(every, steps=500).timeseries["step"].nunique() == 500 // 7
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ('kind = "single"\n[alpha_s]\nlow = 0.01\nhigh = 100\ncount = 10000\n'
+     '[alpha_l]\nlow = 0.01\nhigh = 100\ncount = 10000\n', "300,000,000 cells; at most"),
+    ('kind = "homogeneous"\n[priors]\nlow = 0.0001\nhigh = 0.1\ncount = 10000\n'
+     '[n]\nlow = 1\nhigh = 10000\ncount = 10000\n', "cells; at most"),
+    ('kind = "heterogeneous"\n[n]\nlow = 1\nhigh = 1000000\ncount = 16\n',
+     "1,000,000 environments; at most"),
+    ('kind = "heterogeneous"\nn_features = 8192\n', "coupling entries per kernel; at most"),
+    ('kind = "heterogeneous"\nseed = -1\n', "`seed`"),
+    ('kind = "single"\n[integration]\nhorizon = inf\n', "a finite number"),
+], ids=["single-grid", "homogeneous-grid", "heterogeneous-n", "features", "seed", "horizon"])
+def test_an_oversized_or_impossible_reward_seeking_experiment_is_refused(tmp_path, text, said):
+    (tmp_path / "big.toml").write_text(text)
+    stderr = refused_under_the_limit(["reward-seeking", "run", "big.toml", "--out", "out"],
+                                     tmp_path)
+    assert said in stderr
+    assert not (tmp_path / "out").exists()

@@ -10,9 +10,9 @@ from matplotlib.collections import PathCollection
 from typer.testing import CliRunner
 
 import circuits_abm as ca
-from circuits_abm.analysis.regimes import compact
 from circuits_abm.cli import app
 from circuits_abm.engine.loading import scenario_from_dict
+from circuits_abm.regimes import compact
 from circuits_abm.viz import motivation_figures, run_figures, sweep_figures
 
 STEPS = 600

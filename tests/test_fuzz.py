@@ -12,7 +12,7 @@ import json
 import math
 from itertools import count
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -143,3 +143,81 @@ def test_any_scenario_file_runs_cleanly_or_is_refused_cleanly(tmp_path, data):
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
     assert result.output.startswith("error:"), result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+AXIS_PATHS = ["geometry.sharing", "geometry.distinguishability", "schedule.phase_length",
+              "records.every", "environments.count", "learning.gamma", "nowhere.at_all",
+              "environments.9.held_out"]
+HUGE = st.sampled_from([0, -1, 1, 3, 10**5, 10**7, 10**9, 10**18, True, "3", 2.5])
+axis = st.one_of(
+    st.fixed_dictionaries({"values": st.lists(st.one_of(NUMBERS, st.booleans(),
+                                                        st.just("x")), max_size=4)}),
+    st.fixed_dictionaries({"linspace": st.tuples(NUMBERS, NUMBERS, HUGE).map(list)}),
+    st.fixed_dictionaries({"logspace": st.tuples(NUMBERS, NUMBERS, HUGE).map(list)}),
+    st.fixed_dictionaries({"range": st.tuples(NUMBERS, NUMBERS).map(list)},
+                          optional={"scale": st.sampled_from(["linear", "log", "cubic"]),
+                                    "integer": st.booleans()}),
+)
+sweep = st.fixed_dictionaries(
+    {"name": st.sampled_from(["fuzz", "bad name!"]),
+     "base": st.sampled_from(["standard", "two_clusters", "no_such_scenario"]),
+     "axes": st.dictionaries(st.sampled_from(AXIS_PATHS), axis, max_size=3)},
+    optional={
+        "seeds": HUGE, "steps": HUGE, "root_seed": HUGE, "samples": HUGE,
+        "design": st.sampled_from(["grid", "latin_hypercube", "sobol", "saltelli", "morris",
+                                   "random"]),
+        "overrides": st.dictionaries(st.sampled_from(AXIS_PATHS), NUMBERS, max_size=2),
+    },
+)
+
+
+COUNTS = st.sampled_from([1, 2, 7, 10**3, 10**5, 10**6])
+tame_sweep = st.fixed_dictionaries(
+    {"name": st.just("fuzz"), "base": st.sampled_from(["standard", "two_clusters"]),
+     "axes": st.dictionaries(
+         st.sampled_from(["geometry.sharing", "geometry.distinguishability"]),
+         st.one_of(st.fixed_dictionaries({"values": st.lists(VALID, min_size=1, max_size=4)}),
+                   st.fixed_dictionaries({"linspace": st.tuples(
+                       st.just(0.0), st.just(0.9), COUNTS).map(list)})),
+         min_size=1, max_size=2)},
+    optional={"seeds": COUNTS, "steps": st.sampled_from([50, 10**5, 10**6, 10**7]),
+              "overrides": st.fixed_dictionaries({}, optional={
+                  "records.every": st.sampled_from([1, 5, 1000]),
+                  "schedule.phase_length": st.sampled_from([1, 10, 10**4])})},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.one_of(sweep, tame_sweep))
+def test_any_sweep_file_loads_within_the_caps_or_is_refused_cleanly(tmp_path, data):
+    """Whatever the sweep file asks for, loading it gives a ScenarioError or a sweep within
+    the caps: at most MAX_SWEEP_RUNS runs, each of at most MAX_STEPS steps and whose
+    records fit in memory.  (Loading builds every task, so an uncapped design would show
+    here as a blow-up; running is the scenario fuzz test's job.)"""
+    from circuits_abm.defaults import MAX_RECORDS, MAX_STEPS, MAX_SWEEP_RUNS  # noqa: PLC0415
+    from circuits_abm.engine.loading import scenario_from_dict  # noqa: PLC0415
+    from circuits_abm.engine.scenario import ScenarioError  # noqa: PLC0415
+    from circuits_abm.engine.validation import record_count  # noqa: PLC0415
+    from circuits_abm.experiments.sweep.spec import load_sweep  # noqa: PLC0415
+
+    path = tmp_path / f"sweep{next(examples)}.toml"
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if k not in ("axes", "overrides")]
+    for name, table in (("overrides", data.get("overrides", {})),):
+        lines += [f"[{name}]"] + [f'"{k}" = {toml_value(v)}' for k, v in table.items()]
+    for key, spec in data["axes"].items():
+        lines += [f'[axes."{key}"]'] + [f"{k} = {toml_value(v)}" for k, v in spec.items()]
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        loaded = load_sweep(path)
+    except ScenarioError as exc:
+        assert str(exc).startswith("invalid scenario"), exc
+        event("refused")
+        return
+    event("loaded")
+    assert 0 < len(loaded.tasks) <= MAX_SWEEP_RUNS
+    for task in loaded.tasks[:50]:
+        scenario = scenario_from_dict(task["scenario"])
+        steps = task["steps"] or scenario.steps
+        assert steps <= MAX_STEPS
+        assert record_count(scenario, steps) <= MAX_RECORDS

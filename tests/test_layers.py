@@ -13,7 +13,7 @@ import networkx as nx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "circuits_abm"
-ORDER = ["defaults", "progress", "engine", "analysis", "networks", "experiments", "viz",
+ORDER = ["defaults", "progress", "regimes", "engine", "analysis", "networks", "experiments", "viz",
          "reward_seeking", "cli"]
 
 

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from helpers import ROOT
 
-from circuits_abm.analysis.regimes import STRIPE_ORDER, nested_label
 from circuits_abm.engine.scenario import ScenarioError
 from circuits_abm.experiments import executors
 from circuits_abm.experiments.sweep import runner
@@ -22,6 +21,7 @@ from circuits_abm.experiments.sweep.journal import JOURNAL, load_results
 from circuits_abm.experiments.sweep.records import TIMING_COLUMNS
 from circuits_abm.experiments.sweep.runner import run_sweep
 from circuits_abm.experiments.sweep.spec import load_sweep
+from circuits_abm.regimes import STRIPE_ORDER, nested_label
 from circuits_abm.viz.phase_diagrams import phase_diagram
 
 BASE = (ROOT / "scenarios" / "standard.toml").as_posix()

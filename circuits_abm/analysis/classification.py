@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.analysis.regimes import CHURN as CHURN_LABEL
-from circuits_abm.analysis.regimes import CONDITIONAL, SPECIALIST, UNDETERMINED
-from circuits_abm.analysis.regimes import GENERALIST as GENERALIST_LABEL
+from circuits_abm.regimes import CHURN as CHURN_LABEL
+from circuits_abm.regimes import CONDITIONAL, SPECIALIST, UNDETERMINED
+from circuits_abm.regimes import GENERALIST as GENERALIST_LABEL
 
 RECENCY_SCALE = 1.0
 WINDOW_FRACTION = 0.25

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuits_abm.analysis.regimes import REGIMES
+from circuits_abm.regimes import REGIMES
 
 OUTCOMES = (*(f"p_{regime}" for regime in REGIMES), "router_share", "lineage_turnover",
             "recency_bias", *(f"theory_p_{regime}" for regime in REGIMES))

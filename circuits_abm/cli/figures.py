@@ -109,7 +109,7 @@ def figures_curve(
     from circuits_abm.viz.style import save_figure  # noqa: PLC0415
     from circuits_abm.viz.sweep_figures import sweep_curve  # noqa: PLC0415
 
-    with exit_on(FileNotFoundError):
+    with exit_on(FileNotFoundError, ValueError):
         results, _, echo = load_results(sweep_dir)
     for name in (x, group):
         if name is not None and name not in echo["axes"]:

@@ -17,6 +17,7 @@ import networkx as nx
 
 from circuits_abm.defaults import MAX_RECORDS
 from circuits_abm.engine.rules import FIXED_TARGET_RULES
+from circuits_abm.regimes import parse
 
 if TYPE_CHECKING:
     from circuits_abm.engine.scenario import Scenario
@@ -121,6 +122,28 @@ def cross_reference_problems(s: Scenario) -> list[str]:
             problems.append(f"`circuits.{rule}.weights`: all zero; give some environment weight")
     problems.extend(_motivation_problems(s))
     problems.extend(record_problems(s, s.steps))
+    problems.extend(_expected_problems(s))
+    return problems
+
+
+def _expected_problems(s: Scenario) -> list[str]:
+    """``expected`` and ``expected_before_interventions`` must be structure lines the
+    classifier can write, naming only the scenario's environments."""
+    problems = []
+    for field in ("expected", "expected_before_interventions"):
+        line = getattr(s, field)
+        if line is None:
+            continue
+        try:
+            named = parse(line).environment_names()
+        except ValueError as exc:
+            problems.append(f"`{field}`: {exc}; a line such as "
+                            "conditional_policy[specialist{a}, ecological_generalist{b,c}]")
+            continue
+        unknown = sorted(named - set(s.environment_names))
+        if unknown:
+            problems.append(f"`{field}`: no environment {', '.join(map(repr, unknown))}; "
+                            f"allowed: {', '.join(s.environment_names)}")
     return problems
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from circuits_abm.analysis import discovery, sensitivity
-from circuits_abm.analysis.regimes import REGIMES
 from circuits_abm.experiments.storage import write_parquet
 from circuits_abm.experiments.sweep.journal import load_results
+from circuits_abm.regimes import REGIMES
 
 SENSITIVITY = "sensitivity.parquet"
 

@@ -22,13 +22,13 @@ import pandas as pd
 
 from circuits_abm.analysis.classification import classify
 from circuits_abm.analysis.rates import Rate, rate_of
-from circuits_abm.analysis.regimes import REGIMES, canonical, parse
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
 from circuits_abm.engine.loading import load_scenario
 from circuits_abm.engine.scenario import Scenario, ScenarioError
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run
 from circuits_abm.experiments.sweep.design import derive_seed
+from circuits_abm.regimes import REGIMES, canonical, parse
 
 DEFAULT_RUNS = CATALOGUE_RUNS
 DEFAULT_ROOT_SEED = CATALOGUE_ROOT_SEED
@@ -75,7 +75,7 @@ def expectation_problems(spec: Scenario) -> list[str]:
     """What is wrong with ``expected`` and ``expected_before_interventions``: a line the
     structure parser refuses, or an environment the scenario does not have.  A line in
     another order than the classifier writes is fine: the catalogue compares canonical
-    forms (``circuits_abm.analysis.regimes.canonical``)."""
+    forms (``circuits_abm.regimes.canonical``)."""
     problems = []
     names = set(spec.environment_names)
     for field, line in (("expected", spec.expected),

@@ -23,7 +23,6 @@ from scipy.stats import binom
 from circuits_abm.analysis import assembly
 from circuits_abm.analysis.assembly import REPLICATES, path_prediction
 from circuits_abm.analysis.candidates import Problem
-from circuits_abm.analysis.regimes import CONDITIONAL
 from circuits_abm.analysis.theory import geometry_at
 from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.engine.scenario import Scenario
@@ -31,6 +30,7 @@ from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.storage import parquet_metadata, write_parquet
 from circuits_abm.experiments.sweep.journal import load_results
 from circuits_abm.experiments.sweep.spec import sweep_from_dict
+from circuits_abm.regimes import CONDITIONAL
 
 PATH_TABLE = "path.parquet"
 # "Away from the boundary": the side the path favours wins the seeds' vote this often.

@@ -1,10 +1,11 @@
-"""What a run folder's files must hold, checked whenever they are read back.
+"""What a run's or a sweep's files must hold, checked whenever they are read back.
 
 A run's tables are read by ``classify``, ``figures run`` and ``load_run`` long after they
 were written, perhaps edited by hand or by a script in between.  A table with a renamed
 column, a number stored as text, an infinite or NaN value, a share outside [0, 1] or a
 repeated row would otherwise be classified and drawn as if it were a run.  ``check_run``
-refuses it with one message naming the file, the column and what it must hold.
+refuses it with one message naming the file, the column and what it must hold;
+``check_sweep`` does the same for a sweep's ``results.parquet`` and ``aggregate.parquet``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from circuits_abm.regimes import REGIMES
+
 SHARE_SLACK = 1e-9  # rounding in a share that was computed as 1 - the others
 
-# Column -> what it holds: "integer", "number" (finite), "share" (in [0, 1]), "text",
-# "flag" (bool).  Columns marked required are read by classification and the figures;
-# the others are checked when present (runs saved by older versions lack some).
+# Column -> what it holds: "integer", "number" (finite), "share" (in [0, 1]), "rate" (a
+# share, or NaN where no run finished), "text", "flag" (bool).  Columns marked required are
+# read by classification and the figures; the others are checked when present (runs saved
+# by older versions lack some).
 TIMESERIES_COLUMNS = {
     "step": "integer", "phase": "integer", "environment": "text", "lineage": "integer",
     "parent_lineage": "integer", "kind": "text", "structure": "text", "share": "share",
@@ -39,6 +43,13 @@ PHASES_COLUMNS = {
 PHASES_REQUIRED = ("phase", "start", "end", "trained", "training_weight", "environment",
                    "population_reward", "dominant_share", "dominant_structure")
 PHASES_KEY = ("phase", "environment")
+
+
+RESULTS_COLUMNS = {"run_id": "text", "point": "integer", "replicate": "integer",
+                   "seed": "integer", "status": "text", "regime": "text", "structure": "text"}
+AGGREGATE_COLUMNS = {"point": "integer", "runs": "integer", "failed": "integer",
+                     **{f"share_{regime}": "rate" for regime in REGIMES}}
+STATUSES = ("ok", "failed")
 
 
 class RunFolderError(ValueError):
@@ -97,9 +108,31 @@ def _kind_problem(values: pd.Series, kind: str) -> str | None:
     if kind == "integer":
         return None if pd.api.types.is_integer_dtype(values) else "must hold whole numbers"
     numbers = values.to_numpy(dtype=float)
+    if kind == "rate":
+        numbers = numbers[~np.isnan(numbers)]
     if not np.isfinite(numbers).all():
         return "holds infinite or NaN values"
-    if kind == "share" and len(numbers) and (
+    if kind in ("share", "rate") and len(numbers) and (
             numbers.min() < -SHARE_SLACK or numbers.max() > 1 + SHARE_SLACK):
         return f"holds values outside [0, 1] ({numbers.min():.3g} to {numbers.max():.3g})"
     return None
+
+
+def check_sweep(out: Path, results: pd.DataFrame, aggregate: pd.DataFrame,
+                echo: Any) -> None:
+    """``RunFolderError`` naming the first thing in a sweep's tables that no sweep writes:
+    the echo's axes, a column of the wrong kind, a repeated run or point, a status or a
+    regime that does not exist."""
+    if not isinstance(echo, dict) or not isinstance(echo.get("axes"), list):
+        raise RunFolderError(f"cannot read {out / 'sweep.json'}: not a sweep's record")
+    axes = tuple(echo["axes"])
+    check_table(out / "results.parquet", results, RESULTS_COLUMNS,
+                (*RESULTS_COLUMNS, *axes), ("run_id",))
+    check_table(out / "aggregate.parquet", aggregate, AGGREGATE_COLUMNS,
+                (*AGGREGATE_COLUMNS, *axes), ("point",))
+    odd = sorted(set(results["status"]) - set(STATUSES))
+    unknown = sorted(set(results.loc[results["status"] == "ok", "regime"]) - set(REGIMES))
+    if odd or unknown:
+        what = f"status {odd[0]!r}" if odd else f"regime {unknown[0]!r}"
+        raise RunFolderError(f"cannot read {out / 'results.parquet'}: {what}; a sweep writes "
+                             f"statuses {', '.join(STATUSES)} and regimes {', '.join(REGIMES)}")

@@ -34,12 +34,13 @@ class CrossCheckExperiment(BaseModel):
     """A ``crosscheck`` experiment file: the agent-based family of scenarios beside the
     mean-field model, over a range of environment counts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal["crosscheck"]
     ns: list[Annotated[int, Field(ge=1, le=200)]] = Field(
         default=[1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64], min_length=2)
-    seeds: list[int] = Field(default=[1, 2, 3, 4, 5], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(default=[1, 2, 3, 4, 5],
+                                                                 min_length=1, max_length=1000)
     rivals: Annotated[int, Field(ge=1, le=100)] = 1  # routers of specialists at the start
     sharing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     distinguishability: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0

@@ -50,6 +50,14 @@ from circuits_abm.reward_seeking.heterogeneous import (
     mean_propensities,
 )
 
+# Caps on what an experiment file can ask for (each an error naming the product, before
+# anything runs).  A grid's cells are integrated together, a few arrays of 8 bytes each.
+MAX_CELLS = 250_000
+# A heterogeneous system's couplings hold about N x n_features numbers per kernel (random
+# features, or the sparse neighbours when there are fewer), three kernels at most.
+MAX_COUPLING_ENTRIES = 2**24
+MAX_HETEROGENEOUS_N = 10_000
+
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 
@@ -57,7 +65,7 @@ Positive = Annotated[float, Field(gt=0.0)]
 class Section(BaseModel):
     """Base of every table of an experiment file: unknown fields are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LogGrid(Section):
@@ -118,6 +126,12 @@ class SingleExperiment(Section):
     initial: InitialSpec = InitialSpec()
     integration: IntegrationSpec = IntegrationSpec()
 
+    @model_validator(mode="after")
+    def _grid_fits(self):
+        _check_cells(self.alpha_s.count * self.alpha_l.count * len(self.local_skills),
+                     "alpha_s.count x alpha_l.count x local_skills")
+        return self
+
 
 class HomogeneousExperiment(Section):
     """A ``homogeneous`` experiment file: N identical environments with uniform transfer."""
@@ -134,6 +148,20 @@ class HomogeneousExperiment(Section):
     threshold: OpenProbability = 0.5
     initial: InitialSpec = InitialSpec()
     integration: IntegrationSpec = IntegrationSpec()
+
+    @model_validator(mode="after")
+    def _grid_fits(self):
+        priors = self.priors.count + len(self.curve_priors)
+        _check_cells(len(self.ratios) * priors * self.n.count,
+                     "ratios x (priors.count + curve_priors) x n.count")
+        return self
+
+
+def _check_cells(cells: int, product: str) -> None:
+    """A grid of at most ``MAX_CELLS`` cells, or a ValueError naming its product."""
+    if cells > MAX_CELLS:
+        raise ValueError(f"{product} = {cells:,} cells; at most {MAX_CELLS:,} are integrated "
+                         "together: use coarser grids")
 
 
 class GeometrySpec(Section):
@@ -170,9 +198,22 @@ class HeterogeneousExperiment(Section):
     resamples: Annotated[int, Field(ge=1, le=1000)] = 10
     threshold: OpenProbability = 0.5
     calibration: CalibrationSpec = CalibrationSpec()
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     initial: InitialSpec = InitialSpec()
     integration: IntegrationSpec = IntegrationSpec()
+
+    @model_validator(mode="after")
+    def _systems_fit(self):
+        largest = max(int(round(self.n.high)), self.calibration.target_n)
+        if largest > MAX_HETEROGENEOUS_N:
+            raise ValueError(f"n.high and calibration.target_n: {largest:,} environments; at "
+                             f"most {MAX_HETEROGENEOUS_N:,}")
+        if largest * self.n_features > MAX_COUPLING_ENTRIES:
+            raise ValueError(
+                f"{largest:,} environments x n_features {self.n_features} = "
+                f"{largest * self.n_features:,} coupling entries per kernel; at most "
+                f"{MAX_COUPLING_ENTRIES:,}: fewer features or a smaller n.high")
+        return self
 
     def heterogeneity(self, geometry: str, scale: float = 1.0) -> Heterogeneity:
         """The heterogeneity settings for one geometry, at ``scale`` times the file's spread."""

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch, Rectangle
 
-from circuits_abm.analysis.regimes import COLOURS, STRIPE_ORDER, nested_label
+from circuits_abm.regimes import COLOURS, STRIPE_ORDER, nested_label
 from circuits_abm.viz.style import PATH_COLOUR, Figure, axis_name, style, tick
 
 

@@ -31,11 +31,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
-from circuits_abm.analysis.regimes import COLOURS, compact, parse
 from circuits_abm.engine.circuits import parse_tree
 from circuits_abm.engine.environments import Environments, apply_intervention, build_environments
 from circuits_abm.engine.loading import scenario_from_dict
 from circuits_abm.experiments.runs import RunResult
+from circuits_abm.regimes import COLOURS, compact, parse
 from circuits_abm.viz.motivation_figures import has_motivations, motivation_plot, quarantine_plot
 from circuits_abm.viz.style import (
     FORMATS,

@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from circuits_abm.analysis.rates import GRID_CELLS, smoothed_probability
-from circuits_abm.analysis.regimes import COLOURS, STRIPE_ORDER
+from circuits_abm.regimes import COLOURS, STRIPE_ORDER
 from circuits_abm.viz.style import Figure, axis_name, style
 
 

@@ -1,7 +1,7 @@
 """The look every figure shares: the palette, fonts, the figure class, saving.
 
 Circuit kinds and regimes use the Okabe-Ito palette (colour-blind safe; the regimes' own
-colours are in ``circuits_abm.analysis.regimes``), environments evenly spaced samples of
+colours are in ``circuits_abm.regimes``), environments evenly spaced samples of
 cividis, which cannot be mistaken for either.  Figures are built without pyplot and show
 themselves in Jupyter; ``save_figure`` writes them atomically.
 """

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from circuits_abm.analysis.rates import wilson
-from circuits_abm.analysis.regimes import REGIMES
 from circuits_abm.experiments.sweep.records import METRICS
+from circuits_abm.regimes import REGIMES
 
 
 def aggregate(results: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

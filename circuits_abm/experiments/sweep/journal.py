@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from circuits_abm.experiments.run_checks import check_sweep
 from circuits_abm.experiments.runs import environment_provenance
 from circuits_abm.experiments.storage import (
     OutputError,
@@ -171,4 +172,5 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[
         echo["partial"] = parquet_metadata(out / RESULTS).get("partial") == "true"
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read the sweep in {out}: {str(exc).splitlines()[0]}") from None
+    check_sweep(out, results, aggregated, echo)
     return results, aggregated, echo
