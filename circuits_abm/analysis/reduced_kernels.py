@@ -191,26 +191,34 @@ def _workspace(mechanisms, environments, dims):
             np.zeros((mechanisms, dims)), np.empty(dims), np.empty(dims))  # noise 0 if unused
 
 
-def step_in_place(theta, quarantine, keys, has_keys, weights, learning_weight, learns,
-                  state, step, room):
-    """Evaluate one circuit on ``weights``; then, if ``learns``, learn at
-    ``learning_weight`` with fresh noise from ``state``.  Returns the fitness.  ``step`` is
-    the tuple ``StepModel.compiled`` builds, ``room`` the arrays ``_workspace`` makes."""
+def evaluate_in_place(theta, quarantine, keys, has_keys, weights, step, room):
+    """One circuit's fitness on ``weights``, leaving its routing and values in ``room`` (the
+    arrays ``_workspace`` makes) for ``learn_in_place``.  ``step`` is the tuple
+    ``StepModel.compiled`` builds."""
     (demands, metrics, euclidean, cues, sharpness, per_mechanism, sharpness_cost, has_target,
      target_demand, learning_rate, consolidation, noise, update_rule, monitor, capacity,
      key_step) = step
     routed, values, draws, delta, effective = room
     cost = theta.shape[0] * per_mechanism + sharpness_cost if has_keys else per_mechanism
-    fitness = evaluate_one(theta, quarantine, keys, has_keys, weights, demands, metrics,
-                           euclidean, cues, sharpness, cost, routed, values, effective)
-    if learns:
-        if noise != 0.0:
-            fill_normal(state, draws)
-        learn_one(theta, quarantine, keys, has_keys, weights, routed, values,
-                  learning_weight, draws, demands, metrics, euclidean, cues, has_target,
-                  target_demand, learning_rate, consolidation, noise, update_rule, monitor,
-                  capacity, key_step, delta, effective)
-    return fitness
+    return evaluate_one(theta, quarantine, keys, has_keys, weights, demands, metrics,
+                        euclidean, cues, sharpness, cost, routed, values, effective)
+
+
+def learn_in_place(theta, quarantine, keys, has_keys, weights, learning_weight, state, step,
+                   room):
+    """Learn at ``learning_weight`` from the routing and values ``evaluate_in_place`` left
+    in ``room``, with fresh noise from ``state`` (in a contest, after selection: at the
+    new share)."""
+    (demands, metrics, euclidean, cues, sharpness, per_mechanism, sharpness_cost, has_target,
+     target_demand, learning_rate, consolidation, noise, update_rule, monitor, capacity,
+     key_step) = step
+    routed, values, draws, delta, effective = room
+    if noise != 0.0:
+        fill_normal(state, draws)
+    learn_one(theta, quarantine, keys, has_keys, weights, routed, values, learning_weight,
+              draws, demands, metrics, euclidean, cues, has_target, target_demand,
+              learning_rate, consolidation, noise, update_rule, monitor, capacity, key_step,
+              delta, effective)
 
 
 def advance_alone(theta, quarantine, keys, has_keys, slots, mix, start, stops, state, step):
@@ -219,8 +227,10 @@ def advance_alone(theta, quarantine, keys, has_keys, slots, mix, start, stops, s
     room = _workspace(theta.shape[1], mix.shape[1], theta.shape[2])
     for r in range(theta.shape[0]):
         for t in range(start, stops[r]):
-            step_in_place(theta[r], quarantine[r], keys[r], has_keys, mix[slots[r, t]], 1.0,
-                          True, state, step, room)
+            weights = mix[slots[r, t]]
+            evaluate_in_place(theta[r], quarantine[r], keys[r], has_keys, weights, step, room)
+            learn_in_place(theta[r], quarantine[r], keys[r], has_keys, weights, 1.0, state,
+                           step, room)
 
 
 def contest(resident, newborn, births, end, slots, mix, share, floor, gamma, strength,
@@ -238,39 +248,22 @@ def contest(resident, newborn, births, end, slots, mix, share, floor, gamma, str
         x = share
         for t in range(births[r], end):
             weights = mix[slots[r, t]]
-            f_resident = step_in_place(theta[r], quarantine[r], keys[r], has_keys, weights,
-                                       0.0, False, state, step, room)
-            f_newborn = step_in_place(born_theta[r], born_quarantine[r], born_keys[r],
-                                      born_has_keys, weights, 0.0, False, state, step,
-                                      born_room)
+            f_resident = evaluate_in_place(theta[r], quarantine[r], keys[r], has_keys,
+                                           weights, step, room)
+            f_newborn = evaluate_in_place(born_theta[r], born_quarantine[r], born_keys[r],
+                                          born_has_keys, weights, step, born_room)
             mean = x * f_newborn + (1.0 - x) * f_resident
             grown = x * exp(min(max(strength * (f_newborn - mean), -50.0), 50.0))
             rival = (1.0 - x) * exp(min(max(strength * (f_resident - mean), -50.0), 50.0))
             x = grown / (grown + rival)
-            learn_again(theta[r], quarantine[r], keys[r], has_keys, weights,
+            learn_in_place(theta[r], quarantine[r], keys[r], has_keys, weights,
                         power(1.0 - x, gamma), state, step, room)
-            learn_again(born_theta[r], born_quarantine[r], born_keys[r], born_has_keys,
+            learn_in_place(born_theta[r], born_quarantine[r], born_keys[r], born_has_keys,
                         weights, power(x, gamma), state, step, born_room)
             if x < floor or 1.0 - x < floor:
                 break
         took_over[r] = 1.0 - x < floor or (x >= floor and x > 0.5)
     return took_over
-
-
-def learn_again(theta, quarantine, keys, has_keys, weights, learning_weight, state, step,
-                room):
-    """Learn from the routing and values a ``step_in_place`` without learning left in
-    ``room`` (the contest learns after selection, at the new share)."""
-    (demands, metrics, euclidean, cues, sharpness, per_mechanism, sharpness_cost, has_target,
-     target_demand, learning_rate, consolidation, noise, update_rule, monitor, capacity,
-     key_step) = step
-    routed, values, draws, delta, effective = room
-    if noise != 0.0:
-        fill_normal(state, draws)
-    learn_one(theta, quarantine, keys, has_keys, weights, routed, values, learning_weight,
-              draws, demands, metrics, euclidean, cues, has_target, target_demand,
-              learning_rate, consolidation, noise, update_rule, monitor, capacity, key_step,
-              delta, effective)
 
 
 # Compiled last, so that the functions above stay readable (and testable) as plain Python
@@ -280,7 +273,7 @@ fill_normal = njit(cache=True, inline="always")(fill_normal)
 evaluate_one = njit(cache=True, inline="always")(evaluate_one)
 learn_one = njit(cache=True, inline="always")(learn_one)
 _workspace = njit(cache=True)(_workspace)
-step_in_place = njit(cache=True, inline="always")(step_in_place)
-learn_again = njit(cache=True, inline="always")(learn_again)
+evaluate_in_place = njit(cache=True, inline="always")(evaluate_in_place)
+learn_in_place = njit(cache=True, inline="always")(learn_in_place)
 advance_alone = njit(cache=True)(advance_alone)
 contest = njit(cache=True)(contest)
