@@ -118,9 +118,9 @@ SCENARIO_PROBES = [
           "--steps"),
     Probe("records-every-step", ("run", "standard", "--steps", "800000", "--set",
                                  "records.every=1", "--out", "out"), "`records`"),
-    Probe("environments-501", run_probe(), "environments",
+    Probe("environments-201", run_probe(), "environments",
           {"bad.toml": "name = \"many\"\n" + "".join(
-              f'[[environments]]\nname = "e{i}"\n' for i in range(501))}),
+              f'[[environments]]\nname = "e{i}"\n' for i in range(201))}),
 ]
 
 SWEEP_PROBES = [
