@@ -79,9 +79,23 @@ def test_split_points_are_counted_over_every_point_not_just_the_last():
     assert fitter_when_split(two) == (2, 3)
 
 
+def as_written(results: pd.DataFrame, aggregate: pd.DataFrame):
+    """The hand-built tables with the bookkeeping columns every sweep writes (run ids,
+    seeds, the axis ``x``, counts and regime shares), which reading a folder checks."""
+    from circuits_abm.regimes import REGIMES  # noqa: PLC0415
+
+    n = len(results)
+    results = results.assign(run_id=[f"r{i}" for i in range(n)], replicate=0, seed=range(n),
+                             structure="", x=results["point"] * 0.1)
+    shares = {f"share_{regime}": 0.0 for regime in REGIMES}
+    aggregate = aggregate.assign(point=range(len(aggregate)), runs=2, failed=0,
+                                 x=np.arange(len(aggregate)) * 0.1, **shares)
+    return results, aggregate
+
+
 def test_agreement_table_has_one_row_per_sweep_folder(tmp_path):
-    aggregate = AGGREGATE_TABLE.assign(point=range(4))
-    write_parquet(tmp_path / RESULTS, RESULTS_TABLE)
+    results, aggregate = as_written(RESULTS_TABLE, AGGREGATE_TABLE)
+    write_parquet(tmp_path / RESULTS, results)
     write_parquet(tmp_path / AGGREGATE, aggregate)
     write_json(tmp_path / SWEEP_ECHO, {"sweep": {"name": "demo"}, "axes": ["x"]})
     lines = agreement_table([tmp_path]).splitlines()
@@ -93,8 +107,9 @@ def test_agreement_table_has_one_row_per_sweep_folder(tmp_path):
 
 
 def test_agreement_table_refuses_a_sweep_without_predictions(tmp_path):
-    write_parquet(tmp_path / RESULTS, RESULTS_TABLE.drop(columns="predicted_fitness_of_observed"))
-    write_parquet(tmp_path / AGGREGATE, AGGREGATE_TABLE)
+    results, aggregate = as_written(RESULTS_TABLE, AGGREGATE_TABLE)
+    write_parquet(tmp_path / RESULTS, results.drop(columns="predicted_fitness_of_observed"))
+    write_parquet(tmp_path / AGGREGATE, aggregate)
     write_json(tmp_path / SWEEP_ECHO, {"sweep": {"name": "old"}, "axes": ["x"]})
     with pytest.raises(ValueError, match="older version"):
         agreement_table([tmp_path])

@@ -25,10 +25,11 @@ from circuits_abm.analysis.rates import Rate, rate_of
 from circuits_abm.defaults import CATALOGUE_ROOT_SEED, CATALOGUE_RUNS
 from circuits_abm.engine.loading import load_scenario
 from circuits_abm.engine.scenario import Scenario, ScenarioError
+from circuits_abm.engine.validation import EXPECTATIONS
 from circuits_abm.experiments.executors import map_in_processes
 from circuits_abm.experiments.runs import run
 from circuits_abm.experiments.sweep.design import derive_seed
-from circuits_abm.regimes import REGIMES, canonical, parse
+from circuits_abm.regimes import canonical, parse
 
 DEFAULT_RUNS = CATALOGUE_RUNS
 DEFAULT_ROOT_SEED = CATALOGUE_ROOT_SEED
@@ -72,22 +73,17 @@ def canonical_scenarios(folder: str | Path) -> list[tuple[Path, Scenario]]:
 
 
 def expectation_problems(spec: Scenario) -> list[str]:
-    """What is wrong with ``expected`` and ``expected_before_interventions``: a line the
-    structure parser refuses, or an environment the scenario does not have.  A line in
+    """Environments that ``expected`` or ``expected_before_interventions`` name but the
+    scenario does not have (the lines themselves parse: loading checked them).  A line in
     another order than the classifier writes is fine: the catalogue compares canonical
     forms (``circuits_abm.regimes.canonical``)."""
     problems = []
     names = set(spec.environment_names)
-    for field, line in (("expected", spec.expected),
-                        ("expected_before_interventions", spec.expected_before_interventions)):
+    for field in EXPECTATIONS:
+        line = getattr(spec, field)
         if line is None:
             continue
-        try:
-            label = parse(line)
-        except ValueError as exc:
-            problems.append(f"`{field}`: {exc}; a regime is one of {', '.join(REGIMES)}")
-            continue
-        unknown = sorted(label.environment_names() - names)
+        unknown = sorted(parse(line).environment_names() - names)
         if unknown:
             problems.append(f"`{field}`: unknown environments {unknown}; allowed: "
                             + ", ".join(spec.environment_names))

@@ -207,10 +207,8 @@ class Sweep:
         for index, point in enumerate(self.points):
             data = json.loads(json.dumps(self.base))
             for path, value in [*self.spec.overrides.items(), *point.items()]:
-                if path == COUNT_AXIS:  # new environments: the base's claims named its own
+                if path == COUNT_AXIS:
                     data["environments"] = interchangeable_environments(value)
-                    for claim in ("expected", "expected_before_interventions"):
-                        data.pop(claim, None)
                 else:
                     set_dotted(data, path, value)
             try:
