@@ -17,7 +17,7 @@ help:
 	@echo "make docs   build the documentation site into site/ (any warning is an error)"
 	@echo "make analysis  the five-parameter Saltelli sweep (about 5 minutes), its Sobol indices"
 	@echo "              and the PRIM box of the conditional policy, figures into figures/"
-	@echo "make figures  run the four dense phase-diagram sweeps and their path model (about 27 minutes), draw them"
+	@echo "make figures  run the four dense phase-diagram sweeps and their path model (about 12 minutes), draw them"
 	@echo "              with the theory's boundaries and write the agreement table into docs/theory.md"
 	@echo "make test-latest  the test suite against the newest versions pyproject.toml allows"
 	@echo "make lock   re-resolve requirements-dev.lock from pyproject.toml"
