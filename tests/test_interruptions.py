@@ -34,26 +34,37 @@ def small_files_only() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
-def wait_for_a_worker(main: psutil.Process) -> tuple[psutil.Process, list[psutil.Process]]:
-    """A pool worker under ``main`` (forked by the fork server, so it runs the fork server's
-    command line but its parent is not ``main``), and every process under ``main`` then."""
+def wait_for_workers(main: psutil.Process, count: int = 2
+                     ) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """``count`` pool workers under ``main``, and every process under ``main`` then.
+
+    Workers are the fork server's children.  The fork server also starts a short-lived
+    ``git`` (the provenance) while it loads the package, and between its fork and its exec
+    that child looks like a worker; the workers are forked only after, so two of them
+    alive at once are workers.  With ``count=1`` that short window remains."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        descendants = main.children(recursive=True)
-        for process in descendants:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if (process.ppid() != main.pid
-                        and "multiprocessing.forkserver" in " ".join(process.cmdline())):
-                    return process, descendants
-    raise AssertionError(f"no worker process started within {STARTUP_SECONDS} s")
+        with contextlib.suppress(psutil.NoSuchProcess):
+            servers = {p.pid for p in main.children() if is_fork_server(p)}
+            descendants = main.children(recursive=True)
+            workers = [p for p in descendants if p.ppid() in servers and is_fork_server(p)]
+            if len(workers) >= count:
+                return workers, descendants
+    raise AssertionError(f"{count} worker processes did not start within {STARTUP_SECONDS} s")
+
+
+def is_fork_server(process: psutil.Process) -> bool:
+    """Whether ``process`` runs the fork server's command line (a worker forked from it
+    does too)."""
+    return "multiprocessing.forkserver" in " ".join(process.cmdline())
 
 
 def test_sigterm_stops_a_sweep_and_leaves_no_process_behind(tmp_path):
     spec = tmp_path / "long.toml"
     spec.write_text(f'name = "long"\nbase = "standard"\nseeds = 4\nsteps = {LONG_RUN_STEPS}\n'
-                    '[axes."geometry.sharing"]\nvalues = [0.1]\n')
+                    '[axes."geometry.sharing"]\nvalues = [0.1]\n')  # one chunk: one worker
     process = start(["sweep", str(spec), "--out", "out", "--workers", "2"], tmp_path)
-    _, descendants = wait_for_a_worker(psutil.Process(process.pid))
+    _, descendants = wait_for_workers(psutil.Process(process.pid), count=1)
 
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
@@ -117,9 +128,9 @@ def test_a_worker_killed_under_any_parallel_command_is_one_line(tmp_path):
         (Path(__file__).parent.parent / "scenarios" / "standard.toml").read_text()
         .replace("steps = 6000", f"steps = {LONG_RUN_STEPS}"))
     process = start(["catalogue", str(folder), "--runs", "4", "--workers", "2"], tmp_path)
-    worker, _ = wait_for_a_worker(psutil.Process(process.pid))
+    workers, _ = wait_for_workers(psutil.Process(process.pid))
 
-    worker.kill()
+    workers[0].kill()
     _, stderr = process.communicate(timeout=120)
 
     assert process.returncode == 1

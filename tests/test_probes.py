@@ -34,14 +34,16 @@ STANDARD = (ROOT / "scenarios" / "standard.toml").read_text()
 
 @dataclass(frozen=True)
 class Probe:
-    """One command on prepared files: ``files`` are written first, ``prepare`` (given the
-    probe's folder) may edit a copied run or sweep, then ``args`` run in that folder."""
+    """One command on prepared files: ``files`` are written first, the saved run or sweep
+    named by ``copies`` is copied to ``out``, ``prepare`` (given the probe's folder) edits
+    what it needs, then ``args`` run in that folder."""
 
     name: str
     args: tuple[str, ...]
     said: str  # a fragment the error line must contain
     files: dict[str, str | bytes] = field(default_factory=dict)
     prepare: Callable[[Path], None] | None = None
+    copies: str | None = None  # "run" or "sweep"
     code: int = 2
 
 
@@ -160,7 +162,8 @@ REWARD_SEEKING_PROBES = [
 ]
 
 RUN_FOLDER_PROBES = [
-    Probe(f"{command}-{name}", (*command.split(), "out"), said, prepare=prepare)
+    Probe(f"{command}-{name}", (*command.split(), "out"), said, prepare=prepare,
+          copies="run")
     for command in ("classify", "figures run")
     for name, prepare, said in [
         ("renamed-column", spoil("timeseries.parquet", lambda t: t.rename(
@@ -177,7 +180,7 @@ RUN_FOLDER_PROBES = [
 
 SWEEP_FOLDER_PROBES = [
     Probe(f"phase-diagram-{name}", ("figures", "phase-diagram", "out", "--out",
-                                    "out/map.png"), said, prepare=prepare)
+                                    "out/map.png"), said, prepare=prepare, copies="sweep")
     for name, prepare, said in [
         ("status", spoil("results.parquet", lambda t: t.assign(status="maybe")),
          "status 'maybe'"),
@@ -229,10 +232,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def test_each_probe_ends_cleanly(tmp_path, probe, saved):
     for name, text in probe.files.items():
         (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    source = "sweep" if probe.args[0] == "figures" and probe.args[1] == "phase-diagram" \
-        else "run"
-    if probe.prepare is not None and probe.name != "linked-journal":
-        shutil.copytree(saved[source], tmp_path / "out")
+    if probe.copies is not None:
+        shutil.copytree(saved[probe.copies], tmp_path / "out")
     if probe.prepare is not None:
         probe.prepare(tmp_path)
     before = snapshot(tmp_path)

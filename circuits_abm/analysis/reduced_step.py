@@ -16,6 +16,11 @@ with its quarantine module and capacity, ``watch``).  ``tests/test_reduced_step.
 it against the per-circuit reference (``circuits_abm.engine.reference``) on the same
 population to 1e-12.  What it leaves out: nested routers, and a monitor whose direction is
 redrawn each phase (``monitor.noise``).
+
+The path model runs the step compiled, one replicate at a time
+(``circuits_abm.analysis.reduced_kernels``, built from ``StepModel.compiled``); the tests
+check the kernels against ``evaluate`` and ``learn`` here to 1e-12.  This module is the
+readable definition in between: the reference checks it, and it checks the kernels.
 """
 
 from __future__ import annotations
@@ -41,11 +46,6 @@ class Circuits(NamedTuple):
     theta: np.ndarray
     quarantine: np.ndarray
     keys: np.ndarray | None
-
-    def take(self, rows) -> Circuits:
-        """The circuits at ``rows`` (any numpy index of the batch axis)."""
-        return Circuits(self.theta[rows], self.quarantine[rows],
-                        None if self.keys is None else self.keys[rows])
 
 
 @dataclass(frozen=True)

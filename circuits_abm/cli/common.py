@@ -22,8 +22,8 @@ from circuits_abm.defaults import MAX_STEPS
 
 class _Commands(TyperGroup):
     """The application's commands, with one error every command can meet turned into one
-    line: worker processes that died (out of memory, killed) under any command that runs
-    work in parallel."""
+    line and exit code 1: worker processes that died (out of memory, killed) under any
+    command that runs work in parallel (a sweep, the catalogue, the path model, ...)."""
 
     def invoke(self, ctx):
         from circuits_abm.experiments.executors import WorkersLost  # noqa: PLC0415

@@ -39,7 +39,7 @@ def sweep(
     """Run a parameter sweep; finished runs are kept, so an interrupted sweep resumes.
     Exit code 1 when more than --max-failed of the runs (or all) failed, or a worker died."""
     from circuits_abm.engine.scenario import ScenarioError
-    from circuits_abm.experiments.executors import SchedulerError, WorkersLost
+    from circuits_abm.experiments.executors import SchedulerError
     from circuits_abm.experiments.storage import OutputError
     from circuits_abm.experiments.sweep.runner import SweepFailed, run_sweep
     from circuits_abm.experiments.sweep.spec import load_sweep
@@ -72,7 +72,7 @@ def sweep(
         bar.set_postfix(failed=failed, refresh=False)  # drawn with the next update
 
     try:
-        with exit_on(OutputError, SchedulerError), exit_on(SweepFailed, WorkersLost, code=1):
+        with exit_on(OutputError, SchedulerError), exit_on(SweepFailed, code=1):
             table = run_sweep(
                 spec,
                 out,
