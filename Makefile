@@ -172,6 +172,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_diagram.py
 	$(PY) benchmarks/bench_explorer.py
 	$(PY) benchmarks/bench_scaling.py
+	$(PY) benchmarks/bench_theory.py
 
 # The comparison with networks trained by gradient descent (docs/neural.md): the taxonomy
 # grid in the agent-based model and three networks, 20 seeds per point, their maps side by

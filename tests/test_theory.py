@@ -269,7 +269,7 @@ def test_the_split_path_runs_from_one_mechanism_to_the_router_and_deepens_with_m
 def test_the_slot_level_solve_agrees_with_the_step_level_chain(order):
     # A cross-check: the fixed-phase fast path against the general solve on the step chain,
     # for routed (partial) exposure and every rule, including a weighted target.
-    from circuits_abm.analysis.moments import phase_statistics, step_statistics
+    from circuits_abm.analysis.moments import phase_statistics, routed_drive, step_statistics
 
     edges = [{"source": f"e{i}", "target": f"e{(i + 1) % 4}", "weight": 1.0 + i}
              for i in range(4)]
@@ -280,7 +280,8 @@ def test_the_slot_level_solve_agrees_with_the_step_level_chain(order):
     routed = np.array([0.9, 0.2, 0.6, 0.05])
     for rule in (Rule("n", 0.3, 0.0), Rule("g", 0.03, 0.001),
                  Rule("w", 0.1, 0.0, np.full(4, 0.25))):
-        fast = phase_statistics(chain, rule, routed, envs.demand_overlap, 0.3)
-        slow = step_statistics(chain, rule, routed, envs.demand_overlap, 0.3)
+        drive = routed_drive(chain, routed, envs.demand_overlap).for_rule(rule, envs.demand_overlap)
+        fast = phase_statistics(chain, rule, drive, envs.demand_overlap, 0.3)
+        slow = step_statistics(chain, rule, drive, envs.demand_overlap, 0.3)
         assert fast.reward == pytest.approx(slow.reward, rel=1e-9, abs=1e-12)
         assert fast.end_mean == pytest.approx(slow.end_mean, rel=1e-9, abs=1e-12)

@@ -32,8 +32,9 @@ from circuits_abm.analysis.classification import (
 from circuits_abm.analysis.moments import (
     LeafStatistics,
     Rule,
-    leaf_statistics,
     recency_bias,
+    routed_drive,
+    rule_statistics,
     schedule_chain,
 )
 from circuits_abm.engine.environments import Environments
@@ -132,8 +133,9 @@ class Problem:
         """The rule whose mechanism earns most at this routing (memoised)."""
         key = tuple(np.round(routed, 12))
         if key not in self._leaves:
+            drive = routed_drive(self.chain, routed, self.gram)
             options = [
-                (rule, leaf_statistics(self.chain, rule, routed, self.gram, self.noise))
+                (rule, rule_statistics(self.chain, rule, drive, self.gram, self.noise))
                 for rule in self.rules
             ]
             self._leaves[key] = max(options, key=lambda pair: pair[1].reward)

@@ -17,11 +17,16 @@ fitness comes from (``circuits_abm.analysis.theory``; docs/theory.md has the der
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
+from scipy import sparse
 
+from circuits_abm.analysis.chain_systems import ChainSystem
 from circuits_abm.engine.environments import Environments
 from circuits_abm.engine.scenario import Scenario
 
@@ -65,6 +70,28 @@ class ScheduleChain:
         end = np.tile((np.arange(tau) == tau - 1).astype(float), k)
         return (np.repeat(np.arange(k), tau), transition,
                 np.repeat(self.slot_stationary / tau, tau), end)
+
+    @cached_property
+    def phase_system(self) -> ChainSystem:
+        """The reversed slot chain ``R_ji = pi_i T_ij / pi_j``, which draws the phase before a
+        phase of slot ``j``: the matrix of the fixed-phase moment equations."""
+        pi = self.slot_stationary
+        reverse = (self.slot_transition * pi[:, None]).T / np.maximum(pi[:, None], 1e-300)
+        return ChainSystem.of(reverse)
+
+    @cached_property
+    def step_system(self) -> ChainSystem:
+        """The transposed step chain, the matrix of the step-level moment equations
+        (geometric phases: stay with probability ``1 - 1/tau``, else move by the slot chain)."""
+        if self.geometric:
+            switch = 1.0 / self.tau
+            return ChainSystem.of(self.slot_transition.T, 1.0 - switch, switch)
+        return ChainSystem.of(self.transition.T)
+
+    @cached_property
+    def sparse_mix(self) -> sparse.csr_array:
+        """``mix`` as a sparse matrix: each slot trains one environment or a few."""
+        return sparse.csr_array(self.mix)
 
     @property
     def slot(self) -> np.ndarray:
@@ -144,10 +171,16 @@ class Rule:
 class LeafStatistics:
     """Stationary statistics of one mechanism: its mean reward per step (routed share only)
     and, per slot, the mean of its parameters after the last step of a phase (as demand
-    coefficients)."""
+    coefficients; computed on first use, since only the recency bias of a part that serves
+    several environments reads it)."""
 
     reward: float
-    end_mean: np.ndarray
+    phase_end: Callable[[], np.ndarray]
+
+    @cached_property
+    def end_mean(self) -> np.ndarray:
+        """Per slot, the mean parameters after the last step of a phase."""
+        return self.phase_end()
 
 
 def leaf_statistics(
@@ -164,21 +197,59 @@ def leaf_statistics(
     (``phase_statistics``, a system the size of the number of slots), geometric ones
     on the step-level chain (``step_statistics``); the two agree where both apply.
     """
+    return rule_statistics(chain, rule, routed_drive(chain, routed, gram), gram, noise)
+
+
+def rule_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.ndarray,
+                    noise: float) -> LeafStatistics:
+    """``leaf_statistics`` from a routing's ``drive``, which every rule shares."""
+    drive = drive.for_rule(rule, gram)
     if chain.geometric:
-        return step_statistics(chain, rule, routed, gram, noise)
-    return phase_statistics(chain, rule, routed, gram, noise)
+        return step_statistics(chain, rule, drive, gram, noise)
+    return phase_statistics(chain, rule, drive, gram, noise)
 
 
-def _inputs(mix: np.ndarray, rule: Rule, routed: np.ndarray):
-    """Per row of ``mix``: the routed demand ``r``, the exposure ``x`` and the target ``v``."""
-    reward_vec = mix * routed[None, :]
-    exposure = reward_vec.sum(axis=1)
-    fixed = rule.target is not None  # a weighted optimiser learns toward its fixed target
-    target = exposure[:, None] * rule.target[None, :] if fixed else reward_vec
-    return reward_vec, exposure, target
+class Drive(NamedTuple):
+    """What a mechanism learns from in each slot (or step state), as demand coefficients:
+    the routed demand ``reward``, the exposure ``x``, the ``target`` it moves toward, and
+    both multiplied by the demand Gram (``*_image``), so that every inner product in the
+    demand metric is a row-wise dot product."""
+
+    reward: np.ndarray
+    exposure: np.ndarray
+    target: np.ndarray
+    reward_image: np.ndarray
+    target_image: np.ndarray
+
+    def for_rule(self, rule: Rule, gram: np.ndarray) -> Drive:
+        """The drive of ``rule``: a fixed-target rule moves toward its own target, at the
+        same exposure."""
+        if rule.target is None:
+            return self
+        target = np.multiply.outer(self.exposure, rule.target)
+        image = np.multiply.outer(self.exposure, rule.target @ gram)
+        return self._replace(target=target, target_image=image)
+
+    def rows(self, states: np.ndarray) -> Drive:
+        """The drive of each step state, given the slot of each state."""
+        return Drive(*(field[states] for field in self))
 
 
-def step_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram: np.ndarray,
+def routed_drive(chain: ScheduleChain, routed: np.ndarray, gram: np.ndarray) -> Drive:
+    """Per slot: the routed demand ``r = mix * routed``, the exposure ``x = sum r`` and the
+    target ``r`` of a rule that learns what it is routed.  ``r @ gram`` is computed as
+    ``mix @ (routed gram)`` with ``mix`` sparse: O(slots x environments)."""
+    reward = chain.mix * routed[None, :]
+    image = chain.sparse_mix @ (routed[:, None] * gram)
+    return Drive(reward, reward.sum(axis=1), reward, image, image)
+
+
+def _dot_rows(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``sum_j left[k, j] right[k, j]`` for every row ``k``."""
+    return np.einsum("ij,ij->i", left, right)
+
+
+def step_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.ndarray,
                     noise: float) -> LeafStatistics:
     """The moment equations on the step-level chain.  With ``mu_s = E[theta 1{state s}]``
     and ``q_s = E[|theta|^2 1{state s}]`` before a step's learning:
@@ -188,30 +259,32 @@ def step_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram: 
 
     and the mean reward is ``sum_s <mu_s, r_s> - x_s q_s / 2`` with ``r_s`` the routed
     demand of state ``s``.  ``D`` (noise dimensions) is the number of environments."""
-    reward_vec, exposure, target = _inputs(chain.mix[chain.slot], rule, routed)
+    d = drive if len(chain.slot) == len(chain.labels) else drive.rows(chain.slot)  # 1 state a slot
     c, eta = rule.consolidation, rule.learning_rate
-    a = (1.0 - c) * (1.0 - eta * exposure)
+    a = (1.0 - c) * (1.0 - eta * d.exposure)
     b = (1.0 - c) * eta
     pi = chain.stationary
-    pt = chain.transition.T
-    n_states = len(pi)
-    mu = np.linalg.solve(np.eye(n_states) - pt * a[None, :], b * pt @ (pi[:, None] * target))
-    mu_target, mu_reward = _inner(mu, gram, target, reward_vec)
-    (target_norm,) = _inner(target, gram, target)
+    system = chain.step_system
+    mu = system.solve(a, b * system.apply(pi[:, None] * d.target))
+    mu_target, mu_reward = _dot_rows(mu, d.target_image), _dot_rows(mu, d.reward_image)
+    target_norm = _dot_rows(d.target, d.target_image)
     dims = gram.shape[0]
-    source = 2 * a * b * mu_target + pi * b**2 * (target_norm + dims * exposure**2 * noise**2)
-    q = np.linalg.solve(np.eye(n_states) - pt * (a**2)[None, :], pt @ source)
-    reward = float(mu_reward.sum() - 0.5 * exposure @ q)
-    after = a[:, None] * mu + b * pi[:, None] * target  # E[theta after the step; state s]
-    weight = chain.end * pi
-    slots = len(chain.labels)
-    end_mean = np.zeros((slots, gram.shape[0]))
-    np.add.at(end_mean, chain.slot, chain.end[:, None] * after)
-    norm = np.bincount(chain.slot, weight, minlength=slots)
-    return LeafStatistics(reward, end_mean / np.maximum(norm, 1e-300)[:, None])
+    source = 2 * a * b * mu_target + pi * b**2 * (target_norm + dims * d.exposure**2 * noise**2)
+    q = system.solve(a**2, system.apply(source))
+    reward = float(mu_reward.sum() - 0.5 * d.exposure @ q)
+
+    def phase_end() -> np.ndarray:
+        after = a[:, None] * mu + b * pi[:, None] * d.target  # E[theta after; state s]
+        slots = len(chain.labels)
+        end_mean = np.zeros((slots, gram.shape[0]))
+        np.add.at(end_mean, chain.slot, chain.end[:, None] * after)
+        norm = np.bincount(chain.slot, chain.end * pi, minlength=slots)
+        return end_mean / np.maximum(norm, 1e-300)[:, None]
+
+    return LeafStatistics(reward, phase_end)
 
 
-def phase_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram: np.ndarray,
+def phase_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.ndarray,
                      noise: float) -> LeafStatistics:
     """The moment equations for fixed phases of ``tau`` steps, one unknown per slot.
 
@@ -219,57 +292,66 @@ def phase_statistics(chain: ScheduleChain, rule: Rule, routed: np.ndarray, gram:
     so ``m_u = a_i^u m_0 + g_u v_i`` with ``g_{u+1} = a_i g_u + b``.  A phase of ``j`` starts
     from the end of the phase before it, drawn by the reversed chain
     ``R_ji = pi_i T_ij / pi_j``: ``m_0 = R (a^tau m_0 + g_tau v)``, one ``slots x slots``
-    solve.  Second moments follow the same way with ``a^2`` and the cross and noise terms,
-    and the per-step sums over a phase are accumulated along ``u``."""
-    reward_vec, exposure, target = _inputs(chain.mix, rule, routed)
+    system (``ScheduleChain.phase_system``).  Second moments follow the same way with
+    ``a^2`` and the cross and noise terms (``phase_sums``)."""
     c, eta = rule.consolidation, rule.learning_rate
-    a = (1.0 - c) * (1.0 - eta * exposure)  # (slots,)
+    a = (1.0 - c) * (1.0 - eta * drive.exposure)  # (slots,)
     b = (1.0 - c) * eta
     pi = chain.slot_stationary
-    reverse = (chain.slot_transition * pi[:, None]).T / np.maximum(pi[:, None], 1e-300)
-    tau, slots = chain.tau, len(pi)
-    # per-slot sums along the phase of a^u, g_u, a^(2u) and the second-moment drive h_u
-    power, g = np.ones(slots), np.zeros(slots)
-    sum_power, sum_g = np.zeros(slots), np.zeros(slots)
-    for _ in range(tau):
-        sum_power += power
-        sum_g += g
-        power, g = power * a, a * g + b
-    end_power, end_g = power, g  # a^tau and g_tau
-    eye = np.eye(slots)
-    m0 = _solve(eye - reverse * end_power[None, :], reverse @ (end_g[:, None] * target))
-    m_end = end_power[:, None] * m0 + end_g[:, None] * target
-    m0_target, m0_reward = _inner(m0, gram, target, reward_vec)
-    target_norm, target_reward = _inner(target, gram, target, reward_vec)
-    drive = b**2 * (target_norm + gram.shape[0] * exposure**2 * noise**2)
-    power, g, h = np.ones(slots), np.zeros(slots), np.zeros(slots)
-    square_power, sum_square_power, sum_h = np.ones(slots), np.zeros(slots), np.zeros(slots)
-    for _ in range(tau):
-        sum_square_power += square_power
-        sum_h += h
-        h = a**2 * h + 2 * a * b * (power * m0_target + g * target_norm) + drive
-        power, g, square_power = power * a, a * g + b, square_power * a**2
-    q0 = _solve(eye - reverse * square_power[None, :], reverse @ h)
+    sum_power, sum_g, end_power, end_g = first_phase_sums(a, b, chain.tau)
+    system = chain.phase_system
+    m0 = system.solve(end_power, system.apply(end_g[:, None] * drive.target))
+    m0_reward = _dot_rows(m0, drive.reward_image)
+    if drive.target is drive.reward:  # a rule that learns what it is routed
+        m0_target, target_norm = m0_reward, _dot_rows(drive.target, drive.target_image)
+        target_reward = target_norm
+    else:
+        m0_target = _dot_rows(m0, drive.target_image)
+        target_norm = _dot_rows(drive.target, drive.target_image)
+        target_reward = _dot_rows(drive.target, drive.reward_image)
+    noise_drive = b**2 * (target_norm + gram.shape[0] * drive.exposure**2 * noise**2)
+    sum_square_power, sum_h, end_square_power, end_h = second_phase_sums(
+        a, b, chain.tau, m0_target, target_norm, noise_drive)
+    q0 = system.solve(end_square_power, system.apply(end_h))
     sum_mean_reward = m0_reward * sum_power + target_reward * sum_g
     sum_square = q0 * sum_square_power + sum_h
-    reward = float(pi @ (sum_mean_reward - 0.5 * exposure * sum_square) / tau)
-    return LeafStatistics(reward, m_end)
+    reward = float(pi @ (sum_mean_reward - 0.5 * drive.exposure * sum_square) / chain.tau)
+    return LeafStatistics(reward, lambda: end_power[:, None] * m0 + end_g[:, None] * drive.target)
 
 
-def _inner(left: np.ndarray, gram: np.ndarray, *rights: np.ndarray) -> tuple[np.ndarray, ...]:
-    """For each of ``rights``, row by row ``<left_k, right_k>`` in the demand Gram metric,
-    from one matrix product ``left @ gram`` (a three-operand einsum loops over every index
-    triple, cubic in the environments)."""
-    product = left @ gram
-    return tuple((product * right).sum(axis=1) for right in rights)
+def first_phase_sums(a: np.ndarray, b: float, tau: int):
+    """Per slot, along a phase of ``tau`` steps (``u = 0 .. tau-1``): the sums of ``a^u``
+    and of ``g_u`` (``g_0 = 0``, ``g_{u+1} = a g_u + b``), and ``a^tau``, ``g_tau``."""
+    slots = len(a)
+    sum_power, sum_g, end_power, end_g = (np.zeros(slots), np.zeros(slots),
+                                          np.zeros(slots), np.zeros(slots))
+    for i in range(slots):
+        power, g = 1.0, 0.0
+        for _ in range(tau):
+            sum_power[i] += power
+            sum_g[i] += g
+            power, g = power * a[i], a[i] * g + b
+        end_power[i], end_g[i] = power, g
+    return sum_power, sum_g, end_power, end_g
 
 
-def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``matrix^-1 rhs``; least squares when a mechanism is never exposed (singular)."""
-    try:
-        return np.linalg.solve(matrix, rhs)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+def second_phase_sums(a, b, tau, m0_target, target_norm, noise_drive):
+    """Per slot, along a phase: the sums of ``a^(2u)`` and of the second-moment drive
+    ``h_u`` (``h_0 = 0``, ``h_{u+1} = a^2 h_u + 2 a b (a^u <m_0, v> + g_u |v|^2) +
+    noise_drive``), and ``a^(2 tau)``, ``h_tau``."""
+    slots = len(a)
+    sum_square_power, sum_h, end_square_power, end_h = (np.zeros(slots), np.zeros(slots),
+                                                        np.zeros(slots), np.zeros(slots))
+    for i in range(slots):
+        power, g, h, square_power = 1.0, 0.0, 0.0, 1.0
+        for _ in range(tau):
+            sum_square_power[i] += square_power
+            sum_h[i] += h
+            h = (a[i] ** 2 * h + 2 * a[i] * b * (power * m0_target[i] + g * target_norm[i])
+                 + noise_drive[i])
+            power, g, square_power = power * a[i], a[i] * g + b, square_power * a[i] ** 2
+        end_square_power[i], end_h[i] = square_power, h
+    return sum_square_power, sum_h, end_square_power, end_h
 
 
 def recency_bias(chain: ScheduleChain, stats: LeafStatistics, gram: np.ndarray,
@@ -278,13 +360,20 @@ def recency_bias(chain: ScheduleChain, stats: LeafStatistics, gram: np.ndarray,
     at each phase end, reward on the block's trained environments minus the mean on its
     others (the squared-norm terms cancel), averaged over phases; NaN if no phase trains
     part of the block while leaving another part out."""
-    frequency = chain.slot_frequency
-    biases, weights = [], []
-    for i in range(len(chain.labels)):
-        trained = [e for e in block if chain.mix[i, e] > 0]
-        others = [e for e in block if chain.mix[i, e] == 0]
-        if trained and others and frequency[i] > 0:
-            fit = stats.end_mean[i] @ gram  # <theta_end, d_e> for every e
-            biases.append(fit[trained].mean() - fit[others].mean())
-            weights.append(frequency[i])
-    return float(np.average(biases, weights=weights)) if biases else float("nan")
+    columns = list(block)
+    trained = chain.mix[:, columns] > 0
+    count = trained.sum(axis=1)
+    usable = (count > 0) & (count < len(columns)) & (chain.slot_frequency > 0)
+    if not usable.any():
+        return float("nan")
+    fit = stats.end_mean[usable] @ gram[:, columns]  # <theta_end, d_e> for e in the block
+    trained = trained[usable]
+    on = (fit * trained).sum(axis=1) / trained.sum(axis=1)
+    off = (fit * ~trained).sum(axis=1) / (~trained).sum(axis=1)
+    return float(np.average(on - off, weights=chain.slot_frequency[usable]))
+
+
+# Compiled here rather than with decorators, as in the engine's kernels: mutation testing
+# runs them as plain Python (NUMBA_DISABLE_JIT=1).
+first_phase_sums = njit(cache=True)(first_phase_sums)
+second_phase_sums = njit(cache=True)(second_phase_sums)

@@ -196,9 +196,10 @@ def candidate_partitions(problem: Problem) -> list[tuple[tuple[int, ...], ...]]:
     partitions = set()
     for k in range(1, len(idx) + 1):
         labels = fcluster(tree, k, criterion="maxclust")
-        blocks = [tuple(sorted(e for e, lab in zip(idx, labels, strict=True) if lab == c))
-                  for c in sorted(set(labels))]
-        partitions.add(tuple(sorted(blocks)))
+        blocks: dict[int, list[int]] = {}
+        for e, label in zip(idx, labels, strict=True):
+            blocks.setdefault(label, []).append(e)
+        partitions.add(tuple(sorted(tuple(sorted(b)) for b in blocks.values())))
     partitions.add(tuple((e,) for e in idx))
     return sorted(partitions, key=lambda p: (len(p), p))
 
@@ -286,7 +287,8 @@ def predict(
     valley = None
     if best.is_router and len(best.parts) <= MAX_ASSEMBLY_PARTS:
         blocks = tuple(tuple(envs.index(n) for n in p.environments) for p in best.parts)
-        valley = fitness_valley(split_path(spec, blocks, at, sharpness))
+        path_problem = problem if keys == "birth" else Problem(spec, envs, sharpness)
+        valley = fitness_valley(path_fitness(path_problem, blocks))
     return Prediction(best, tuple(rivals), n_star, valley, tuple(notes), uncovered)
 
 
@@ -325,7 +327,12 @@ def split_path(spec: Scenario, blocks: tuple[tuple[int, ...], ...], at: str = "e
     even when it is the best structure.  Routers on the path keep the keys they are born
     with: an intermediate must survive selection before its keys can learn.  Returns the
     fitness of each structure on the path."""
-    problem = Problem(spec, geometry_at(spec, at), sharpness)
+    return path_fitness(Problem(spec, geometry_at(spec, at), sharpness), blocks)
+
+
+def path_fitness(problem: Problem, blocks: tuple[tuple[int, ...], ...]) -> list[float]:
+    """``split_path`` for a problem already set up (routers keep the keys they are born
+    with, so ``problem`` must route with birth keys)."""
     return [problem.candidate(b).fitness for b in split_path_blocks(problem, blocks)]
 
 
