@@ -137,3 +137,110 @@ def test_a_worker_killed_under_any_parallel_command_is_one_line(tmp_path):
     assert stderr.decode().strip().splitlines()[-1].startswith(
         "error: a worker process stopped before returning its runs")
     assert "Traceback" not in stderr.decode()
+
+
+def test_signals_held_in_a_block_arrive_when_it_ends():
+    from circuits_abm.experiments.executors import signals_held
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop(signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        finished = False
+        try:
+            with signals_held():
+                signal.raise_signal(signal.SIGTERM)
+                finished = True  # the block runs to its end
+            raise AssertionError("the held signal was not delivered")
+        except Stop as stopped:
+            assert stopped.args == (signal.SIGTERM,)
+        assert finished
+        assert signal.getsignal(signal.SIGTERM) is stop
+        try:
+            with signals_held():
+                signal.raise_signal(signal.SIGINT)
+            raise AssertionError("the held Ctrl-C was not delivered")
+        except KeyboardInterrupt:
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_at_any_moment_of_the_start_leaves_no_process_behind(tmp_path):
+    # The signal lands before the fork server, while it loads, while workers are started
+    # or while they run; whichever, nothing may outlive the command.  (Before the handler
+    # is installed the default action ends the process: -15.)
+    spec = tmp_path / "two.toml"
+    spec.write_text(f'name = "two"\nbase = "standard"\nseeds = 2\nsteps = {LONG_RUN_STEPS}\n'
+                    '[axes."geometry.sharing"]\nvalues = [0.1, 0.5]\n')
+    for delay in (0.5, 1.5, 3.0, 4.5):
+        process = start(["sweep", str(spec), "--out", f"out{delay}", "--workers", "2"],
+                        tmp_path)
+        main = psutil.Process(process.pid)
+        seen: dict[int, psutil.Process] = {}
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                seen.update({p.pid: p for p in main.children(recursive=True)})
+        process.send_signal(signal.SIGTERM)
+        while process.poll() is None:  # a worker may still be started after the signal
+            with contextlib.suppress(psutil.NoSuchProcess):
+                seen.update({p.pid: p for p in main.children(recursive=True)})
+        process.communicate(timeout=60)
+
+        assert process.returncode in (143, -signal.SIGTERM), (delay, process.returncode)
+        _, alive = psutil.wait_procs(list(seen.values()), timeout=30)
+        assert alive == [], f"after {delay} s, left behind: {[p.cmdline()[:3] for p in alive]}"
+
+
+class InterruptedWhileStarting(BaseException):
+    pass
+
+
+def test_an_interrupt_while_a_worker_starts_leaves_no_worker_behind(monkeypatch):
+    # The narrowest moment: the fork server has forked a second worker, which will take
+    # the second task, and the pool has not yet recorded it.  A real pool and a real
+    # signal, sent from inside Process.start right after the fork: the pool must still
+    # know that worker, so that end_workers stops it.
+    import multiprocessing
+
+    from circuits_abm.experiments.executors import ProcessPool, end_workers
+
+    context = multiprocessing.get_context("forkserver")
+    started: list[int] = []
+    fork = context.Process.start
+
+    def fork_then_signal(self):
+        fork(self)
+        started.append(self.pid)
+        if len(started) == 2:
+            signal.raise_signal(signal.SIGTERM)
+
+    def interrupt(signum, frame):
+        raise InterruptedWhileStarting
+
+    monkeypatch.setattr(context.Process, "start", fork_then_signal)
+    before = signal.signal(signal.SIGTERM, interrupt)
+    pool = ProcessPool(max_workers=2, mp_context=context)
+    try:
+        try:
+            pool.submit(time.sleep, 120)
+            pool.submit(time.sleep, 120)
+            raise AssertionError("the signal was not delivered")
+        except InterruptedWhileStarting:
+            known = set(pool._processes or {})  # what end_workers will stop
+            end_workers(pool)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert len(started) == 2
+    assert set(started) <= known, f"workers {started}, of which the pool knows {known}"
+    workers = []
+    for pid in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            workers.append(psutil.Process(pid))
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == [], f"left running: {[p.pid for p in alive]} of {started}"

@@ -21,7 +21,9 @@ import contextlib
 import multiprocessing
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -71,7 +73,7 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         # task after task, so start-up is paid once per sweep, not once per run.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["circuits_abm.experiments.worker"])
-        pool = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
+        pool = ProcessPool(max_workers=workers or os.cpu_count(), mp_context=context)
         try:
             yield pool
         except BaseException:
@@ -107,17 +109,58 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Iter
         raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
 
 
+class ProcessPool(cf.ProcessPoolExecutor):
+    """A process pool whose workers are always known to it.
+
+    The pool starts a worker inside ``submit``: the fork server forks it, then the pool
+    records its pid.  An interrupt raised between the two would leave a worker that
+    ``end_workers`` cannot see, running on and holding the terminal's output open; so
+    ``submit`` holds SIGINT and SIGTERM until it returns (``signals_held``)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        """``ProcessPoolExecutor.submit`` with interrupts held until it returns."""
+        with signals_held():
+            return super().submit(fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the duration of the block, then deliver the first one
+    that came (its handler runs, and raises, as if it had just arrived).
+
+    Python-level handlers, not the process's signal mask: a mask would be inherited by
+    the fork server started inside the block, and by every worker forked from it, which
+    could then no longer be stopped.  Only the main thread can set handlers; elsewhere
+    the block runs unguarded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: handler for number, handler in previous.items() if handler is not None}
+    for number in previous:  # (None: a handler set outside Python, left alone)
+        signal.signal(number, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
 def end_workers(pool: cf.ProcessPoolExecutor) -> None:
     """Stop a pool that is being left by an exception (an interrupt, SIGTERM, an error):
     queued tasks are cancelled and running ones killed, where ``shutdown`` would wait
     for every running task to finish, and a worker whose parent has gone would run its
-    chunk to the end on its own."""
-    workers = list((pool._processes or {}).values())  # noqa: SLF001 (public from Python 3.14)
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in workers:
-        process.terminate()
-    for process in workers:
-        process.join()
+    chunk to the end on its own.  A second interrupt waits until every worker is gone."""
+    with signals_held():
+        workers = list((pool._processes or {}).values())  # noqa: SLF001 (public in Python 3.14)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.join()
 
 
 def map_in_processes(fn: Callable[..., Any], arglists: list[tuple], workers: int, desc: str,
