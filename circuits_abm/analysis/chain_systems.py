@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 from scipy import sparse
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 SINGULAR = 1e-14  # a pivot this close to zero sends the solve to dense least squares
 
@@ -41,7 +40,7 @@ class ChainSystem:
     def of(cls, matrix: np.ndarray, stay: float = 0.0, move: float = 1.0) -> ChainSystem:
         """The system for ``K = stay I + move matrix``, its structure detected exactly."""
         q = np.asarray(matrix, dtype=float)
-        for structured in (LoopSystem, RankOneSystem, BandedSystem):
+        for structured in (LoopSystem, RankOneSystem, SparseSystem):
             system = structured.recognise(q, stay, move)
             if system is not None:
                 return system
@@ -145,44 +144,76 @@ class RankOneSystem(ChainSystem):
         return x if solved else None
 
 
-class BandedSystem(ChainSystem):
-    """``Q`` sparse with a narrow band once its slots are reordered (walks on rings, paths,
-    grids): the reverse Cuthill-McKee order, then a banded LU, ``O(N b (b + m))`` for
-    bandwidth ``b`` and ``m`` right-hand sides.
+class SparseSystem(ChainSystem):
+    """``Q`` sparse (walks on rings, trees, grids, any sparse graph): an LU factorisation in
+    an order that keeps the factors sparse.
 
-    The LU needs no pivoting: ``Q``'s rows sum to one and ``d <= 1``, so ``I - K diag(d)``
-    is diagonally dominant by rows, for which elimination without pivoting is stable
-    (Golub & Van Loan, *Matrix Computations*, section 4.1)."""
+    The order and the factors' pattern depend on ``Q`` alone, so they are found once
+    (``elimination_order``, minimum degree); each solve then touches only the entries of
+    that pattern: ``O(sum_k c_k^2 + m sum_k c_k)`` for ``c_k`` entries below the diagonal
+    in column ``k`` and ``m`` right-hand sides (``O(N m)`` for a tree or a ring).  No
+    pivoting is needed: ``Q``'s rows sum to one and ``d <= 1``, so ``I - K diag(d)`` is
+    diagonally dominant by rows in any order of the slots, and elimination without
+    pivoting is stable for it (Golub & Van Loan, *Matrix Computations*, section 4.1)."""
 
-    structure = "banded"
-    WIDEST = 0.25  # a band wider than this share of the slots is solved dense
+    structure = "sparse"
+    DENSEST = 1 / 30  # more fill than this share of n^3 is left to LAPACK's dense LU
 
-    def __init__(self, matrix, stay, move, order: np.ndarray, width: int):
+    def __init__(self, matrix, stay, move, order: np.ndarray, later: np.ndarray,
+                 starts: np.ndarray):
         super().__init__(matrix, stay, move)
-        self.order, self.width = order.astype(np.int64), width
+        self.order, self.later, self.starts = order, later, starts
         permuted = matrix[np.ix_(order, order)]
         self.rows, self.cols = np.nonzero(permuted)
         self.values = permuted[self.rows, self.cols]
         self.sparse = sparse.csr_array(matrix)
+        self.work = np.zeros(matrix.shape)  # the factors, reused: a fresh one costs more
 
     @classmethod
-    def recognise(cls, q: np.ndarray, stay: float, move: float) -> BandedSystem | None:
-        """The system if some order of the slots puts ``q``'s entries within a band."""
-        pattern = sparse.csr_array((q != 0) | (q.T != 0))
-        order = reverse_cuthill_mckee(pattern, symmetric_mode=True)
-        rows, cols = np.nonzero(q[np.ix_(order, order)])
-        width = int(np.abs(rows - cols).max(initial=0))
-        if width > cls.WIDEST * len(q):
+    def recognise(cls, q: np.ndarray, stay: float, move: float) -> SparseSystem | None:
+        """The system if ``q``'s factors stay sparse in a minimum-degree order."""
+        order, later, starts = elimination_order((q != 0) | (q.T != 0))
+        counts = np.diff(starts)
+        if float(np.sum(counts.astype(float) ** 2)) > cls.DENSEST * len(q) ** 3:
             return None
-        return cls(q, stay, move, np.asarray(order), width)
+        return cls(q, stay, move, order, later, starts)
 
     def moved(self, y: np.ndarray) -> np.ndarray:
         return self.sparse @ y
 
     def _structured_solve(self, d, y):
-        x, solved = _banded_solve(self.rows, self.cols, self.values, self.order, self.width,
-                                  self.stay, self.move, d, y)
+        x, solved = _sparse_solve(self.rows, self.cols, self.values, self.order, self.later,
+                                  self.starts, self.stay, self.move, d, y, self.work)
         return x if solved else None
+
+
+def elimination_order(pattern: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A minimum-degree elimination order of a symmetric sparsity pattern, and the pattern
+    of its factors: ``later[starts[k]:starts[k + 1]]`` are the positions (in that order)
+    after ``k`` that elimination ``k`` touches, the fill included.
+
+    Eliminating a slot joins all its remaining neighbours to each other (the fill); taking
+    each time the slot with the fewest keeps that small."""
+    n = len(pattern)
+    graph = pattern.astype(bool)
+    np.fill_diagonal(graph, False)
+    alive = np.ones(n, dtype=bool)
+    order, touched = [], []
+    for _ in range(n):
+        degree = np.where(alive, (graph & alive).sum(axis=1), n + 1)
+        k = int(np.argmin(degree))
+        neighbours = np.flatnonzero(graph[k] & alive)
+        graph[np.ix_(neighbours, neighbours)] = True
+        graph[neighbours, neighbours] = False
+        alive[k] = False
+        order.append(k)
+        touched.append(neighbours)
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    later = [np.sort(position[neighbours]) for neighbours in touched]
+    starts = np.concatenate([[0], np.cumsum([len(x) for x in later])]).astype(np.int64)
+    flat = np.concatenate(later).astype(np.int64) if n else np.zeros(0, dtype=np.int64)
+    return np.array(order, dtype=np.int64), flat, starts
 
 
 def _same_off_diagonal(q: np.ndarray, candidate: np.ndarray) -> bool:
@@ -268,38 +299,49 @@ def _rank_one_solve(diagonal, u, w, y):
     return x, True
 
 
-def _banded_solve(rows, cols, values, order, width, stay, move, d, y):
+def _sparse_solve(rows, cols, values, order, later, starts, stay, move, d, y, a):
     """Solve ``(I - (stay I + move Q) diag(d)) x = y`` with ``Q``'s entries ``values`` at
-    ``(rows, cols)`` of the slots permuted by ``order``, all within ``width`` of the
-    diagonal: the band is stored as ``band[width + i - j, j] = A[i, j]`` and factorised by
-    LU without pivoting.  Returns ``(x, False)`` at a vanishing pivot (singular)."""
+    ``(rows, cols)`` of the slots permuted by ``order``, by LU without pivoting that
+    touches only the factors' pattern (``later``, ``starts``: see ``elimination_order``),
+    in the workspace ``a`` (only that pattern is cleared).  Returns ``(x, False)`` at a
+    vanishing pivot (singular)."""
     n, m = y.shape
-    band = np.zeros((2 * width + 1, n))
-    for j in range(n):
-        band[width, j] = 1.0 - stay * d[order[j]]
+    for k in range(n):
+        a[k, k] = 0.0
+        for t in range(starts[k], starts[k + 1]):
+            i = later[t]
+            a[i, k] = 0.0
+            a[k, i] = 0.0
+            for u in range(starts[k], starts[k + 1]):
+                a[i, later[u]] = 0.0
+    for i in range(n):
+        a[i, i] = 1.0 - stay * d[order[i]]
     for k in range(len(values)):
-        i, j = rows[k], cols[k]
-        band[width + i - j, j] -= move * values[k] * d[order[j]]
+        a[rows[k], cols[k]] -= move * values[k] * d[order[cols[k]]]
     x = np.empty((n, m))
     for i in range(n):
         for c in range(m):
             x[i, c] = y[order[i], c]
     for k in range(n):
-        pivot = band[width, k]
+        pivot = a[k, k]
         if abs(pivot) < SINGULAR:
             return x, False
-        for i in range(k + 1, min(n, k + width + 1)):
-            factor = band[width + i - k, k] / pivot
-            for j in range(k + 1, min(n, k + width + 1)):
-                band[width + i - j, j] -= factor * band[width + k - j, j]
-            for c in range(m):
-                x[i, c] -= factor * x[k, c]
+        for t in range(starts[k], starts[k + 1]):
+            i = later[t]
+            factor = a[i, k] / pivot
+            if factor != 0.0:
+                for u in range(starts[k], starts[k + 1]):
+                    j = later[u]
+                    a[i, j] -= factor * a[k, j]
+                for c in range(m):
+                    x[i, c] -= factor * x[k, c]
     for k in range(n - 1, -1, -1):
-        for j in range(k + 1, min(n, k + width + 1)):
-            entry = band[width + k - j, j]
+        for t in range(starts[k], starts[k + 1]):
+            j = later[t]
+            entry = a[k, j]
             for c in range(m):
                 x[k, c] -= entry * x[j, c]
-        inverse = 1.0 / band[width, k]
+        inverse = 1.0 / a[k, k]
         for c in range(m):
             x[k, c] *= inverse
     solved = np.empty((n, m))
@@ -312,5 +354,5 @@ def _banded_solve(rows, cols, values, order, width, stay, move, d, y):
 # Compiled here rather than with decorators, as in the engine's kernels: mutation testing
 # runs them as plain Python (NUMBA_DISABLE_JIT=1).
 _loop_solve = njit(cache=True)(_loop_solve)
-_banded_solve = njit(cache=True)(_banded_solve)
+_sparse_solve = njit(cache=True)(_sparse_solve)
 _rank_one_solve = njit(cache=True)(_rank_one_solve)

@@ -211,28 +211,61 @@ def rule_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.nda
 
 class Drive(NamedTuple):
     """What a mechanism learns from in each slot (or step state), as demand coefficients:
-    the routed demand ``reward``, the exposure ``x``, the ``target`` it moves toward, and
-    both multiplied by the demand Gram (``*_image``), so that every inner product in the
-    demand metric is a row-wise dot product."""
+    the routed demand ``reward`` (``r``), the exposure ``x``, and ``r`` times the demand
+    Gram (``reward_image``), so that every inner product in the demand metric is a row-wise
+    dot product.  The target ``v`` it moves toward is ``r`` itself, or for a fixed-target
+    rule ``x`` times its target ``w`` (``direction``): then every mean it reaches is a
+    multiple of ``w`` too, and is kept as one number per slot (``mean``)."""
 
     reward: np.ndarray
     exposure: np.ndarray
-    target: np.ndarray
     reward_image: np.ndarray
-    target_image: np.ndarray
+    direction: np.ndarray | None = None  # w
+    direction_norm: float = 0.0  # <w, w>
+    along: np.ndarray | None = None  # <r_k, w> for every slot k
 
     def for_rule(self, rule: Rule, gram: np.ndarray) -> Drive:
         """The drive of ``rule``: a fixed-target rule moves toward its own target, at the
         same exposure."""
         if rule.target is None:
             return self
-        target = np.multiply.outer(self.exposure, rule.target)
-        image = np.multiply.outer(self.exposure, rule.target @ gram)
-        return self._replace(target=target, target_image=image)
+        image = gram @ rule.target
+        return self._replace(direction=rule.target, direction_norm=float(rule.target @ image),
+                             along=self.reward @ image)
 
     def rows(self, states: np.ndarray) -> Drive:
         """The drive of each step state, given the slot of each state."""
-        return Drive(*(field[states] for field in self))
+        along = None if self.along is None else self.along[states]
+        return self._replace(reward=self.reward[states], exposure=self.exposure[states],
+                             reward_image=self.reward_image[states], along=along)
+
+    def mean(self, system: ChainSystem, d: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``M`` with ``(I - K diag(d)) M = K diag(weights) v``: a matrix, one row per slot,
+        or for a fixed target the multiples of ``w``."""
+        if self.direction is None:
+            return system.solve(d, system.apply(weights[:, None] * self.reward))
+        return system.solve(d, system.apply(weights * self.exposure))
+
+    def products(self, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row by row, ``<M_k, r_k>`` and ``<M_k, v_k>``."""
+        if self.direction is None:
+            with_reward = _dot_rows(mean, self.reward_image)
+            return with_reward, with_reward
+        return mean * self.along, mean * self.exposure * self.direction_norm
+
+    def target_products(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row by row, ``<v_k, v_k>`` and ``<v_k, r_k>``."""
+        if self.direction is None:
+            norm = _dot_rows(self.reward, self.reward_image)
+            return norm, norm
+        return self.exposure**2 * self.direction_norm, self.exposure * self.along
+
+    def combine(self, mean: np.ndarray, of_mean: np.ndarray, of_target: np.ndarray
+                ) -> np.ndarray:
+        """The matrix ``of_mean * M + of_target * v``, one row per slot."""
+        if self.direction is None:
+            return of_mean[:, None] * mean + of_target[:, None] * self.reward
+        return np.multiply.outer(of_mean * mean + of_target * self.exposure, self.direction)
 
 
 def routed_drive(chain: ScheduleChain, routed: np.ndarray, gram: np.ndarray) -> Drive:
@@ -240,8 +273,7 @@ def routed_drive(chain: ScheduleChain, routed: np.ndarray, gram: np.ndarray) -> 
     target ``r`` of a rule that learns what it is routed.  ``r @ gram`` is computed as
     ``mix @ (routed gram)`` with ``mix`` sparse: O(slots x environments)."""
     reward = chain.mix * routed[None, :]
-    image = chain.sparse_mix @ (routed[:, None] * gram)
-    return Drive(reward, reward.sum(axis=1), reward, image, image)
+    return Drive(reward, reward.sum(axis=1), chain.sparse_mix @ (routed[:, None] * gram))
 
 
 def _dot_rows(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -265,16 +297,16 @@ def step_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.nda
     b = (1.0 - c) * eta
     pi = chain.stationary
     system = chain.step_system
-    mu = system.solve(a, b * system.apply(pi[:, None] * d.target))
-    mu_target, mu_reward = _dot_rows(mu, d.target_image), _dot_rows(mu, d.reward_image)
-    target_norm = _dot_rows(d.target, d.target_image)
+    mu = d.mean(system, a, b * pi)
+    mu_reward, mu_target = d.products(mu)
+    target_norm, _ = d.target_products()
     dims = gram.shape[0]
     source = 2 * a * b * mu_target + pi * b**2 * (target_norm + dims * d.exposure**2 * noise**2)
     q = system.solve(a**2, system.apply(source))
     reward = float(mu_reward.sum() - 0.5 * d.exposure @ q)
 
     def phase_end() -> np.ndarray:
-        after = a[:, None] * mu + b * pi[:, None] * d.target  # E[theta after; state s]
+        after = d.combine(mu, a, b * pi)  # E[theta after the step; state s]
         slots = len(chain.labels)
         end_mean = np.zeros((slots, gram.shape[0]))
         np.add.at(end_mean, chain.slot, chain.end[:, None] * after)
@@ -300,15 +332,9 @@ def phase_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.nd
     pi = chain.slot_stationary
     sum_power, sum_g, end_power, end_g = first_phase_sums(a, b, chain.tau)
     system = chain.phase_system
-    m0 = system.solve(end_power, system.apply(end_g[:, None] * drive.target))
-    m0_reward = _dot_rows(m0, drive.reward_image)
-    if drive.target is drive.reward:  # a rule that learns what it is routed
-        m0_target, target_norm = m0_reward, _dot_rows(drive.target, drive.target_image)
-        target_reward = target_norm
-    else:
-        m0_target = _dot_rows(m0, drive.target_image)
-        target_norm = _dot_rows(drive.target, drive.target_image)
-        target_reward = _dot_rows(drive.target, drive.reward_image)
+    m0 = drive.mean(system, end_power, end_g)
+    m0_reward, m0_target = drive.products(m0)
+    target_norm, target_reward = drive.target_products()
     noise_drive = b**2 * (target_norm + gram.shape[0] * drive.exposure**2 * noise**2)
     sum_square_power, sum_h, end_square_power, end_h = second_phase_sums(
         a, b, chain.tau, m0_target, target_norm, noise_drive)
@@ -316,7 +342,7 @@ def phase_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.nd
     sum_mean_reward = m0_reward * sum_power + target_reward * sum_g
     sum_square = q0 * sum_square_power + sum_h
     reward = float(pi @ (sum_mean_reward - 0.5 * drive.exposure * sum_square) / chain.tau)
-    return LeafStatistics(reward, lambda: end_power[:, None] * m0 + end_g[:, None] * drive.target)
+    return LeafStatistics(reward, lambda: drive.combine(m0, end_power, end_g))
 
 
 def first_phase_sums(a: np.ndarray, b: float, tau: int):
