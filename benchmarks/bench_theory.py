@@ -4,7 +4,7 @@ Six schedules over 200 environments in three clusters (cycle, uniform draws, a w
 walk on a ring; fixed and geometric phases), each timed three times after a first call
 that loads the compiled solvers.  The theory solves the moment equations of about 4,600
 mechanisms here (1,549 parts of 12 candidate partitions, three rules each); the chain's
-structure (``analysis/chain_systems.py``) makes each solve O(N^2) instead of O(N^3).
+structure (``analysis/chain_systems.py``) makes each mechanism O(N^2) instead of O(N^3).
 """
 
 from __future__ import annotations
