@@ -95,12 +95,17 @@ def test_apply_is_the_matrix_product():
         assert system.apply(y) == pytest.approx((0.3 * np.eye(6) + 0.7 * matrix) @ y)
 
 
-def test_a_singular_loop_falls_back_to_least_squares():
-    # d = 1 on a loop with nothing to learn: the system is singular, and the answer is the
-    # least-squares one (zero for a zero right-hand side), not a division by zero.
-    system = ChainSystem.of(np.roll(np.eye(3), 1, axis=1))
-    x = system.solve(np.ones(3), np.zeros((3, 2)))
-    assert np.all(x == 0.0)
+def test_a_singular_system_falls_back_to_least_squares():
+    # d = 1 with nothing to learn: every structure's system is singular, and the answer is
+    # the least-squares one (zero for a zero right-hand side), not a division by zero.
+    rng = np.random.default_rng(2)
+    for matrix, structure in ((np.roll(np.eye(30), 1, axis=1), "permutation"),
+                              (np.full((30, 30), 1 / 30), "rank_one"),
+                              (ring(30, rng), "sparse"), (rng.dirichlet(np.ones(30), 30), "dense")):
+        system = ChainSystem.of(matrix)
+        assert system.structure == structure
+        x = system.solve(np.ones(30), np.zeros((30, 2)))
+        assert np.all(x == 0.0), structure
 
 
 @settings(max_examples=60, deadline=None)

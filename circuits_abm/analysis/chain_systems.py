@@ -4,17 +4,22 @@ The moment equations (``circuits_abm.analysis.moments``) solve ``(I - K diag(d))
 thousands of times in one prediction, with the same chain matrix ``K`` and a different
 diagonal ``d`` for every mechanism and routing: ``K`` is the reversed slot chain for fixed
 phases and the transposed step chain for geometric ones.  Written ``K = stay I + move Q``,
-the schedules give ``Q`` one of three shapes:
+the schedules give ``Q`` one of four shapes, each with its own solve (``ChainSystem.of``
+picks it once per chain):
 
-* **a permutation** (a cycle): each equation couples a slot to one other, so the system is
-  a recurrence around each loop of the permutation, solved in ``O(N)`` per column;
-* **rank one**, ``Q = u v^T`` (uniform draws): a diagonal matrix minus a rank-one matrix,
-  solved by the Sherman-Morrison formula in ``O(N)`` per column;
-* **anything else** (walks): a dense LU solve, ``O(N^3)``.
+* **a permutation** (a cycle, ``LoopSystem``): each equation couples a slot to one other,
+  so the system is a recurrence around each loop of the permutation, ``O(N)`` per column;
+* **a diagonal plus rank one**, ``Q = diag(e) + u v^T`` (uniform draws, a walk on a
+  complete graph with equal weights; ``RankOneSystem``): Sherman-Morrison, ``O(N)`` per
+  column;
+* **sparse** (walks on rings, trees, grids; ``SparseSystem``): an LU in minimum-degree
+  order that touches only the factors' pattern, ``O(N)`` per column for a ring or a tree;
+* **anything else** (a walk on a dense graph with unequal weights): LAPACK's dense LU,
+  ``O(N^3)``.
 
-At 200 environments the first two take tens of microseconds where the dense solve takes
-over a millisecond.  A system that is singular (a mechanism that never learns anywhere on
-a loop) falls back to the dense least-squares solution, as the dense path does.
+At 200 environments the structured solves take tens of microseconds where the dense one
+takes over a millisecond.  A system that is singular (a mechanism that never learns
+anywhere on a loop) falls back to the dense least-squares solution, as the dense path does.
 """
 
 from __future__ import annotations
