@@ -56,9 +56,10 @@ def weighted_rows(weights, rows):
     return out
 
 
-def _rotate(a, v, p, q):
+def _rotate(a, vt, p, q):
     """One Jacobi rotation that zeroes ``a[p, q]`` (and ``a[q, p]``), applied to both sides
-    of ``a`` and to the columns of ``v``."""
+    of ``a`` and to rows ``p`` and ``q`` of ``vt``, the eigenvectors' transpose (rows are
+    contiguous, so this is the fast side)."""
     theta = (a[q, q] - a[p, p]) / (2.0 * a[p, q])
     if abs(theta) > 1e150:  # theta squared would overflow; t ~ 1 / (2 theta) to the last bit
         t = 0.5 / theta
@@ -76,10 +77,10 @@ def _rotate(a, v, p, q):
         apk, aqk = a[p, k], a[q, k]
         a[p, k] = c * apk - s * aqk
         a[q, k] = s * apk + c * aqk
-    for k in range(v.shape[0]):
-        vkp, vkq = v[k, p], v[k, q]
-        v[k, p] = c * vkp - s * vkq
-        v[k, q] = s * vkp + c * vkq
+    for k in range(vt.shape[1]):
+        vpk, vqk = vt[p, k], vt[q, k]
+        vt[p, k] = c * vpk - s * vqk
+        vt[q, k] = s * vpk + c * vqk
 
 
 def symmetric_eigen(matrix):
@@ -88,7 +89,7 @@ def symmetric_eigen(matrix):
     entry is negligible beside the matrix's size (or ``SWEEPS`` sweeps)."""
     n = matrix.shape[0]
     a = matrix.copy()
-    v = np.eye(n)
+    vt = np.eye(n)  # the eigenvectors as rows
     size = 0.0
     for i in range(n):
         for j in range(n):
@@ -103,11 +104,11 @@ def symmetric_eigen(matrix):
         for p in range(n - 1):
             for q in range(p + 1, n):
                 if a[p, q] != 0.0:
-                    _rotate(a, v, p, q)
+                    _rotate(a, vt, p, q)
     values = np.empty(n)
     for i in range(n):
         values[i] = a[i, i]
-    return values, v
+    return values, np.ascontiguousarray(vt.T)
 
 
 def nearest_rotation(target, current):
