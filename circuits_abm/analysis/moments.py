@@ -325,7 +325,8 @@ def phase_statistics(chain: ScheduleChain, rule: Rule, drive: Drive, gram: np.nd
     from the end of the phase before it, drawn by the reversed chain
     ``R_ji = pi_i T_ij / pi_j``: ``m_0 = R (a^tau m_0 + g_tau v)``, one ``slots x slots``
     system (``ScheduleChain.phase_system``).  Second moments follow the same way with
-    ``a^2`` and the cross and noise terms (``phase_sums``)."""
+    ``a^2`` and the cross and noise terms; the sums along a phase are
+    ``first_phase_sums`` and ``second_phase_sums``."""
     c, eta = rule.consolidation, rule.learning_rate
     a = (1.0 - c) * (1.0 - eta * drive.exposure)  # (slots,)
     b = (1.0 - c) * eta
@@ -393,9 +394,9 @@ def recency_bias(chain: ScheduleChain, stats: LeafStatistics, gram: np.ndarray,
     if not usable.any():
         return float("nan")
     fit = stats.end_mean[usable] @ gram[:, columns]  # <theta_end, d_e> for e in the block
-    trained = trained[usable]
-    on = (fit * trained).sum(axis=1) / trained.sum(axis=1)
-    off = (fit * ~trained).sum(axis=1) / (~trained).sum(axis=1)
+    trained, count = trained[usable], count[usable]
+    on = (fit * trained).sum(axis=1) / count
+    off = (fit * ~trained).sum(axis=1) / (len(columns) - count)
     return float(np.average(on - off, weights=chain.slot_frequency[usable]))
 
 

@@ -257,9 +257,9 @@ def contest(resident, newborn, births, end, slots, mix, share, floor, gamma, str
             rival = (1.0 - x) * exp(min(max(strength * (f_resident - mean), -50.0), 50.0))
             x = grown / (grown + rival)
             learn_in_place(theta[r], quarantine[r], keys[r], has_keys, weights,
-                        power(1.0 - x, gamma), state, step, room)
+                           power(1.0 - x, gamma), state, step, room)
             learn_in_place(born_theta[r], born_quarantine[r], born_keys[r], born_has_keys,
-                        weights, power(x, gamma), state, step, born_room)
+                           weights, power(x, gamma), state, step, born_room)
             if x < floor or 1.0 - x < floor:
                 break
         took_over[r] = 1.0 - x < floor or (x >= floor and x > 0.5)
